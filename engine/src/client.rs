@@ -1,0 +1,300 @@
+//! The HTTP client services use for outbound calls: the one place faults are injected.
+//!
+//! `Client::get` is a plain `#[track_caller]` function that captures the caller's source location and
+//! returns a [`RequestBuilder`]; `#[track_caller]` on an `async fn` would be ignored on stable Rust. When the
+//! current task runs inside an execution's [`Context`], `send` registers the call, asks the execution whether
+//! to inject a fault (an in-process map lookup, no network), and either returns the fault at once or makes
+//! the real request with the context headers added. Outside an execution it is a plain pooled HTTP/1 client.
+
+use std::fmt;
+use std::panic::Location;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::call::CallIdentity;
+use crate::context::{CallOutcome, Context, EXECUTION_HEADER, PARENT_HEADER};
+use crate::fault::Fault;
+use crate::server;
+
+/// A pooled HTTP/1 client whose calls cloture can observe and fault. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
+    timeout: Option<Duration>,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("timeout", &self.timeout).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new() -> Client {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Client { inner, timeout: None }
+    }
+
+    /// A default timeout for every request of this client.
+    pub fn with_timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Starts a GET request. The call site recorded is the caller's source location.
+    #[track_caller]
+    pub fn get(&self, url: impl Into<String>) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// Starts a request with any method. The call site recorded is the caller's source location.
+    #[track_caller]
+    pub fn request(&self, method: Method, url: impl Into<String>) -> RequestBuilder {
+        RequestBuilder {
+            client: self.clone(),
+            method,
+            url: url.into(),
+            body: Bytes::new(),
+            headers: HeaderMap::new(),
+            timeout: self.timeout,
+            site: Location::caller(),
+        }
+    }
+}
+
+/// A request being built; `send` makes it.
+#[must_use = "a request does nothing until it is sent"]
+pub struct RequestBuilder {
+    client: Client,
+    method: Method,
+    url: String,
+    body: Bytes,
+    headers: HeaderMap,
+    timeout: Option<Duration>,
+    site: &'static Location<'static>,
+}
+
+impl RequestBuilder {
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    pub fn header(mut self, name: http::header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// Sends the request and reads the whole response.
+    pub async fn send(self) -> Result<Response, Error> {
+        let uri: Uri = self
+            .url
+            .parse()
+            .map_err(|_| Error::new(ErrorKind::Request, format!("`{}` is not a valid URL", self.url)))?;
+        let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
+        let path = uri.path().to_string();
+        let Some(context) = Context::current() else {
+            return self.transmit(uri, None).await;
+        };
+        let target = server::service_name(&authority);
+        let identity = CallIdentity { site: self.site, method: self.method.as_str(), target: &target, path: &path };
+        let execution = &context.execution;
+        let decision = execution.decide(&context.service, context.parent, &identity);
+        if let Some(fault) = decision.fault {
+            return injected(fault, &target);
+        }
+        let headers = Some((execution.id, decision.key));
+        let result = self.transmit(uri, headers).await;
+        execution.complete(
+            decision.index,
+            match &result {
+                Ok(response) => CallOutcome::Status(response.status.as_u16()),
+                Err(error) => CallOutcome::Error(error.kind.to_string()),
+            },
+        );
+        result
+    }
+
+    async fn transmit(self, uri: Uri, context: Option<(u64, crate::call::CallKey)>) -> Result<Response, Error> {
+        let mut request = Request::builder()
+            .method(self.method)
+            .uri(uri)
+            .body(Full::new(self.body))
+            .map_err(|error| Error::new(ErrorKind::Request, error.to_string()))?;
+        request.headers_mut().extend(self.headers);
+        if let Some((execution, parent)) = context {
+            let headers = request.headers_mut();
+            headers.insert(EXECUTION_HEADER, HeaderValue::from(execution));
+            headers.insert(
+                PARENT_HEADER,
+                HeaderValue::from_str(&parent.to_string()).expect("hex digits are a valid header value"),
+            );
+        }
+        let exchange = async {
+            let response = self.client.inner.request(request).await.map_err(|error| {
+                let kind = if error.is_connect() { ErrorKind::Connect } else { ErrorKind::Request };
+                Error::new(kind, error_chain(&error))
+            })?;
+            let (parts, body) = response.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(|error| Error::new(ErrorKind::Request, error_chain(&error)))?
+                .to_bytes();
+            Ok(Response { status: parts.status, headers: parts.headers, body })
+        };
+        match self.timeout {
+            Some(limit) => tokio::time::timeout(limit, exchange)
+                .await
+                .unwrap_or_else(|_| Err(Error::new(ErrorKind::Timeout, format!("no response within {limit:?}")))),
+            None => exchange.await,
+        }
+    }
+}
+
+fn injected(fault: Fault, target: &str) -> Result<Response, Error> {
+    match fault {
+        Fault::Connect => Err(Error {
+            kind: ErrorKind::Connect,
+            message: format!("connection to {target} refused (injected)"),
+            injected: true,
+        }),
+        Fault::Timeout => Err(Error {
+            kind: ErrorKind::Timeout,
+            message: format!("request to {target} timed out (injected)"),
+            injected: true,
+        }),
+        Fault::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let reason = status.canonical_reason().unwrap_or("Error");
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            let body = serde_json::json!({ "error": reason }).to_string();
+            Ok(Response { status, headers, body: Bytes::from(body) })
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A whole response.
+#[derive(Clone, Debug)]
+pub struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Response {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    pub fn bytes(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Decodes the body as JSON.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_slice(&self.body).map_err(|error| {
+            Error::new(ErrorKind::Decode, format!("response body is not the expected JSON: {error}"))
+        })
+    }
+}
+
+/// What kind of failure a call met.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    Connect,
+    Timeout,
+    Request,
+    Decode,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Request => "request",
+            ErrorKind::Decode => "decode",
+        })
+    }
+}
+
+/// A failed call: transport error, timeout, or a body that did not decode.
+#[derive(Clone, Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    injected: bool,
+}
+
+impl Error {
+    fn new(kind: ErrorKind, message: String) -> Error {
+        Error { kind, message, injected: false }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The connection could not be made (refused, reset before a response).
+    pub fn is_connect(&self) -> bool {
+        self.kind == ErrorKind::Connect
+    }
+
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::Timeout
+    }
+
+    pub fn is_decode(&self) -> bool {
+        self.kind == ErrorKind::Decode
+    }
+
+    /// Whether cloture injected this error.
+    pub fn is_injected(&self) -> bool {
+        self.injected
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}

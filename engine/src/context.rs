@@ -1,0 +1,241 @@
+//! The execution context: which execution a piece of work belongs to, and that execution's live record.
+//!
+//! The functional test and every request handler run inside a task-local [`Context`] naming the execution,
+//! the service doing the work and the key of the call being handled (the parent of any call it makes).
+//! Contexts cross service boundaries in two request headers; in one process the execution id is resolved
+//! through a registry of live executions, so services need no handle to the engine. Faults are looked up
+//! per execution: concurrent executions (and concurrent tests) never see each other's faults.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::call::{CallIdentity, CallKey, CallSite};
+use crate::fault::Fault;
+
+/// Header carrying the execution id between services.
+pub const EXECUTION_HEADER: &str = "x-cloture-execution";
+/// Header carrying the key of the call that delivered a request: the parent of the calls its handler makes.
+pub const PARENT_HEADER: &str = "x-cloture-parent";
+/// The service name under which the functional test's own calls are recorded.
+pub const TEST_SERVICE: &str = "test";
+
+tokio::task_local! {
+    static CONTEXT: Context;
+}
+
+/// What the current task is doing on behalf of which execution.
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) execution: Arc<Execution>,
+    pub(crate) service: Arc<str>,
+    pub(crate) parent: CallKey,
+}
+
+impl Context {
+    pub(crate) fn current() -> Option<Context> {
+        CONTEXT.try_with(Context::clone).ok()
+    }
+
+    pub(crate) async fn scope<F: std::future::Future>(self, future: F) -> F::Output {
+        CONTEXT.scope(self, future).await
+    }
+}
+
+/// How a call ended, as the caller saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    /// Still running when the record was taken.
+    Pending,
+    /// A response with this status arrived (or was injected).
+    Status(u16),
+    /// The call failed at the transport level.
+    Error(String),
+}
+
+/// One outbound call, as recorded by the caller's client.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub key: CallKey,
+    pub parent: CallKey,
+    pub from: String,
+    /// The target service, resolved from the address; replaced by the name the callee reports if it differs.
+    pub to: String,
+    pub method: String,
+    pub path: String,
+    pub site: CallSite,
+    pub fault: Option<Fault>,
+    pub outcome: CallOutcome,
+}
+
+/// A service that panicked or answered 500 from an unhandled error while handling a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Crash {
+    pub service: String,
+    pub message: String,
+    /// `file:line:col` of the panic or of the `?` that let the error escape, when known.
+    pub location: Option<String>,
+}
+
+/// The live record of one execution: its fault plan and everything observed.
+pub struct Execution {
+    pub(crate) id: u64,
+    plan: HashMap<CallKey, Fault>,
+    trace: Mutex<Trace>,
+    in_flight: AtomicUsize,
+    idle: Notify,
+}
+
+/// What one execution observed.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    pub calls: Vec<CallRecord>,
+    pub crashes: Vec<Crash>,
+    counts: HashMap<u64, u32>,
+}
+
+impl Trace {
+    /// Faults actually injected, in call order.
+    pub fn injected(&self) -> impl Iterator<Item = (&CallRecord, Fault)> {
+        self.calls.iter().filter_map(|call| call.fault.map(|fault| (call, fault)))
+    }
+}
+
+/// The decision for one call, handed to the client.
+pub(crate) struct Decision {
+    pub key: CallKey,
+    pub index: usize,
+    pub fault: Option<Fault>,
+}
+
+fn registry() -> &'static Mutex<HashMap<u64, Weak<Execution>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<u64, Weak<Execution>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+fn next_execution_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    // Mixed with the process id so that ids from two processes sharing services do not collide.
+    (u64::from(std::process::id()) << 40) | NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Execution {
+    /// Creates and registers an execution that injects `plan`. It is unregistered when the last `Arc` drops.
+    pub fn start(plan: HashMap<CallKey, Fault>) -> Arc<Execution> {
+        let execution = Arc::new(Execution {
+            id: next_execution_id(),
+            plan,
+            trace: Mutex::new(Trace::default()),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+        });
+        registry()
+            .lock()
+            .expect("execution registry poisoned")
+            .insert(execution.id, Arc::downgrade(&execution));
+        execution
+    }
+
+    pub(crate) fn lookup(id: u64) -> Option<Arc<Execution>> {
+        registry().lock().expect("execution registry poisoned").get(&id).and_then(Weak::upgrade)
+    }
+
+    /// The context the functional test runs in.
+    pub fn root_context(self: &Arc<Self>) -> Context {
+        Context { execution: Arc::clone(self), service: Arc::from(TEST_SERVICE), parent: CallKey::ROOT }
+    }
+
+    /// Registers a call about to be made and decides whether to inject a fault into it.
+    pub(crate) fn decide(&self, from: &str, parent: CallKey, identity: &CallIdentity<'_>) -> Decision {
+        let mut trace = self.lock();
+        let count = trace.counts.entry(identity.fingerprint(parent)).or_insert(0);
+        let key = CallKey::derive(parent, identity, *count);
+        *count += 1;
+        // The test's own requests are the system's inputs, not inter-service calls: never faulted.
+        let fault = if from == TEST_SERVICE { None } else { self.plan.get(&key).copied() };
+        trace.calls.push(CallRecord {
+            key,
+            parent,
+            from: from.to_string(),
+            to: identity.target.to_string(),
+            method: identity.method.to_string(),
+            path: identity.path.to_string(),
+            site: CallSite::from_location(identity.site),
+            fault,
+            outcome: match fault {
+                Some(Fault::Status(code)) => CallOutcome::Status(code),
+                Some(other) => CallOutcome::Error(other.to_string()),
+                None => CallOutcome::Pending,
+            },
+        });
+        Decision { key, index: trace.calls.len() - 1, fault }
+    }
+
+    pub(crate) fn complete(&self, index: usize, outcome: CallOutcome) {
+        if let Some(call) = self.lock().calls.get_mut(index) {
+            call.outcome = outcome;
+        }
+    }
+
+    /// The callee reports which service received a call.
+    pub(crate) fn received(&self, key: CallKey, service: &str) {
+        let mut trace = self.lock();
+        if let Some(call) = trace.calls.iter_mut().rev().find(|call| call.key == key) {
+            if call.to != service {
+                call.to = service.to_string();
+            }
+        }
+    }
+
+    pub(crate) fn crashed(&self, service: &str, message: String, location: Option<String>) {
+        self.lock().crashes.push(Crash { service: service.to_string(), message, location });
+    }
+
+    /// Whether any fault was injected so far in this execution (into calls to `service`, when given).
+    pub fn fault_injected(&self, service: Option<&str>) -> bool {
+        self.lock().injected().any(|(call, _)| service.is_none_or(|name| call.to == name))
+    }
+
+    /// A copy of everything observed so far.
+    pub fn trace(&self) -> Trace {
+        self.lock().clone()
+    }
+
+    pub(crate) fn enter(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn leave(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Waits until no request handler of this execution is running any more.
+    pub async fn quiesce(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Trace> {
+        // A poisoned trace still holds valid data: a panic cannot leave a half-pushed record.
+        self.trace.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Drop for Execution {
+    fn drop(&mut self) {
+        if let Ok(mut registry) = registry().lock() {
+            registry.remove(&self.id);
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The faults cloture injects and the catalog that says which apply to which service.
+//!
+//! Fault names are a tiny text language: `connect`, `timeout`, `status:NNN`. The catalog adds, per callee,
+//! the error statuses that service is known to return (e.g. `bookings: status:404`), read from a file a
+//! source scan generates and a user can edit. Pure code: parsing and lookup, no I/O beyond `Catalog::load`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// One fault at one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// The connection is refused: no request reaches the callee.
+    Connect,
+    /// The call times out. Returned at once: nothing waits.
+    Timeout,
+    /// The callee answers with this status (and a small JSON error body).
+    Status(u16),
+}
+
+impl Fault {
+    /// The faults every callee gets: transport faults and the generic server errors.
+    pub const DEFAULTS: [Fault; 5] =
+        [Fault::Connect, Fault::Timeout, Fault::Status(500), Fault::Status(502), Fault::Status(503)];
+
+    /// `status` for every status fault, else the fault's name: the unit a vulnerability is grouped by.
+    pub fn family(&self) -> &'static str {
+        match self {
+            Fault::Connect => "connect",
+            Fault::Timeout => "timeout",
+            Fault::Status(_) => "status",
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Connect => f.write_str("connect"),
+            Fault::Timeout => f.write_str("timeout"),
+            Fault::Status(code) => write!(f, "status:{code}"),
+        }
+    }
+}
+
+impl FromStr for Fault {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| Error::BadFault { name: text.to_string(), why: why.to_string() };
+        match text.trim() {
+            "connect" => Ok(Fault::Connect),
+            "timeout" => Ok(Fault::Timeout),
+            other => {
+                let code = other
+                    .strip_prefix("status:")
+                    .ok_or_else(|| bad("expected `connect`, `timeout` or `status:NNN`"))?;
+                let code: u16 = code.parse().map_err(|_| bad("the status is not a number"))?;
+                if !(400..=599).contains(&code) {
+                    return Err(bad("only error statuses 400..=599 can be injected"));
+                }
+                Ok(Fault::Status(code))
+            }
+        }
+    }
+}
+
+impl Serialize for Fault {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fault {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Which faults apply to calls into which service.
+///
+/// File format, one service per line, `#` starts a comment:
+/// ```text
+/// bookings: status:404
+/// movies: status:404
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Catalog {
+    extra: BTreeMap<String, Vec<Fault>>,
+    /// When set, exactly these faults are tried on every call.
+    only: Option<Vec<Fault>>,
+}
+
+impl Catalog {
+    /// Parses catalog text; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Catalog, Error> {
+        let mut extra: BTreeMap<String, Vec<Fault>> = BTreeMap::new();
+        for (index, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let bad = |why: String| Error::BadCatalog { origin: origin.to_string(), line: index + 1, why };
+            let (service, faults) = line
+                .split_once(':')
+                .ok_or_else(|| bad(format!("expected `service: fault ...`, found `{line}`")))?;
+            let service = service.trim();
+            if service.is_empty() || !service.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                return Err(bad(format!("`{service}` is not a service name")));
+            }
+            let entry = extra.entry(service.to_string()).or_default();
+            for name in faults.split([',', ' ']).filter(|n| !n.is_empty()) {
+                let fault: Fault = name.parse().map_err(|error: Error| bad(error.to_string()))?;
+                if !entry.contains(&fault) {
+                    entry.push(fault);
+                }
+            }
+        }
+        Ok(Catalog { extra, only: None })
+    }
+
+    /// Reads a catalog file.
+    pub fn load(path: &Path) -> Result<Catalog, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| Error::Io { what: format!("read fault catalog {}", path.display()), source })?;
+        Catalog::parse(&text, &path.display().to_string())
+    }
+
+    /// Restricts exploration to the given faults.
+    pub fn only(mut self, faults: Vec<Fault>) -> Catalog {
+        self.only = Some(faults);
+        self
+    }
+
+    /// Adds faults for one service.
+    pub fn with(mut self, service: &str, faults: &[Fault]) -> Catalog {
+        let entry = self.extra.entry(service.to_string()).or_default();
+        for fault in faults {
+            if !entry.contains(fault) {
+                entry.push(*fault);
+            }
+        }
+        self
+    }
+
+    /// The faults to try on a call into `service`, in a fixed order.
+    pub fn faults_for(&self, service: &str) -> Vec<Fault> {
+        if let Some(only) = &self.only {
+            return only.clone();
+        }
+        let mut faults: Vec<Fault> = Fault::DEFAULTS.to_vec();
+        for fault in self.extra.get(service).into_iter().flatten() {
+            if !faults.contains(fault) {
+                faults.push(*fault);
+            }
+        }
+        faults
+    }
+
+    /// Renders the catalog in its file format.
+    pub fn render(&self) -> String {
+        let mut out = String::from(
+            "# cloture fault catalog: error statuses each service is known to return.\n\
+             # Calls into a service get connect, timeout, status:500, status:502 and status:503, plus these.\n",
+        );
+        for (service, faults) in &self.extra {
+            let names: Vec<String> = faults.iter().map(Fault::to_string).collect();
+            out.push_str(&format!("{service}: {}\n", names.join(" ")));
+        }
+        out
+    }
+
+    /// Generates a catalog from service sources: every `StatusCode::X` / `status(NNN)` naming a
+    /// 4xx or 5xx status in a service's source is a status that service may return.
+    pub fn scan(sources: &[(String, String)]) -> Catalog {
+        let mut catalog = Catalog::default();
+        for (service, text) in sources {
+            let mut statuses: Vec<Fault> = Vec::new();
+            for (name, code) in STATUS_NAMES {
+                if text.contains(&format!("StatusCode::{name}")) {
+                    statuses.push(Fault::Status(*code));
+                }
+            }
+            statuses.retain(|fault| !Fault::DEFAULTS.contains(fault));
+            statuses.sort();
+            catalog = catalog.with(service, &statuses);
+        }
+        catalog
+    }
+}
+
+const STATUS_NAMES: &[(&str, u16)] = &[
+    ("BAD_REQUEST", 400),
+    ("UNAUTHORIZED", 401),
+    ("FORBIDDEN", 403),
+    ("NOT_FOUND", 404),
+    ("METHOD_NOT_ALLOWED", 405),
+    ("CONFLICT", 409),
+    ("TOO_MANY_REQUESTS", 429),
+    ("INTERNAL_SERVER_ERROR", 500),
+    ("NOT_IMPLEMENTED", 501),
+    ("BAD_GATEWAY", 502),
+    ("SERVICE_UNAVAILABLE", 503),
+    ("GATEWAY_TIMEOUT", 504),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_names_round_trip() {
+        for name in ["connect", "timeout", "status:500", "status:404"] {
+            assert_eq!(name.parse::<Fault>().unwrap().to_string(), name);
+        }
+    }
+
+    #[test]
+    fn unknown_fault_names_are_refused_with_the_name() {
+        let error = "tiemout".parse::<Fault>().unwrap_err().to_string();
+        assert!(error.contains("tiemout"), "{error}");
+        assert!("status:200".parse::<Fault>().is_err());
+        assert!("status:abc".parse::<Fault>().is_err());
+    }
+
+    #[test]
+    fn catalog_adds_known_statuses_to_the_defaults() {
+        let catalog = Catalog::parse("# comment\nbookings: status:404\nmovies: status:404 status:500\n", "t").unwrap();
+        let bookings = catalog.faults_for("bookings");
+        assert_eq!(bookings.len(), 6);
+        assert_eq!(bookings[5], Fault::Status(404));
+        assert_eq!(catalog.faults_for("movies").len(), 6);
+        assert_eq!(catalog.faults_for("showtimes").len(), 5);
+    }
+
+    #[test]
+    fn malformed_catalog_names_file_and_line() {
+        let error = Catalog::parse("bookings: status:404\nmovies status:404\n", "faults.catalog").unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("faults.catalog") && text.contains("line 2"), "{text}");
+        let error = Catalog::parse("movies: status:4o4\n", "f").unwrap_err();
+        assert!(error.to_string().contains("status:4o4"), "{error}");
+    }
+
+    #[test]
+    fn catalog_render_parses_back() {
+        let catalog = Catalog::default().with("bookings", &[Fault::Status(404)]);
+        assert_eq!(Catalog::parse(&catalog.render(), "r").unwrap(), catalog);
+    }
+
+    #[test]
+    fn scan_finds_error_statuses_a_service_returns() {
+        let source = "fn f() { respond(StatusCode::NOT_FOUND); respond(StatusCode::OK); }".to_string();
+        let catalog = Catalog::scan(&[("bookings".to_string(), source)]);
+        assert_eq!(catalog.faults_for("bookings").last(), Some(&Fault::Status(404)));
+    }
+
+    #[test]
+    fn only_restricts_the_faults_tried() {
+        let catalog = Catalog::default().with("bookings", &[Fault::Status(404)]).only(vec![Fault::Timeout]);
+        assert_eq!(catalog.faults_for("bookings"), vec![Fault::Timeout]);
+    }
+}

@@ -1,0 +1,26 @@
+//! cloture: coverage-guided fault exploration for HTTP microservices.
+//!
+//! A functional test that passes against a set of services is re-run with faults injected at the calls
+//! between them; every failure is classified, minimised and replayable. This file is the crate map.
+
+/// Call identity: call sites and stable call keys.
+pub mod call;
+/// HTTP client with fault injection: what services use for outbound calls.
+pub mod client;
+/// Execution contexts and the live record of one execution.
+pub mod context;
+/// Fault names and the per-service fault catalog.
+pub mod fault;
+/// Oracle helpers for functional tests.
+pub mod oracle;
+/// Server loop with context propagation and panic capture.
+pub mod server;
+
+mod error;
+
+pub use call::{CallKey, CallSite};
+pub use client::Client;
+pub use error::Error;
+pub use fault::{Catalog, Fault};
+pub use oracle::{fault_injected, fault_injected_on};
+pub use server::{serve, Unhandled};

@@ -1,0 +1,262 @@
+//! The server side of instrumentation: a hyper HTTP/1 server loop that every instrumented service runs.
+//!
+//! For each request it reads the propagated context headers, reports to the execution which service
+//! received the call, runs the handler inside that execution's [`Context`] and catches a panic in the
+//! handler: the panic becomes a 500 and a recorded [`Crash`](crate::context::Crash) with its message and
+//! source location. A handler that answers 500 from an unhandled error marks the response with an
+//! [`Unhandled`] extension so the crash keeps its location too. Services register their address under their
+//! name so the client can name a call's target without depending on ports.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, Location};
+use std::pin::Pin;
+use std::sync::{Arc, Once, OnceLock, RwLock};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::call::CallKey;
+use crate::context::{Context, Execution, EXECUTION_HEADER, PARENT_HEADER};
+
+/// Marks a 500 response produced from an error the handler did not handle: carried as a response
+/// extension, read by [`serve`], never sent on the wire.
+#[derive(Clone, Debug)]
+pub struct Unhandled {
+    pub message: String,
+    pub location: &'static Location<'static>,
+}
+
+fn names() -> &'static RwLock<HashMap<String, Arc<str>>> {
+    static NAMES: OnceLock<RwLock<HashMap<String, Arc<str>>>> = OnceLock::new();
+    NAMES.get_or_init(Default::default)
+}
+
+/// Records that the service `name` listens at `authority` (`host:port`). [`serve`] does this itself; call it
+/// for services in other processes.
+pub fn register_service(name: &str, authority: &str) {
+    let mut names = names().write().expect("service names poisoned");
+    names.insert(authority.to_string(), Arc::from(name));
+    if let Some(port) = authority.strip_prefix("127.0.0.1:") {
+        names.insert(format!("localhost:{port}"), Arc::from(name));
+    }
+}
+
+/// The name of the service at `authority`, or the authority itself when unknown.
+pub fn service_name(authority: &str) -> Arc<str> {
+    names()
+        .read()
+        .expect("service names poisoned")
+        .get(authority)
+        .cloned()
+        .unwrap_or_else(|| Arc::from(authority))
+}
+
+/// Serves `handler` on `listener` as the service `name` until `shutdown` resolves, then lets in-flight
+/// requests finish (up to five seconds) and returns.
+pub async fn serve<H, F>(
+    listener: TcpListener,
+    name: &str,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    H: Fn(Request<Bytes>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Bytes>> + Send + 'static,
+{
+    install_panic_hook();
+    let address = listener.local_addr()?;
+    register_service(name, &address.to_string());
+    let name: Arc<str> = Arc::from(name);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(service = %name, %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let name = Arc::clone(&name);
+        let service = service_fn(move |request| handle(Arc::clone(&name), handler.clone(), request));
+        let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await.is_err() {
+        tracing::warn!(service = %name, "connections still open after 5 s; shutting down anyway");
+    }
+    Ok(())
+}
+
+async fn handle<H, F>(
+    name: Arc<str>,
+    handler: H,
+    request: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error>
+where
+    H: Fn(Request<Bytes>) -> F,
+    F: Future<Output = Response<Bytes>>,
+{
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let request = Request::from_parts(parts, body);
+    let execution = header(&request, EXECUTION_HEADER)
+        .and_then(|id| id.parse::<u64>().ok())
+        .and_then(Execution::lookup);
+    let parent = header(&request, PARENT_HEADER).and_then(|key| key.parse::<CallKey>().ok());
+    let response = match (execution, parent) {
+        (Some(execution), Some(parent)) => {
+            execution.received(parent, &name);
+            execution.enter();
+            let context = Context { execution: Arc::clone(&execution), service: Arc::clone(&name), parent };
+            let outcome = CatchPanic::new(context.scope(handler(request))).await;
+            let response = match outcome {
+                Ok(response) => {
+                    if let Some(unhandled) = response.extensions().get::<Unhandled>() {
+                        let location = crate::call::CallSite::from_location(unhandled.location).to_string();
+                        execution.crashed(&name, unhandled.message.clone(), Some(location));
+                    }
+                    response
+                }
+                Err(panic) => {
+                    execution.crashed(&name, panic.message, panic.location.map(|l| l.to_string()));
+                    internal_error()
+                }
+            };
+            execution.leave();
+            response
+        }
+        _ => match CatchPanic::new(handler(request)).await {
+            Ok(response) => response,
+            Err(panic) => {
+                tracing::error!(service = %name, message = %panic.message, "handler panicked");
+                internal_error()
+            }
+        },
+    };
+    Ok(response.map(Full::new))
+}
+
+fn header<'a>(request: &'a Request<Bytes>, name: &str) -> Option<&'a str> {
+    request.headers().get(name).and_then(|value| value.to_str().ok())
+}
+
+fn internal_error() -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from_static(br#"{"error":"Internal Server Error"}"#));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// A panic caught in a handler or a test.
+#[derive(Clone, Debug)]
+pub struct Panic {
+    pub message: String,
+    pub location: Option<Box<OwnedLocation>>,
+}
+
+/// A panic location that outlives the panic.
+#[derive(Clone, Debug)]
+pub struct OwnedLocation {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl std::fmt::Display for OwnedLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+thread_local! {
+    static CATCHING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    static LAST_PANIC: RefCell<Option<Panic>> = const { RefCell::new(None) };
+}
+
+/// Installs (once) a panic hook that, for panics inside [`CatchPanic`], records message and location and
+/// prints nothing; other panics go to the previous hook.
+pub(crate) fn install_panic_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CATCHING.with(|c| c.get()) == 0 {
+                previous(info);
+                return;
+            }
+            let message = if let Some(text) = info.payload().downcast_ref::<&str>() {
+                (*text).to_string()
+            } else if let Some(text) = info.payload().downcast_ref::<String>() {
+                text.clone()
+            } else {
+                "panic with a non-text payload".to_string()
+            };
+            let location = info.location().map(|l| {
+                Box::new(OwnedLocation { file: l.file().replace('\\', "/"), line: l.line(), column: l.column() })
+            });
+            LAST_PANIC.with(|last| *last.borrow_mut() = Some(Panic { message, location }));
+        }));
+    });
+}
+
+/// Polls a future, turning a panic during any poll into `Err(Panic)`.
+pub struct CatchPanic<F> {
+    inner: Pin<Box<F>>,
+}
+
+impl<F: Future> CatchPanic<F> {
+    pub fn new(future: F) -> Self {
+        install_panic_hook();
+        CatchPanic { inner: Box::pin(future) }
+    }
+}
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, Panic>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        CATCHING.with(|c| c.set(c.get() + 1));
+        let inner = &mut self.inner;
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx)));
+        CATCHING.with(|c| c.set(c.get() - 1));
+        match polled {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => {
+                let panic = LAST_PANIC.with(|last| last.borrow_mut().take()).unwrap_or_else(|| Panic {
+                    message: payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "panic".to_string()),
+                    location: None,
+                });
+                Poll::Ready(Err(panic))
+            }
+        }
+    }
+}
