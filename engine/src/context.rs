@@ -46,7 +46,7 @@ impl Context {
 }
 
 /// How a call ended, as the caller saw it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallOutcome {
     /// Still running when the record was taken.

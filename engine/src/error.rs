@@ -7,6 +7,16 @@ pub enum Error {
     BadFault { name: String, why: String },
     #[error("{origin}, line {line}: {why}")]
     BadCatalog { origin: String, line: usize, why: String },
+    #[error("{}: not a cloture report: {why}", path.display())]
+    BadReport { path: std::path::PathBuf, why: String },
+    #[error("the test fails without faults, so there is nothing to explore: {message}{}{}",
+        location.as_ref().map(|l| format!(" (at {l})")).unwrap_or_default(),
+        report.as_ref().map(|p| format!("; report: {}", p.display())).unwrap_or_default())]
+    ReferenceFailed { message: String, location: Option<String>, report: Option<std::path::PathBuf> },
+    #[error("no execution `{id}` in {}; known ids include: {known}", report.display())]
+    UnknownExecution { id: String, report: std::path::PathBuf, known: String },
+    #[error("replay needs a report directory (the report of the exploration to replay from)")]
+    NoReportDir,
     #[error("cannot {what}: {source}")]
     Io { what: String, source: std::io::Error },
 }

@@ -11,8 +11,16 @@ pub mod client;
 pub mod context;
 /// Fault names and the per-service fault catalog.
 pub mod fault;
+/// The explorer: runs executions, classifies them, builds the report.
+pub mod explore;
+/// The call graph of services and call sites.
+pub mod graph;
 /// Oracle helpers for functional tests.
 pub mod oracle;
+/// Planning: candidates, dynamic reduction, domination and search order.
+pub mod plan;
+/// The report: schema, vulnerabilities, terminal summary.
+pub mod report;
 /// Server loop with context propagation and panic capture.
 pub mod server;
 
@@ -24,3 +32,5 @@ pub use error::Error;
 pub use fault::{Catalog, Fault};
 pub use oracle::{fault_injected, fault_injected_on};
 pub use server::{serve, Unhandled};
+pub use explore::{explore, Config, Verdict};
+pub use report::Report;

@@ -61,20 +61,34 @@ pub fn service_name(authority: &str) -> Arc<str> {
 
 /// Serves `handler` on `listener` as the service `name` until `shutdown` resolves, then lets in-flight
 /// requests finish (up to five seconds) and returns.
-pub async fn serve<H, F>(
+///
+/// The service is registered under `name` when this function is called, not when the future is first
+/// polled, so calls made right after spawning it already know their target's name.
+pub fn serve<H, F>(
     listener: TcpListener,
     name: &str,
     handler: H,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()>
+) -> impl Future<Output = std::io::Result<()>>
 where
     H: Fn(Request<Bytes>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Bytes>> + Send + 'static,
 {
     install_panic_hook();
-    let address = listener.local_addr()?;
-    register_service(name, &address.to_string());
+    let registered = listener.local_addr().map(|address| register_service(name, &address.to_string()));
     let name: Arc<str> = Arc::from(name);
+    async move {
+        registered?;
+        accept_loop(listener, name, handler, shutdown).await;
+        Ok(())
+    }
+}
+
+async fn accept_loop<H, F>(listener: TcpListener, name: Arc<str>, handler: H, shutdown: impl Future<Output = ()>)
+where
+    H: Fn(Request<Bytes>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Bytes>> + Send + 'static,
+{
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -92,8 +106,8 @@ where
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let name = Arc::clone(&name);
-        let service = service_fn(move |request| handle(Arc::clone(&name), handler.clone(), request));
+        let service_name = Arc::clone(&name);
+        let service = service_fn(move |request| handle(Arc::clone(&service_name), handler.clone(), request));
         let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -106,7 +120,6 @@ where
     if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await.is_err() {
         tracing::warn!(service = %name, "connections still open after 5 s; shutting down anyway");
     }
-    Ok(())
 }
 
 async fn handle<H, F>(

@@ -1,0 +1,108 @@
+//! Turns raw `.profraw` snapshots into [`LineCoverage`] by running the LLVM
+//! tools, memoising by the bytes' hash so identical snapshots (the same code
+//! path taken again) cost nothing.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+
+use crate::guard::{function_spans, FunctionSpan};
+use crate::lines::LineCoverage;
+use crate::process::LlvmTools;
+use crate::Error;
+
+/// Snapshot-to-lines converter bound to one set of instrumented binaries.
+#[derive(Debug)]
+pub struct Processor {
+    tools: LlvmTools,
+    objects: Vec<PathBuf>,
+    root: PathBuf,
+    workdir: PathBuf,
+    cache: HashMap<u64, LineCoverage>,
+    spans: Vec<FunctionSpan>,
+}
+
+impl Processor {
+    /// `objects` are the instrumented binaries the snapshots come from (the
+    /// first is the main one); `root` is the workspace root used to make
+    /// paths relative (absolute, as llvm-cov reports absolute paths);
+    /// `workdir` receives temporary `.profraw` / `.profdata` files.
+    pub fn new(tools: LlvmTools, objects: Vec<PathBuf>, root: PathBuf, workdir: PathBuf) -> Processor {
+        Processor { tools, objects, root, workdir, cache: HashMap::new(), spans: Vec::new() }
+    }
+
+    /// Line coverage of one snapshot: write it to the workdir, merge it to
+    /// profdata, export, convert. Byte-identical snapshots are answered from
+    /// the cache without running any tool. Temporary files are removed on
+    /// success and kept on failure for inspection.
+    pub fn lines_for(&mut self, profraw: &[u8]) -> Result<LineCoverage, Error> {
+        if profraw.is_empty() {
+            return Err(Error::InvalidInput { what: "profraw snapshot", value: String::new(), reason: "is empty" });
+        }
+        let key = hash_bytes(profraw);
+        if let Some(hit) = self.cache.get(&key) {
+            tracing::trace!(key, "coverage cache hit");
+            return Ok(hit.clone());
+        }
+        std::fs::create_dir_all(&self.workdir)
+            .map_err(|source| Error::Io { action: "create workdir", path: self.workdir.clone(), source })?;
+        let raw = self.workdir.join(format!("snapshot-{key:016x}.profraw"));
+        let data = self.workdir.join(format!("snapshot-{key:016x}.profdata"));
+        std::fs::write(&raw, profraw)
+            .map_err(|source| Error::Io { action: "write profraw", path: raw.clone(), source })?;
+        self.tools.merge(std::slice::from_ref(&raw), &data)?;
+        let export = self.tools.export(&data, &self.objects, &[])?;
+        let lines = LineCoverage::from_export(&export, &self.root);
+        self.spans = function_spans(&export, &self.root);
+        for p in [&raw, &data] {
+            if let Err(e) = std::fs::remove_file(p) {
+                tracing::debug!(path = %p.display(), error = %e, "cannot remove temporary file");
+            }
+        }
+        self.cache.insert(key, lines.clone());
+        Ok(lines)
+    }
+
+    /// Function spans from the most recent export (empty before the first).
+    /// Spans depend only on the binaries, not on the counts, so any export's
+    /// spans are valid for all snapshots of these objects.
+    pub fn function_spans(&self) -> &[FunctionSpan] {
+        &self.spans
+    }
+
+    /// How many distinct snapshots have been converted.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lines::FileLines;
+
+    #[test]
+    fn identical_snapshots_hit_the_cache_without_tools() {
+        // Tools that would fail if run: a cache hit must not run them.
+        let tools = LlvmTools { profdata: "/nonexistent/llvm-profdata".into(), cov: "/nonexistent/llvm-cov".into() };
+        let workdir = std::env::temp_dir().join(format!("cloture-coverage-cache-{}", std::process::id()));
+        let mut p = Processor::new(tools, vec!["/bin/x".into()], "/w".into(), workdir.clone());
+        let bytes = b"pretend profraw".to_vec();
+        let cov = LineCoverage { files: [("a.rs".to_owned(), FileLines::default())].into() };
+        p.cache.insert(hash_bytes(&bytes), cov.clone());
+        assert_eq!(p.lines_for(&bytes).expect("cached"), cov);
+
+        let err = p.lines_for(b"different").expect_err("tools missing");
+        assert!(err.to_string().starts_with("cannot run `/nonexistent/llvm-profdata merge"), "{err}");
+        assert!(p.lines_for(&[]).is_err());
+        assert_eq!(p.cached(), 1);
+        std::fs::remove_dir_all(&workdir).expect("cleanup");
+    }
+}

@@ -1,0 +1,522 @@
+//! The explorer: runs the functional test once per fault set and builds the report.
+//!
+//! Reference run (twice, to find nondeterministic calls), then the planner's candidates one by one until
+//! the space or the budget is exhausted, then minimisation of failing sets. Each execution runs the test
+//! inside its own [`Execution`] context under a deadline, waits for the services' handlers of that
+//! execution to finish, and is classified. It never stops at the first failure. I/O is limited to the
+//! optional coverage probe and writing the report at the end (and when stopped early).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Display;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::call::CallKey;
+use crate::context::{CallOutcome, Execution, Trace, TEST_SERVICE};
+use crate::fault::Catalog;
+use crate::graph::CallGraph;
+use crate::plan::{execution_id, Candidate, FaultSet, Order, PlanConfig, Planner};
+use crate::report::{
+    group_vulnerabilities, ExecutionReport, Failure, FailureClass, FaultReport, Outcome, PrunedReport, Report,
+    ReportConfig, Summary, SCHEMA,
+};
+use crate::server::CatchPanic;
+use crate::Error;
+
+/// What a functional test returns: `()` (it fails by panicking, e.g. `assert!`) or a `Result`.
+pub trait Verdict {
+    fn verdict(self) -> Result<(), String>;
+}
+
+impl Verdict for () {
+    fn verdict(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: Display> Verdict for Result<(), E> {
+    fn verdict(self) -> Result<(), String> {
+        self.map_err(|error| error.to_string())
+    }
+}
+
+/// Settings of one exploration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// What is explored, e.g. the test's name.
+    pub name: String,
+    /// Free-form facts about the system for the report (e.g. the edition).
+    pub labels: BTreeMap<String, String>,
+    /// Most faults in one execution.
+    pub max_faults: usize,
+    pub order: Order,
+    /// Dynamic reduction (domination is always on).
+    pub reduce: bool,
+    /// Budget: most executions (reference runs included).
+    pub max_executions: Option<usize>,
+    /// Budget: most time for the whole exploration.
+    pub max_time: Option<Duration>,
+    /// Deadline of one execution; past it the execution fails with class `timeout`.
+    pub deadline: Duration,
+    pub catalog: Catalog,
+    /// Where `report.json` and friends are written; `None` writes nothing.
+    pub report_dir: Option<PathBuf>,
+    /// The command that replays one execution, `{id}` standing for its id.
+    pub replay_command: String,
+    /// Show progress on stderr when it is a terminal.
+    pub progress: bool,
+    /// Set to stop after the current execution (e.g. on Ctrl-C); the report is still written.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            name: "exploration".to_string(),
+            labels: BTreeMap::new(),
+            max_faults: 2,
+            order: Order::Coverage,
+            reduce: true,
+            max_executions: None,
+            max_time: None,
+            deadline: Duration::from_secs(10),
+            catalog: Catalog::default(),
+            report_dir: None,
+            replay_command: "CLOTURE_REPLAY={id} cargo test".to_string(),
+            progress: false,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// Hooks around every execution, for per-execution coverage. The explorer works without one.
+pub trait Probe {
+    /// Called right before the execution starts.
+    fn before(&mut self);
+    /// Called after the execution and its handlers finished; returns the lines it newly covered.
+    fn after(&mut self, execution_id: &str) -> BTreeMap<String, Vec<u32>>;
+    /// Ranks a candidate for the coverage order (higher runs first).
+    fn score(&self, candidate: &Candidate, calls: &HashMap<CallKey, FaultReport>) -> f64;
+    /// Finishes the report's coverage section.
+    fn finish(&mut self, report: &mut Report);
+}
+
+/// One finished execution, before it goes into the report.
+struct Ran {
+    report: ExecutionReport,
+    trace: Trace,
+}
+
+/// Explores `test` with faults injected. The services must already be running in this process (or send
+/// their calls through cloture's client and serve with [`crate::serve`]). When `CLOTURE_REPLAY` is set,
+/// replays that one execution instead (see [`replay`]).
+pub async fn explore<T, F>(config: &Config, test: T) -> Result<Report, Error>
+where
+    T: Fn() -> F,
+    F: Future,
+    F::Output: Verdict,
+{
+    explore_with(config, test, None).await
+}
+
+/// [`explore`] with a coverage probe.
+pub async fn explore_with<T, F>(config: &Config, test: T, mut probe: Option<&mut dyn Probe>) -> Result<Report, Error>
+where
+    T: Fn() -> F,
+    F: Future,
+    F::Output: Verdict,
+{
+    if let Ok(id) = std::env::var("CLOTURE_REPLAY") {
+        if !id.trim().is_empty() {
+            return replay(config, id.trim(), test).await;
+        }
+    }
+    let started = Instant::now();
+    let mut progress = Progress::new(config.progress);
+    let mut executions: Vec<ExecutionReport> = Vec::new();
+    let mut graph = CallGraph::default();
+    let mut calls: HashMap<CallKey, FaultReport> = HashMap::new();
+
+    // Reference runs.
+    let mut references = Vec::new();
+    for _ in 0..2 {
+        if let Some(probe) = probe.as_deref_mut() {
+            probe.before();
+        }
+        let mut ran = run_once(config, &FaultSet::new(), &test).await;
+        if let Some(probe) = probe.as_deref_mut() {
+            ran.report.new_lines = probe.after(&ran.report.id);
+        }
+        ran.report.reference = true;
+        references.push(ran);
+        if references[0].report.outcome == Outcome::Fail {
+            break;
+        }
+    }
+    for ran in &references {
+        remember_calls(&mut calls, &ran.trace);
+        graph.add(&ran.trace.calls, ran.report.outcome == Outcome::Fail);
+    }
+    let keys = |trace: &Trace| -> HashSet<CallKey> { trace.calls.iter().map(|c| c.key).collect() };
+    let nondeterministic: HashSet<CallKey> = match references.as_slice() {
+        [first, second] => keys(&first.trace).symmetric_difference(&keys(&second.trace)).copied().collect(),
+        _ => HashSet::new(),
+    };
+    let reference_failure = references[0].report.failure.clone();
+    let first_trace = references[0].trace.clone();
+    executions.extend(references.into_iter().map(|ran| ran.report));
+    if let Some(failure) = reference_failure {
+        let report = build_report(config, executions, Vec::new(), &graph, started, &nondeterministic, Some("the test fails without faults".into()), probe.as_deref_mut());
+        let path = write(config, &report)?;
+        return Err(Error::ReferenceFailed { message: failure.message, location: failure.location, report: path });
+    }
+
+    let mut planner = Planner::new(
+        PlanConfig { max_faults: config.max_faults, order: config.order, reduce: config.reduce },
+        config.catalog.clone(),
+        nondeterministic.clone(),
+    );
+    planner.observe(&FaultSet::new(), &first_trace.calls, false);
+    let mut failed_sets: Vec<(FaultSet, String)> = Vec::new();
+    let mut stopped: Option<String> = None;
+    loop {
+        if let Some(why) = budget_exhausted(config, executions.len(), started) {
+            if planner.pending() > 0 {
+                stopped = Some(why);
+            }
+            break;
+        }
+        let next = match probe.as_deref() {
+            Some(probe) => planner.next(|candidate| probe.score(candidate, &calls)),
+            None => planner.next(|_| 0.0),
+        };
+        let Some(candidate) = next else { break };
+        if let Some(probe) = probe.as_deref_mut() {
+            probe.before();
+        }
+        let mut ran = run_once(config, &candidate.faults, &test).await;
+        if let Some(probe) = probe.as_deref_mut() {
+            ran.report.new_lines = probe.after(&ran.report.id);
+        }
+        let failed = ran.report.outcome == Outcome::Fail;
+        remember_calls(&mut calls, &ran.trace);
+        graph.add(&ran.trace.calls, failed);
+        planner.observe(&candidate.faults, &ran.trace.calls, failed);
+        if failed {
+            failed_sets.push((candidate.faults.clone(), ran.report.id.clone()));
+        }
+        executions.push(ran.report);
+        progress.show(executions.len(), planner.pending(), &executions);
+    }
+
+    // Minimisation: a failing set with a failing proper subset is not minimal; run missing subsets.
+    let mut index = 0;
+    while index < failed_sets.len() && stopped.is_none() {
+        let (faults, id) = failed_sets[index].clone();
+        index += 1;
+        if faults.len() < 2 {
+            continue;
+        }
+        for key in faults.keys() {
+            let mut subset = faults.clone();
+            subset.remove(key);
+            let subset_id = execution_id(&subset);
+            let known = executions.iter().find(|e| e.id == subset_id).map(|e| e.outcome);
+            let outcome = match known {
+                Some(outcome) => outcome,
+                None => {
+                    if let Some(why) = budget_exhausted(config, executions.len(), started) {
+                        stopped = Some(why);
+                        break;
+                    }
+                    if let Some(probe) = probe.as_deref_mut() {
+                        probe.before();
+                    }
+                    let mut ran = run_once(config, &subset, &test).await;
+                    if let Some(probe) = probe.as_deref_mut() {
+                        ran.report.new_lines = probe.after(&ran.report.id);
+                    }
+                    let outcome = ran.report.outcome;
+                    remember_calls(&mut calls, &ran.trace);
+                    graph.add(&ran.trace.calls, outcome == Outcome::Fail);
+                    planner.mark_seen(&subset);
+                    if outcome == Outcome::Fail {
+                        failed_sets.push((subset.clone(), ran.report.id.clone()));
+                    }
+                    executions.push(ran.report);
+                    outcome
+                }
+            };
+            if outcome == Outcome::Fail {
+                if let Some(execution) = executions.iter_mut().find(|e| e.id == id) {
+                    execution.minimal_subset = Some(subset_id);
+                }
+                break;
+            }
+        }
+    }
+    progress.finish();
+    if stopped.is_none() && config.stop.load(Ordering::Relaxed) {
+        stopped = Some("interrupted".to_string());
+    }
+    let pruned = planner
+        .pruned()
+        .iter()
+        .map(|(faults, reason)| PrunedReport {
+            id: execution_id(faults),
+            faults: faults.iter().map(|(key, fault)| describe(&calls, *key, *fault)).collect(),
+            reason: reason.clone(),
+        })
+        .collect();
+    let report = build_report(config, executions, pruned, &graph, started, &nondeterministic, stopped, probe);
+    write(config, &report)?;
+    Ok(report)
+}
+
+fn describe(calls: &HashMap<CallKey, FaultReport>, key: CallKey, fault: crate::Fault) -> String {
+    match calls.get(&key) {
+        Some(call) => format!("{} → {} {} {} {}", call.from, call.to, call.method, call.path, fault),
+        None => format!("{key} {fault}"),
+    }
+}
+
+fn budget_exhausted(config: &Config, executions: usize, started: Instant) -> Option<String> {
+    if config.stop.load(Ordering::Relaxed) {
+        return Some("interrupted".to_string());
+    }
+    if config.max_executions.is_some_and(|most| executions >= most) {
+        return Some(format!("execution budget of {} used up", config.max_executions.unwrap_or_default()));
+    }
+    if config.max_time.is_some_and(|most| started.elapsed() >= most) {
+        return Some(format!("time budget of {:?} used up", config.max_time.unwrap_or_default()));
+    }
+    None
+}
+
+fn remember_calls(calls: &mut HashMap<CallKey, FaultReport>, trace: &Trace) {
+    for call in &trace.calls {
+        calls.entry(call.key).or_insert_with(|| FaultReport {
+            key: call.key,
+            from: call.from.clone(),
+            to: call.to.clone(),
+            method: call.method.clone(),
+            path: call.path.clone(),
+            site: call.site.clone(),
+            fault: call.fault.unwrap_or(crate::Fault::Connect),
+        });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_report(
+    config: &Config,
+    executions: Vec<ExecutionReport>,
+    pruned: Vec<PrunedReport>,
+    graph: &CallGraph,
+    started: Instant,
+    nondeterministic: &HashSet<CallKey>,
+    stopped: Option<String>,
+    probe: Option<&mut (dyn Probe + '_)>,
+) -> Report {
+    let vulnerabilities = group_vulnerabilities(&executions, &config.replay_command);
+    let mut nondeterministic: Vec<String> = nondeterministic.iter().map(CallKey::to_string).collect();
+    nondeterministic.sort();
+    let summary = Summary {
+        executions: executions.len(),
+        passed: executions.iter().filter(|e| e.outcome == Outcome::Pass).count(),
+        failed: executions.iter().filter(|e| e.outcome == Outcome::Fail).count(),
+        pruned: pruned.len(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        complete: stopped.is_none(),
+        stopped,
+        nondeterministic,
+        vulnerabilities: vulnerabilities.len(),
+    };
+    let mut report = Report {
+        schema: SCHEMA.to_string(),
+        name: config.name.clone(),
+        labels: config.labels.clone(),
+        config: ReportConfig {
+            max_faults: config.max_faults,
+            order: config.order.to_string(),
+            reduce: config.reduce,
+            max_executions: config.max_executions,
+            max_time_ms: config.max_time.map(|t| t.as_millis() as u64),
+            deadline_ms: config.deadline.as_millis() as u64,
+            replay_command: config.replay_command.clone(),
+        },
+        summary,
+        executions,
+        vulnerabilities,
+        pruned,
+        call_graph: graph.data(),
+        coverage: None,
+    };
+    if let Some(probe) = probe {
+        probe.finish(&mut report);
+    }
+    report
+}
+
+fn write(config: &Config, report: &Report) -> Result<Option<PathBuf>, Error> {
+    match &config.report_dir {
+        Some(dir) => report.write(dir).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Runs one execution of `test` with `faults` and classifies it.
+async fn run_once<T, F>(config: &Config, faults: &FaultSet, test: &T) -> Ran
+where
+    T: Fn() -> F,
+    F: Future,
+    F::Output: Verdict,
+{
+    let id = execution_id(faults);
+    let execution = Execution::start(faults.iter().map(|(k, f)| (*k, *f)).collect());
+    let started = Instant::now();
+    let future = execution.root_context().scope(CatchPanic::new(test()));
+    let result = tokio::time::timeout(config.deadline, future).await;
+    // Let the services' handlers of this execution finish before looking at the trace.
+    let quiet = tokio::time::timeout(Duration::from_secs(1), execution.quiesce()).await.is_ok();
+    let duration = started.elapsed();
+    let trace = execution.trace();
+    let failure = classify(config, result, quiet, &trace);
+    let report = ExecutionReport {
+        id: id.clone(),
+        reference: false,
+        faults: trace
+            .injected()
+            .map(|(call, fault)| FaultReport {
+                key: call.key,
+                from: call.from.clone(),
+                to: call.to.clone(),
+                method: call.method.clone(),
+                path: call.path.clone(),
+                site: call.site.clone(),
+                fault,
+            })
+            .collect(),
+        outcome: if failure.is_some() { Outcome::Fail } else { Outcome::Pass },
+        failure,
+        duration_ms: duration.as_secs_f64() * 1000.0,
+        calls: trace.calls.len(),
+        new_lines: BTreeMap::new(),
+        minimal_subset: None,
+        replay: config.replay_command.replace("{id}", &id),
+    };
+    Ran { report, trace }
+}
+
+type TestResult<V> = Result<Result<V, crate::server::Panic>, tokio::time::error::Elapsed>;
+
+fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, trace: &Trace) -> Option<Failure> {
+    if let Some(crash) = trace.crashes.first() {
+        return Some(Failure {
+            class: FailureClass::Crash,
+            message: format!("{} crashed: {}", crash.service, crash.message),
+            location: crash.location.clone(),
+            service: Some(crash.service.clone()),
+        });
+    }
+    let verdict = match result {
+        Err(_) => {
+            return Some(Failure {
+                class: FailureClass::Timeout,
+                message: format!(
+                    "the execution did not finish within {:?}{}",
+                    config.deadline,
+                    if quiet { "" } else { " (a service is still handling a request)" }
+                ),
+                location: None,
+                service: None,
+            })
+        }
+        Ok(Err(panic)) => Err((panic.message, panic.location.map(|l| l.to_string()))),
+        Ok(Ok(verdict)) => verdict.verdict().map_err(|message| (message, None)),
+    };
+    let (message, location) = match verdict {
+        Ok(()) => return None,
+        Err(failure) => failure,
+    };
+    // A 500 that no fault injected: some service failed without saying where.
+    if let Some(call) =
+        trace.calls.iter().find(|c| c.fault.is_none() && c.outcome == CallOutcome::Status(500) && c.from == TEST_SERVICE)
+    {
+        return Some(Failure {
+            class: FailureClass::Crash,
+            message: format!("{} answered 500: {message}", call.to),
+            location: None,
+            service: Some(call.to.clone()),
+        });
+    }
+    // The test could not reach the system at all: the harness failed, not the services.
+    if let Some(call) = trace.calls.iter().find(|c| c.from == TEST_SERVICE && matches!(c.outcome, CallOutcome::Error(_))) {
+        return Some(Failure {
+            class: FailureClass::Error,
+            message: format!("the test's request to {} failed: {message}", call.to),
+            location,
+            service: None,
+        });
+    }
+    Some(Failure { class: FailureClass::Rejected, message, location, service: None })
+}
+
+/// Re-runs the one execution with id `id` from the report in `config.report_dir`, and returns a report
+/// holding just that execution.
+pub async fn replay<T, F>(config: &Config, id: &str, test: T) -> Result<Report, Error>
+where
+    T: Fn() -> F,
+    F: Future,
+    F::Output: Verdict,
+{
+    let dir = config.report_dir.clone().ok_or_else(|| Error::NoReportDir)?;
+    let path = dir.join("report.json");
+    let previous = crate::report::Report::read(&path)?;
+    let Some(recorded) = previous.execution(id) else {
+        let known: Vec<&str> = previous.executions.iter().map(|e| e.id.as_str()).take(8).collect();
+        return Err(Error::UnknownExecution { id: id.to_string(), report: path, known: known.join(", ") });
+    };
+    let faults: FaultSet = recorded.faults.iter().map(|f| (f.key, f.fault)).collect();
+    let started = Instant::now();
+    let ran = run_once(config, &faults, &test).await;
+    let mut graph = CallGraph::default();
+    graph.add(&ran.trace.calls, ran.report.outcome == Outcome::Fail);
+    let mut replay_config = config.clone();
+    replay_config.name = format!("{} (replay of {id})", config.name);
+    replay_config.report_dir = None;
+    Ok(build_report(&replay_config, vec![ran.report], Vec::new(), &graph, started, &HashSet::new(), None, None))
+}
+
+/// Progress on stderr: executions done / planned, failures. Quiet when stderr is not a terminal.
+struct Progress {
+    enabled: bool,
+    shown: bool,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new(wanted: bool) -> Progress {
+        use std::io::IsTerminal;
+        Progress { enabled: wanted && std::io::stderr().is_terminal(), shown: false, last: None }
+    }
+
+    fn show(&mut self, done: usize, pending: usize, executions: &[ExecutionReport]) {
+        if !self.enabled || self.last.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let failed = executions.iter().filter(|e| e.outcome == Outcome::Fail).count();
+        eprint!("\r\x1b[2Kcloture: {done}/{} executions, {failed} failed", done + pending);
+        self.shown = true;
+    }
+
+    fn finish(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! The planner: which fault sets to run, in which order, and which to skip.
+//!
+//! Every call seen in an execution opens candidates: that execution's fault set plus one fault on that
+//! call, for each fault the catalog gives the callee, up to `max_faults`. Candidates are skipped when they
+//! cannot show anything new:
+//! - **domination**: a superset of a fault set that already failed is not needed to show that bug;
+//! - **dynamic reduction** (Filibuster's rule, generalised): a candidate whose faults' effects at every
+//!   service boundary were already observed is pruned. Two observations feed it. (1) A call that answered
+//!   some status (or transport error) *without* a fault on it, under the same faults elsewhere, already
+//!   showed its caller that answer: injecting it adds nothing. (2) When faulting call `c` made call `d`
+//!   vanish (the caller gave up before making it), any set holding faults on both `c` and `d` behaves like
+//!   the set without `d`'s fault.
+//!
+//! Pure code: no I/O, no clocks; the explorer feeds it traces and asks for the next candidate.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::call::{CallKey, Fnv};
+use crate::context::{CallOutcome, CallRecord, TEST_SERVICE};
+use crate::fault::{Catalog, Fault};
+
+/// A set of faults, at most one per call.
+pub type FaultSet = BTreeMap<CallKey, Fault>;
+
+/// The stable id of the execution that injects `faults`: 12 hex digits, the same in every run.
+pub fn execution_id(faults: &FaultSet) -> String {
+    let mut hash = Fnv::new();
+    for (key, fault) in faults {
+        hash.write(format!("{key}={fault};").as_bytes());
+    }
+    format!("{:012x}", hash.finish() & 0xffff_ffff_ffff)
+}
+
+/// The order candidates run in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Candidates whose call site guards still-uncovered failure handling first (falls back to breadth).
+    Coverage,
+    /// Fewest faults first, then in discovery order.
+    Breadth,
+    /// Most recently discovered first.
+    Depth,
+}
+
+impl std::str::FromStr for Order {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "coverage" => Ok(Order::Coverage),
+            "bfs" | "breadth" => Ok(Order::Breadth),
+            "dfs" | "depth" => Ok(Order::Depth),
+            other => Err(format!("unknown order `{other}`: expected coverage, bfs or dfs")),
+        }
+    }
+}
+
+impl std::fmt::Display for Order {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Order::Coverage => "coverage",
+            Order::Breadth => "bfs",
+            Order::Depth => "dfs",
+        })
+    }
+}
+
+/// A fault set waiting to run.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    pub faults: FaultSet,
+    /// The call whose fault this candidate added to the execution it came from.
+    pub added: CallKey,
+    seq: u64,
+}
+
+/// Why a candidate was not run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PruneReason {
+    /// A subset already failed.
+    Dominated,
+    /// The call already gave this answer without a fault on it.
+    Observed,
+    /// One fault prevents the call another fault is on.
+    Unreachable,
+}
+
+/// Settings of the planner.
+#[derive(Clone, Debug)]
+pub struct PlanConfig {
+    pub max_faults: usize,
+    pub order: Order,
+    /// Dynamic reduction on (observed answers and unreachable calls are pruned). Domination is always on.
+    pub reduce: bool,
+}
+
+type Canonical = Vec<(CallKey, Fault)>;
+
+fn canonical(faults: &FaultSet) -> Canonical {
+    faults.iter().map(|(k, f)| (*k, *f)).collect()
+}
+
+/// The answer a fault stands for, comparable with recorded call outcomes.
+fn outcome_of(fault: Fault) -> CallOutcome {
+    match fault {
+        Fault::Status(code) => CallOutcome::Status(code),
+        other => CallOutcome::Error(other.to_string()),
+    }
+}
+
+/// The planner's state.
+pub struct Planner {
+    config: PlanConfig,
+    catalog: Catalog,
+    excluded: HashSet<CallKey>,
+    seen: HashSet<Canonical>,
+    queue: Vec<Candidate>,
+    seq: u64,
+    failing: Vec<FaultSet>,
+    kills: HashMap<(CallKey, Fault), HashSet<CallKey>>,
+    answers: HashSet<(Canonical, CallKey, CallOutcome)>,
+    calls_of: HashMap<Canonical, HashSet<CallKey>>,
+    pruned: Vec<(FaultSet, PruneReason)>,
+}
+
+impl Planner {
+    /// A planner that never faults the calls in `excluded` (e.g. nondeterministic ones).
+    pub fn new(config: PlanConfig, catalog: Catalog, excluded: HashSet<CallKey>) -> Planner {
+        let mut seen = HashSet::new();
+        seen.insert(Vec::new());
+        Planner {
+            config,
+            catalog,
+            excluded,
+            seen,
+            queue: Vec::new(),
+            seq: 0,
+            failing: Vec::new(),
+            kills: HashMap::new(),
+            answers: HashSet::new(),
+            calls_of: HashMap::new(),
+            pruned: Vec::new(),
+        }
+    }
+
+    /// Marks a fault set as already run or planned elsewhere (e.g. by another partition or a replay).
+    pub fn mark_seen(&mut self, faults: &FaultSet) {
+        self.seen.insert(canonical(faults));
+    }
+
+    /// Learns from one finished execution and opens its candidates.
+    pub fn observe(&mut self, faults: &FaultSet, calls: &[CallRecord], failed: bool) {
+        let key = canonical(faults);
+        self.seen.insert(key.clone());
+        let call_keys: HashSet<CallKey> = calls.iter().map(|call| call.key).collect();
+        let parents: HashMap<CallKey, CallKey> = calls.iter().map(|call| (call.key, call.parent)).collect();
+
+        // (2) Calls that vanished when one more fault was added.
+        for (&key_c, &fault) in faults {
+            let mut without = faults.clone();
+            without.remove(&key_c);
+            if let Some(before) = self.calls_of.get(&canonical(&without)) {
+                let vanished: HashSet<CallKey> = before.difference(&call_keys).copied().collect();
+                if !vanished.is_empty() {
+                    self.kills.entry((key_c, fault)).or_default().extend(vanished);
+                }
+            }
+        }
+        // (1) Answers seen without a fault on the call, under the faults not below it.
+        for call in calls.iter().filter(|call| call.fault.is_none()) {
+            if matches!(call.outcome, CallOutcome::Pending) {
+                continue;
+            }
+            let context: Canonical = faults
+                .iter()
+                .filter(|(k, _)| !descends_from(**k, call.key, &parents))
+                .map(|(k, f)| (*k, *f))
+                .collect();
+            self.answers.insert((context, call.key, call.outcome.clone()));
+        }
+        self.calls_of.insert(key, call_keys);
+        if failed {
+            self.failing.push(faults.clone());
+        }
+        if faults.len() >= self.config.max_faults {
+            return;
+        }
+        let mut opened: HashSet<CallKey> = HashSet::new();
+        for call in calls {
+            if call.from == TEST_SERVICE
+                || call.fault.is_some()
+                || faults.contains_key(&call.key)
+                || self.excluded.contains(&call.key)
+                || !opened.insert(call.key)
+            {
+                continue;
+            }
+            for fault in self.catalog.faults_for(&call.to) {
+                let mut next = faults.clone();
+                next.insert(call.key, fault);
+                self.consider(next, call.key);
+            }
+        }
+    }
+
+    fn consider(&mut self, faults: FaultSet, added: CallKey) {
+        let key = canonical(&faults);
+        if !self.seen.insert(key) {
+            return;
+        }
+        if let Some(reason) = self.prune_reason(&faults, added) {
+            self.pruned.push((faults, reason));
+            return;
+        }
+        self.seq += 1;
+        self.queue.push(Candidate { faults, added, seq: self.seq });
+    }
+
+    fn prune_reason(&self, faults: &FaultSet, added: CallKey) -> Option<PruneReason> {
+        if self.failing.iter().any(|failed| failed.iter().all(|(k, f)| faults.get(k) == Some(f))) {
+            return Some(PruneReason::Dominated);
+        }
+        if !self.config.reduce {
+            return None;
+        }
+        for (key_c, fault_c) in faults {
+            if let Some(killed) = self.kills.get(&(*key_c, *fault_c)) {
+                if faults.keys().any(|other| other != key_c && killed.contains(other)) {
+                    return Some(PruneReason::Unreachable);
+                }
+            }
+        }
+        if let Some(fault) = faults.get(&added) {
+            let mut context = faults.clone();
+            context.remove(&added);
+            if self.answers.contains(&(canonical(&context), added, outcome_of(*fault))) {
+                return Some(PruneReason::Observed);
+            }
+        }
+        None
+    }
+
+    /// The next candidate to run, or `None` when the space is explored. `score` ranks candidates for the
+    /// coverage order (higher first); it is ignored by the other orders.
+    pub fn next(&mut self, score: impl Fn(&Candidate) -> f64) -> Option<Candidate> {
+        loop {
+            if self.queue.is_empty() {
+                return None;
+            }
+            let index = match self.config.order {
+                Order::Depth => self.queue.len() - 1,
+                Order::Breadth => self.breadth_first(),
+                Order::Coverage => {
+                    let mut best = self.breadth_first();
+                    let mut best_score = score(&self.queue[best]);
+                    for (index, candidate) in self.queue.iter().enumerate() {
+                        let candidate_score = score(candidate);
+                        let better = candidate_score > best_score
+                            || (candidate_score == best_score && rank(candidate) < rank(&self.queue[best]));
+                        if better {
+                            best = index;
+                            best_score = candidate_score;
+                        }
+                    }
+                    best
+                }
+            };
+            let candidate = self.queue.remove(index);
+            // Knowledge grew since it was planned: check again.
+            if let Some(reason) = self.prune_reason(&candidate.faults, candidate.added) {
+                self.pruned.push((candidate.faults, reason));
+                continue;
+            }
+            return Some(candidate);
+        }
+    }
+
+    fn breadth_first(&self) -> usize {
+        (0..self.queue.len()).min_by_key(|&index| rank(&self.queue[index])).expect("queue is not empty")
+    }
+
+    /// Candidates still waiting.
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Every candidate pruned so far, with the reason.
+    pub fn pruned(&self) -> &[(FaultSet, PruneReason)] {
+        &self.pruned
+    }
+}
+
+fn rank(candidate: &Candidate) -> (usize, u64) {
+    (candidate.faults.len(), candidate.seq)
+}
+
+fn descends_from(key: CallKey, ancestor: CallKey, parents: &HashMap<CallKey, CallKey>) -> bool {
+    let mut current = key;
+    for _ in 0..parents.len() + 1 {
+        match parents.get(&current) {
+            Some(&parent) if parent == ancestor => return true,
+            Some(&parent) if parent != CallKey::ROOT => current = parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::CallSite;
+
+    fn call(key: u64, parent: u64, from: &str, to: &str, fault: Option<Fault>, outcome: CallOutcome) -> CallRecord {
+        CallRecord {
+            key: CallKey(key),
+            parent: CallKey(parent),
+            from: from.to_string(),
+            to: to.to_string(),
+            method: "GET".to_string(),
+            path: format!("/{to}"),
+            site: CallSite { file: "src/users.rs".to_string(), line: key as u32, column: 1 },
+            fault,
+            outcome,
+        }
+    }
+
+    fn only_connect() -> Catalog {
+        Catalog::default().only(vec![Fault::Connect])
+    }
+
+    fn planner(max_faults: usize, order: Order, reduce: bool) -> Planner {
+        Planner::new(PlanConfig { max_faults, order, reduce }, only_connect(), HashSet::new())
+    }
+
+    /// test -> users (1); users -> bookings (2), users -> movies (3), (4).
+    fn reference() -> Vec<CallRecord> {
+        vec![
+            call(1, 0, "test", "users", None, CallOutcome::Status(200)),
+            call(2, 1, "users", "bookings", None, CallOutcome::Status(200)),
+            call(3, 1, "users", "movies", None, CallOutcome::Status(200)),
+            call(4, 1, "users", "movies", None, CallOutcome::Status(200)),
+        ]
+    }
+
+    fn set(faults: &[(u64, Fault)]) -> FaultSet {
+        faults.iter().map(|(k, f)| (CallKey(*k), *f)).collect()
+    }
+
+    #[test]
+    fn the_test_own_calls_are_never_faulted() {
+        let mut planner = planner(1, Order::Breadth, true);
+        planner.observe(&FaultSet::new(), &reference(), false);
+        let mut planned = Vec::new();
+        while let Some(candidate) = planner.next(|_| 0.0) {
+            planned.push(candidate.faults);
+        }
+        assert_eq!(planned, vec![set(&[(2, Fault::Connect)]), set(&[(3, Fault::Connect)]), set(&[(4, Fault::Connect)])]);
+    }
+
+    #[test]
+    fn supersets_of_a_failing_set_are_dominated() {
+        let mut planner = planner(2, Order::Breadth, false);
+        planner.observe(&FaultSet::new(), &reference(), false);
+        let first = planner.next(|_| 0.0).unwrap();
+        assert_eq!(first.faults, set(&[(2, Fault::Connect)]));
+        let mut calls = reference();
+        calls[1].fault = Some(Fault::Connect);
+        planner.observe(&first.faults, &calls, true);
+        let second = planner.next(|_| 0.0).unwrap();
+        let mut calls = reference();
+        calls[2].fault = Some(Fault::Connect);
+        planner.observe(&second.faults, &calls, false);
+        let mut rest = Vec::new();
+        while let Some(candidate) = planner.next(|_| 0.0) {
+            assert!(!candidate.faults.contains_key(&CallKey(2)), "{:?} is dominated", candidate.faults);
+            rest.push(candidate);
+        }
+        assert!(planner.pruned().iter().any(|(_, reason)| *reason == PruneReason::Dominated));
+    }
+
+    #[test]
+    fn a_call_that_vanishes_under_a_fault_is_not_combined_with_it() {
+        let mut with_reduction = planner(2, Order::Breadth, true);
+        let mut without = planner(2, Order::Breadth, false);
+        for planner in [&mut with_reduction, &mut without] {
+            planner.observe(&FaultSet::new(), &reference(), false);
+            let mut runs = 0;
+            while let Some(candidate) = planner.next(|_| 0.0) {
+                runs += 1;
+                // The users handler gives up at the first failed call: later calls never happen.
+                let first_fault = candidate.faults.keys().min().copied().expect("one fault at least");
+                let calls: Vec<CallRecord> = reference()
+                    .into_iter()
+                    .filter(|c| c.key <= first_fault || c.key == CallKey(1))
+                    .map(|mut c| {
+                        c.fault = candidate.faults.get(&c.key).copied();
+                        c
+                    })
+                    .collect();
+                planner.observe(&candidate.faults, &calls, false);
+            }
+            assert!(runs >= 3);
+        }
+        assert!(with_reduction.pruned().iter().any(|(_, reason)| *reason == PruneReason::Unreachable));
+        assert!(with_reduction.pruned().len() > without.pruned().len());
+    }
+
+    #[test]
+    fn an_answer_already_seen_without_injection_is_pruned() {
+        let mut planner = Planner::new(
+            PlanConfig { max_faults: 1, order: Order::Breadth, reduce: true },
+            Catalog::default().only(vec![Fault::Status(404), Fault::Connect]),
+            HashSet::new(),
+        );
+        let mut calls = reference();
+        calls[1].outcome = CallOutcome::Status(404);
+        calls.truncate(2);
+        planner.observe(&FaultSet::new(), &calls, false);
+        let mut planned = Vec::new();
+        while let Some(candidate) = planner.next(|_| 0.0) {
+            planned.push(candidate.faults);
+        }
+        assert_eq!(planned, vec![set(&[(2, Fault::Connect)])]);
+        assert_eq!(planner.pruned(), &[(set(&[(2, Fault::Status(404))]), PruneReason::Observed)]);
+    }
+
+    #[test]
+    fn depth_first_takes_the_newest_and_coverage_takes_the_best_score() {
+        let mut depth = planner(1, Order::Depth, true);
+        depth.observe(&FaultSet::new(), &reference(), false);
+        assert_eq!(depth.next(|_| 0.0).unwrap().added, CallKey(4));
+        let mut guided = planner(1, Order::Coverage, true);
+        guided.observe(&FaultSet::new(), &reference(), false);
+        let pick = guided.next(|c| if c.added == CallKey(3) { 5.0 } else { 0.0 }).unwrap();
+        assert_eq!(pick.added, CallKey(3));
+        assert_eq!(guided.next(|_| 0.0).unwrap().added, CallKey(2), "ties go breadth-first");
+    }
+
+    #[test]
+    fn execution_ids_are_stable_and_distinct() {
+        let a = set(&[(2, Fault::Connect)]);
+        let b = set(&[(2, Fault::Timeout)]);
+        assert_eq!(execution_id(&a), execution_id(&a.clone()));
+        assert_ne!(execution_id(&a), execution_id(&b));
+        assert_eq!(execution_id(&a).len(), 12);
+    }
+}

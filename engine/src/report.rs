@@ -1,0 +1,470 @@
+//! The exploration report: schema `cloture.report/1` (documented in docs/report.md), the vulnerability
+//! grouping, the terminal summary, and writing the files.
+//!
+//! Everything here but [`Report::write`] and [`Report::read`] is pure: the report is plain data built by
+//! the explorer and rendered to text.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::call::{CallKey, CallSite};
+use crate::fault::Fault;
+use crate::graph::GraphData;
+use crate::plan::PruneReason;
+use crate::Error;
+
+/// The schema name and version written into every report.
+pub const SCHEMA: &str = "cloture.report/1";
+
+/// A whole exploration report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    /// What was explored, e.g. the test's name.
+    pub name: String,
+    /// Free-form facts about the system explored (e.g. `edition: recitation`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub config: ReportConfig,
+    pub summary: Summary,
+    pub executions: Vec<ExecutionReport>,
+    #[serde(default)]
+    pub vulnerabilities: Vec<Vulnerability>,
+    #[serde(default)]
+    pub pruned: Vec<PrunedReport>,
+    pub call_graph: GraphData,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<CoverageReport>,
+}
+
+/// The settings the exploration ran with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReportConfig {
+    pub max_faults: usize,
+    pub order: String,
+    pub reduce: bool,
+    pub max_executions: Option<usize>,
+    pub max_time_ms: Option<u64>,
+    pub deadline_ms: u64,
+    /// The command that re-runs one execution, with `{id}` standing for its id.
+    pub replay_command: String,
+}
+
+/// Counts and timing of the whole exploration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Executions run, reference runs included.
+    pub executions: usize,
+    pub passed: usize,
+    pub failed: usize,
+    /// Candidate fault sets not run because they could not show anything new.
+    pub pruned: usize,
+    pub duration_ms: u64,
+    /// Every planned fault set ran (no budget or interruption cut the exploration short).
+    pub complete: bool,
+    /// Why the exploration stopped early, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// Call keys that differed between the two reference runs: reported, never faulted.
+    #[serde(default)]
+    pub nondeterministic: Vec<String>,
+    pub vulnerabilities: usize,
+}
+
+/// One execution: the faults it injected and what happened.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExecutionReport {
+    /// Stable id: the same fault set has the same id in every run.
+    pub id: String,
+    /// One of the fault-free reference runs.
+    #[serde(default)]
+    pub reference: bool,
+    pub faults: Vec<FaultReport>,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    pub duration_ms: f64,
+    /// Number of calls the execution made (the test's own included).
+    pub calls: usize,
+    /// Lines this execution covered that no earlier execution had, per file.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub new_lines: BTreeMap<String, Vec<u32>>,
+    /// When this failing set is not minimal: the id of a failing execution with a subset of its faults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimal_subset: Option<String>,
+    pub replay: String,
+}
+
+/// One injected fault and the call it was injected into.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultReport {
+    pub key: CallKey,
+    pub from: String,
+    pub to: String,
+    pub method: String,
+    pub path: String,
+    /// `path/to/file.rs:line:col`, relative to the workspace root.
+    pub site: CallSite,
+    pub fault: Fault,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+}
+
+/// Why an execution failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub class: FailureClass,
+    pub message: String,
+    /// Where it happened: the panic (or escaped error) in the service, or the failing assertion in the test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// The service that crashed, for `crash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+/// The failure classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureClass {
+    /// A service panicked or answered 500 from an unhandled error.
+    Crash,
+    /// The services degraded gracefully but the test's oracle refused the answer: fix the test.
+    Rejected,
+    /// The execution did not finish within its deadline.
+    Timeout,
+    /// The harness itself failed (e.g. the system under test was unreachable).
+    Error,
+}
+
+impl std::fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FailureClass::Crash => "crash",
+            FailureClass::Rejected => "rejected",
+            FailureClass::Timeout => "timeout",
+            FailureClass::Error => "error",
+        })
+    }
+}
+
+/// A pruned candidate and why.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PrunedReport {
+    pub id: String,
+    pub faults: Vec<String>,
+    pub reason: PruneReason,
+}
+
+/// One distinct problem: failing executions grouped by what went unhandled.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Vulnerability {
+    /// `V1`, `V2`, ... in order of first discovery.
+    pub id: String,
+    pub class: FailureClass,
+    /// A one-line description.
+    pub title: String,
+    /// Fault family (`status`, `timeout`, `connect`) of the faults that trigger it.
+    pub family: String,
+    /// The faults that trigger it, e.g. `status:500`.
+    pub faults: Vec<String>,
+    /// The callees whose calls were faulted.
+    pub callees: Vec<String>,
+    /// Call sites where the triggering faults were injected.
+    pub call_sites: Vec<String>,
+    /// Where it failed (panic or escaped-error locations, or test assertions).
+    pub locations: Vec<String>,
+    pub message: String,
+    /// Ids of the executions that show it, the first being the smallest.
+    pub executions: Vec<String>,
+    /// The command that replays the first execution.
+    pub replay: String,
+}
+
+/// Coverage before and after the fault runs (present when the run was built with coverage).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CoverageReport {
+    /// Whether coverage guided the order of exploration.
+    pub guided: bool,
+    /// Per source file, relative to the workspace root.
+    pub files: BTreeMap<String, FileCoverage>,
+    /// Fault → lines it newly covered (first execution to cover them).
+    #[serde(default)]
+    pub fault_lines: Vec<FaultLines>,
+    /// The smallest set of executions that reaches the same coverage: a fast CI subset.
+    #[serde(default)]
+    pub minimal_executions: Vec<String>,
+    /// Why coverage is missing or partial, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub covered: usize,
+    pub lines: usize,
+}
+
+impl Counts {
+    pub fn percent(&self) -> f64 {
+        if self.lines == 0 {
+            0.0
+        } else {
+            100.0 * self.covered as f64 / self.lines as f64
+        }
+    }
+}
+
+/// Coverage of one source file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FileCoverage {
+    /// By the functional test alone (the reference run).
+    pub before: Counts,
+    /// With the fault runs.
+    pub after: Counts,
+    pub newly_covered: Vec<u32>,
+    /// Every instrumented line.
+    pub lines: Vec<u32>,
+    /// Lines covered by the reference run.
+    pub covered_before: Vec<u32>,
+    /// Newly covered line → the first execution that covered it.
+    pub covered_by: BTreeMap<u32, String>,
+}
+
+/// The lines one execution newly covered, named by its faults.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FaultLines {
+    pub execution: String,
+    pub faults: Vec<String>,
+    pub lines: BTreeMap<String, Vec<u32>>,
+}
+
+impl FaultReport {
+    /// `users → bookings GET /bookings/x status:500 @ site`.
+    pub fn describe(&self) -> String {
+        format!("{} → {} {} {} {} at {}", self.from, self.to, self.method, self.path, self.fault, self.site)
+    }
+}
+
+/// Groups failing executions into vulnerabilities: one per unhandled transport fault kind (timeouts not
+/// handled anywhere are one problem), one per place a bad answer crashed a service, one per oracle
+/// assertion that refused a degraded answer.
+pub fn group_vulnerabilities(executions: &[ExecutionReport], replay_command: &str) -> Vec<Vulnerability> {
+    let mut groups: Vec<(String, Vec<&ExecutionReport>)> = Vec::new();
+    for execution in executions.iter().filter(|e| e.outcome == Outcome::Fail && !e.reference) {
+        let Some(failure) = &execution.failure else { continue };
+        let families: BTreeSet<&str> = execution.faults.iter().map(|f| f.fault.family()).collect();
+        let transport = families.len() == 1 && !families.contains("status");
+        let key = match failure.class {
+            FailureClass::Crash if transport => {
+                format!("crash:{}", families.iter().next().expect("one family"))
+            }
+            FailureClass::Crash => format!("crash@{}", failure.location.clone().unwrap_or(failure.message.clone())),
+            other => format!("{other}@{}", failure.location.clone().unwrap_or_default()),
+        };
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(execution),
+            None => groups.push((key, vec![execution])),
+        }
+    }
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(index, (_, mut members))| {
+            members.sort_by_key(|e| e.faults.len());
+            let first = members[0];
+            let failure = first.failure.clone().expect("failing executions have a failure");
+            let collect = |f: &dyn Fn(&ExecutionReport) -> Vec<String>| -> Vec<String> {
+                let mut seen = Vec::new();
+                for member in &members {
+                    for item in f(member) {
+                        if !seen.contains(&item) {
+                            seen.push(item);
+                        }
+                    }
+                }
+                seen
+            };
+            let faults = collect(&|e| e.faults.iter().map(|f| f.fault.to_string()).collect());
+            let callees = collect(&|e| e.faults.iter().map(|f| f.to.clone()).collect());
+            let call_sites = collect(&|e| e.faults.iter().map(|f| f.site.to_string()).collect());
+            let locations = collect(&|e| e.failure.as_ref().and_then(|f| f.location.clone()).into_iter().collect());
+            let family = first.faults.first().map(|f| f.fault.family().to_string()).unwrap_or_default();
+            let service = failure.service.clone().unwrap_or_else(|| "the system".to_string());
+            let title = match failure.class {
+                FailureClass::Crash => {
+                    format!("{service} crashes when {} answers {}", callees.join(" or "), faults.join(", "))
+                }
+                FailureClass::Rejected => format!(
+                    "the test refuses the degraded answer when {} fails with {}",
+                    callees.join(" or "),
+                    faults.join(", ")
+                ),
+                FailureClass::Timeout => {
+                    format!("the execution hangs when {} fails with {}", callees.join(" or "), faults.join(", "))
+                }
+                FailureClass::Error => format!("the harness fails: {}", failure.message),
+            };
+            Vulnerability {
+                id: format!("V{}", index + 1),
+                class: failure.class,
+                title,
+                family,
+                faults,
+                callees,
+                call_sites,
+                locations,
+                message: failure.message,
+                executions: members.iter().map(|e| e.id.clone()).collect(),
+                replay: replay_command.replace("{id}", &first.id),
+            }
+        })
+        .collect()
+}
+
+impl Report {
+    /// Writes `report.json` and `call_graph.dot` into `dir` (each atomically: nothing half-written is left
+    /// if the process dies) and returns the path of `report.json`.
+    pub fn write(&self, dir: &Path) -> Result<PathBuf, Error> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| Error::Io { what: format!("create {}", dir.display()), source })?;
+        let json = serde_json::to_string_pretty(self).expect("a report always serializes");
+        let path = dir.join("report.json");
+        write_atomically(&path, json.as_bytes())?;
+        write_atomically(&dir.join("call_graph.dot"), self.call_graph.dot().as_bytes())?;
+        Ok(path)
+    }
+
+    /// Reads a report written by [`Report::write`].
+    pub fn read(path: &Path) -> Result<Report, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| Error::Io { what: format!("read report {}", path.display()), source })?;
+        let report: Report = serde_json::from_str(&text)
+            .map_err(|error| Error::BadReport { path: path.to_path_buf(), why: error.to_string() })?;
+        if report.schema != SCHEMA {
+            return Err(Error::BadReport {
+                path: path.to_path_buf(),
+                why: format!("schema `{}` is not `{SCHEMA}`", report.schema),
+            });
+        }
+        Ok(report)
+    }
+
+    /// The execution with this id.
+    pub fn execution(&self, id: &str) -> Option<&ExecutionReport> {
+        self.executions.iter().find(|e| e.id == id)
+    }
+
+    /// The summary a person reads in the terminal: what failed, where, how to replay, what next.
+    pub fn terminal_summary(&self) -> String {
+        let mut out = String::new();
+        let s = &self.summary;
+        let labels: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let _ = writeln!(
+            out,
+            "cloture: {}{} — {} executions ({} passed, {} failed), {} pruned, {} ms{}",
+            self.name,
+            if labels.is_empty() { String::new() } else { format!(" ({})", labels.join(", ")) },
+            s.executions,
+            s.passed,
+            s.failed,
+            s.pruned,
+            s.duration_ms,
+            match &s.stopped {
+                Some(why) => format!(" — stopped early: {why}"),
+                None => String::new(),
+            }
+        );
+        if !s.nondeterministic.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {} call(s) differed between the two reference runs and were not faulted: {}",
+                s.nondeterministic.len(),
+                s.nondeterministic.join(", ")
+            );
+        }
+        if self.vulnerabilities.is_empty() {
+            let _ = writeln!(out, "  every execution passed: the services handle every fault tried.");
+        } else {
+            let _ = writeln!(out, "\n{} vulnerabilit{}:", self.vulnerabilities.len(), plural_y(self.vulnerabilities.len()));
+        }
+        for v in &self.vulnerabilities {
+            let _ = writeln!(out, "  {} [{}] {}", v.id, v.class, v.title);
+            let _ = writeln!(out, "     faults at:  {}", v.call_sites.join(", "));
+            if !v.locations.is_empty() {
+                let _ = writeln!(out, "     failed at:  {}", v.locations.join(", "));
+            }
+            let _ = writeln!(out, "     message:    {}", one_line(&v.message));
+            let _ = writeln!(out, "     executions: {}", v.executions.join(" "));
+            let _ = writeln!(out, "     replay:     {}", v.replay);
+        }
+        if let Some(coverage) = &self.coverage {
+            for (path, file) in &coverage.files {
+                if file.after.covered > file.before.covered {
+                    let _ = writeln!(
+                        out,
+                        "  coverage {path}: {}/{} ({:.1}%) → {}/{} ({:.1}%)",
+                        file.before.covered,
+                        file.before.lines,
+                        file.before.percent(),
+                        file.after.covered,
+                        file.after.lines,
+                        file.after.percent()
+                    );
+                }
+            }
+            if let Some(note) = &coverage.note {
+                let _ = writeln!(out, "  coverage: {note}");
+            }
+        }
+        let crashes = self.vulnerabilities.iter().any(|v| v.class == FailureClass::Crash);
+        let rejected = self.vulnerabilities.iter().any(|v| v.class == FailureClass::Rejected);
+        if crashes {
+            let _ = writeln!(
+                out,
+                "\nnext: handle these failures where they happen (the 'failed at' lines), e.g. answer 503 when a \
+                 dependency fails, then make the test accept that answer when cloture::fault_injected()."
+            );
+        } else if rejected {
+            let _ = writeln!(
+                out,
+                "\nnext: the services degrade gracefully but the test refuses their answer: accept it when \
+                 cloture::fault_injected() (or fault_injected_on(service))."
+            );
+        }
+        out
+    }
+}
+
+fn plural_y(n: usize) -> &'static str {
+    if n == 1 {
+        "y"
+    } else {
+        "ies"
+    }
+}
+
+fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > 160 {
+        format!("{}…", line.chars().take(160).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+/// Writes `bytes` to a temporary file next to `path` and renames it over `path`.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temporary, bytes)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|source| Error::Io { what: format!("write {}", path.display()), source })
+}

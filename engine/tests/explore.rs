@@ -1,0 +1,163 @@
+//! End-to-end tests of the explorer on a two-service system built right here: `front` calls `back` once
+//! (or `n` times) and handles only connection errors, so timeouts and error statuses crash it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cloture::report::{FailureClass, Outcome};
+use cloture::{Client, Config, Fault};
+use http::{Request, Response, StatusCode};
+use tokio::net::TcpListener;
+
+struct System {
+    front: String,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+fn json(status: StatusCode, body: String) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(body));
+    *response.status_mut() = status;
+    response
+}
+
+async fn start(robust: bool) -> System {
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let back = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let back_url = format!("http://{}", back.local_addr().unwrap());
+    let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front_url = format!("http://{}", front.local_addr().unwrap());
+    let s = stop.clone();
+    tokio::spawn(cloture::serve(
+        back,
+        "back",
+        |_req: Request<Bytes>| async { json(StatusCode::OK, "[1,2,3]".into()) },
+        async move { s.notified().await },
+    ));
+    let client = Client::new();
+    let s = stop.clone();
+    let handler = move |request: Request<Bytes>| {
+            let client = client.clone();
+            let back_url = back_url.clone();
+            async move {
+                let times: usize = request.uri().path().trim_start_matches('/').parse().unwrap_or(1);
+                let mut total = 0u64;
+                for i in 0..times {
+                    let response = match client.get(format!("{back_url}/numbers/{i}")).send().await {
+                        Err(error) if error.is_connect() => return json(StatusCode::SERVICE_UNAVAILABLE, "{}".into()),
+                        Err(error) if robust => return json(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+                        Ok(response) if robust && response.status() != 200 => {
+                            return json(StatusCode::SERVICE_UNAVAILABLE, "{}".into())
+                        }
+                        other => other.expect("back answered"),
+                    };
+                    let numbers: Vec<u64> = response.json().expect("back sends numbers");
+                    total += numbers.iter().sum::<u64>();
+                }
+                json(StatusCode::OK, total.to_string())
+            }
+        };
+    tokio::spawn(cloture::serve(front, "front", handler, async move { s.notified().await }));
+    System { front: front_url, stop }
+}
+
+fn config() -> Config {
+    Config { name: "front sums".into(), deadline: Duration::from_secs(2), ..Config::default() }
+}
+
+async fn explore(system: &System, times: usize, config: &Config) -> cloture::Report {
+    let client = Client::new();
+    let url = format!("{}/{times}", system.front);
+    let expected = (6 * times).to_string();
+    cloture::explore(config, || {
+        let client = client.clone();
+        let url = url.clone();
+        let expected = expected.clone();
+        async move {
+            let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+            if response.status() == 200 {
+                assert_eq!(String::from_utf8_lossy(response.bytes()), expected);
+            } else if !(cloture::fault_injected() && response.status() == 503) {
+                return Err(format!("unexpected status {}", response.status()));
+            }
+            Ok::<(), String>(())
+        }
+    })
+    .await
+    .expect("exploration completes")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn fragile_front_crashes_on_timeouts_and_statuses_but_not_connect() {
+    let system = start(false).await;
+    let report = explore(&system, 1, &config()).await;
+    system.stop.notify_waiters();
+    assert_eq!(report.summary.executions, 2 + 5, "{}", report.terminal_summary());
+    let faulty: Vec<_> = report.executions.iter().filter(|e| !e.reference).collect();
+    for execution in &faulty {
+        let fault = execution.faults[0].fault;
+        assert_eq!(execution.faults.len(), 1);
+        assert_eq!(execution.faults[0].to, "back");
+        assert!(execution.faults[0].site.file.ends_with("engine/tests/explore.rs"), "{:?}", execution.faults[0].site);
+        if fault == Fault::Connect {
+            assert_eq!(execution.outcome, Outcome::Pass);
+        } else {
+            let failure = execution.failure.as_ref().expect("failure");
+            assert_eq!(failure.class, FailureClass::Crash, "{fault}: {failure:?}");
+            let location = failure.location.as_deref().unwrap_or_default();
+            assert!(location.starts_with("engine/tests/explore.rs:"), "{location}");
+        }
+    }
+    // timeout, and the status crash at the decode line: two vulnerabilities.
+    assert_eq!(report.vulnerabilities.len(), 2, "{}", report.terminal_summary());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn robust_front_passes_everything_and_reduction_prunes_unreachable_calls() {
+    let system = start(true).await;
+    let mut with = config();
+    with.order = cloture::plan::Order::Breadth;
+    let reduced = explore(&system, 3, &with).await;
+    let mut without = with.clone();
+    without.reduce = false;
+    let full = explore(&system, 3, &without).await;
+    system.stop.notify_waiters();
+    assert_eq!(reduced.summary.failed, 0, "{}", reduced.terminal_summary());
+    assert_eq!(full.summary.failed, 0);
+    assert!(reduced.summary.executions < full.summary.executions, "{} vs {}", reduced.summary.executions, full.summary.executions);
+    assert!(reduced.summary.pruned > 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_test_that_fails_without_faults_stops_with_a_clear_error() {
+    let config = config();
+    let error = cloture::explore(&config, || async { Err::<(), _>("wrong answer") }).await.unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("fails without faults") && text.contains("wrong answer"), "{text}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_hanging_test_is_classified_as_timeout() {
+    let system = start(true).await;
+    let mut config = config();
+    config.deadline = Duration::from_millis(200);
+    let client = Client::new();
+    let url = format!("{}/1", system.front);
+    let report = cloture::explore(&config, || {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+            if response.status() != 200 {
+                // Hang instead of answering.
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            Ok::<(), String>(())
+        }
+    })
+    .await
+    .unwrap();
+    system.stop.notify_waiters();
+    let timeouts = report.executions.iter().filter(|e| e.failure.as_ref().is_some_and(|f| f.class == FailureClass::Timeout)).count();
+    assert_eq!(timeouts, 5, "{}", report.terminal_summary());
+}
