@@ -89,13 +89,23 @@ impl From<cloture::client::Error> for AppError {
 mod tests {
     use super::*;
 
+    /// The line of this file that holds `marker` in a trailing comment.
+    fn line_of(marker: &str) -> u32 {
+        let comment = format!("// {marker}");
+        let index = include_str!("error.rs")
+            .lines()
+            .position(|line| line.trim_end().ends_with(&comment))
+            .expect("the marker is in this file");
+        u32::try_from(index + 1).expect("a short file")
+    }
+
     /// A real client error without a network call: an unparsable URL fails before any I/O.
     async fn client_error() -> cloture::client::Error {
         cloture::Client::new().get("not a url").send().await.unwrap_err()
     }
 
     fn escapes(error: cloture::client::Error) -> Result<(), AppError> {
-        Err(error)?
+        Err(error)? // escape in a plain fn
     }
 
     #[tokio::test]
@@ -104,7 +114,7 @@ mod tests {
             panic!("expected an internal error")
         };
         assert_eq!(location.file(), file!());
-        assert_eq!(location.line(), line!() - 10, "the line of `Err(error)?` in `escapes`");
+        assert_eq!(location.line(), line_of("escape in a plain fn"));
         assert!(message.starts_with("unhandled request error: "), "{message}");
     }
 
@@ -112,12 +122,13 @@ mod tests {
     async fn the_question_mark_location_survives_an_async_fn() {
         async fn handler() -> Result<(), AppError> {
             let sent = cloture::Client::new().get("not a url").send().await;
-            sent?;
+            sent?; // escape in an async fn
             Ok(())
         }
         let Err(AppError::Internal { location, .. }) = handler().await else { panic!("expected internal") };
         assert_eq!(location.file(), file!());
-        assert_eq!(location.line(), line!() - 5, "the line of `sent?`");
+        assert_eq!(location.line(), line_of("escape in an async fn"));
+        assert_eq!(location.column(), 13, "the column of `sent?`");
     }
 
     #[test]

@@ -7,6 +7,8 @@
 pub mod call;
 /// HTTP client with fault injection: what services use for outbound calls.
 pub mod client;
+/// The command line of exploration programs.
+pub mod cli;
 /// Execution contexts and the live record of one execution.
 pub mod context;
 /// Fault names and the per-service fault catalog.
