@@ -31,7 +31,8 @@ impl LlvmTools {
     /// The unversioned system tools are never used: they are usually older
     /// than rustc's LLVM and cannot read its profiles.
     pub fn locate() -> Result<LlvmTools, Error> {
-        let rustlib_bin = rustlib_bin_dir();
+        // Asked at most once, and only when an env override is missing.
+        let rustlib_bin = std::cell::OnceCell::new();
         let find = |tool: &'static str, env: &'static str| -> Result<PathBuf, Error> {
             let mut tried = Vec::new();
             if let Some(v) = std::env::var_os(env).filter(|v| !v.is_empty()) {
@@ -39,11 +40,12 @@ impl LlvmTools {
                 if let Some(found) = resolve_executable(&p) {
                     return Ok(found);
                 }
+                tracing::warn!(env, value = %p.display(), "not an executable, looking elsewhere");
                 tried.push(format!("{env}={}", p.display()));
             } else {
                 tried.push(format!("{env} (unset)"));
             }
-            match &rustlib_bin {
+            match rustlib_bin.get_or_init(rustlib_bin_dir) {
                 Ok(dir) => {
                     let p = dir.join(format!("{tool}{}", std::env::consts::EXE_SUFFIX));
                     if p.is_file() {
@@ -234,6 +236,37 @@ mod tests {
                 .starts_with("cannot run `/nonexistent/llvm-cov`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn locate_finds_tools_or_says_what_to_install() {
+        match LlvmTools::locate() {
+            Ok(tools) => {
+                // Real tools reject a bogus profile with a full diagnostic.
+                let dir = std::env::temp_dir()
+                    .join(format!("cloture-coverage-proc-{}", std::process::id()));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                let raw = dir.join("bogus.profraw");
+                std::fs::write(&raw, b"not a profile").expect("write");
+                let err = tools
+                    .merge(&[raw], &dir.join("out.profdata"))
+                    .expect_err("bogus profraw");
+                let msg = err.to_string();
+                assert!(
+                    msg.contains("llvm-profdata") && msg.contains(" merge -sparse "),
+                    "{msg}"
+                );
+                assert!(matches!(err, Error::ToolFailed { .. }), "{msg}");
+                std::fs::remove_dir_all(&dir).expect("cleanup");
+            }
+            Err(err) => {
+                let msg = err.to_string();
+                assert!(
+                    msg.contains("rustup component add llvm-tools") && msg.contains("llvm-22"),
+                    "{msg}"
+                );
+            }
+        }
     }
 
     #[test]
