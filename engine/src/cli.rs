@@ -217,7 +217,20 @@ where
     });
     let result = match &options.command {
         Command::Replay(id) => crate::explore::replay(config, id, test).await,
-        _ => crate::explore::explore(config, test).await,
+        _ if config.coverage_paths.is_empty() => crate::explore::explore(config, test).await,
+        _ => {
+            let mut probe = crate::coverage::CoverageProbe::new(&workspace_root(), config.coverage_paths.clone());
+            let result = crate::explore::explore_with(config, test, Some(&mut probe)).await;
+            if probe.snapshots > 0 && !options.quiet {
+                eprintln!(
+                    "cloture: coverage: {} snapshots, {:.1} ms taking them, {:.1} ms turning them into lines",
+                    probe.snapshots,
+                    probe.snapshot_time.as_secs_f64() * 1000.0,
+                    probe.processing_time.as_secs_f64() * 1000.0
+                );
+            }
+            result
+        }
     };
     interrupt.abort();
     let report = match result {
@@ -243,6 +256,19 @@ where
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+/// The workspace root: the nearest directory upwards from the current one whose `Cargo.toml` declares a
+/// `[workspace]`, else the current directory.
+pub fn workspace_root() -> PathBuf {
+    let current = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    current
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|text| text.contains("[workspace]"))
+        })
+        .map(PathBuf::from)
+        .unwrap_or(current)
 }
 
 #[cfg(test)]

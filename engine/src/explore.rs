@@ -70,6 +70,10 @@ pub struct Config {
     pub progress: bool,
     /// Set to stop after the current execution (e.g. on Ctrl-C); the report is still written.
     pub stop: Arc<AtomicBool>,
+    /// Workspace-relative source prefixes (e.g. `cinema/src/`) whose coverage is measured per execution
+    /// when the program runs under cargo llvm-cov (used by [`crate::cli::run`], never by tests: resetting
+    /// counters would disturb other tests of the same process).
+    pub coverage_paths: Vec<String>,
 }
 
 impl Default for Config {
@@ -88,6 +92,7 @@ impl Default for Config {
             replay_command: "CLOTURE_REPLAY={id} cargo test".to_string(),
             progress: false,
             stop: Arc::new(AtomicBool::new(false)),
+            coverage_paths: Vec::new(),
         }
     }
 }
@@ -100,6 +105,8 @@ pub trait Probe {
     fn after(&mut self, execution_id: &str) -> BTreeMap<String, Vec<u32>>;
     /// Ranks a candidate for the coverage order (higher runs first).
     fn score(&self, candidate: &Candidate, calls: &HashMap<CallKey, FaultReport>) -> f64;
+    /// Called when `candidate` was picked to run next.
+    fn chosen(&mut self, candidate: &Candidate, calls: &HashMap<CallKey, FaultReport>);
     /// Finishes the report's coverage section.
     fn finish(&mut self, report: &mut Report);
 }
@@ -195,6 +202,7 @@ where
         };
         let Some(candidate) = next else { break };
         if let Some(probe) = probe.as_deref_mut() {
+            probe.chosen(&candidate, &calls);
             probe.before();
         }
         let mut ran = run_once(config, &candidate.faults, &test).await;

@@ -9,6 +9,8 @@ pub mod call;
 pub mod client;
 /// The command line of exploration programs.
 pub mod cli;
+/// Per-execution coverage and coverage guidance.
+pub mod coverage;
 /// Execution contexts and the live record of one execution.
 pub mod context;
 /// Fault names and the per-service fault catalog.

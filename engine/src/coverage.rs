@@ -1,0 +1,260 @@
+//! Per-execution coverage and coverage guidance: the [`Probe`] that links the explorer to
+//! `cloture-coverage`.
+//!
+//! Before each execution the LLVM counters are reset; after it (once its handlers finished) they are
+//! snapshotted, the snapshot is written where `cargo llvm-cov report` collects profiles (so the whole-run
+//! HTML includes every fault run), and turned into line sets for the source files that matter. The first
+//! reference run is the "before" picture. Guidance: a call site guards the lines after it in its function
+//! that the reference run left uncovered (its `Err` and non-200 arms); candidates whose call site still
+//! guards uncovered lines run first, discounted when the same fault family was already tried at that site
+//! or a fault there covered nothing new. Without a coverage build or without llvm tools, the probe says
+//! why in the report and exploration runs unguided.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cloture_coverage::{guarded_lines, minimal_cover, runtime, FunctionSpan, LineCoverage, LlvmTools, Processor};
+
+use crate::call::{CallKey, CallSite};
+use crate::explore::Probe;
+use crate::plan::Candidate;
+use crate::report::{CoverageReport, Counts, FaultLines, FaultReport, FileCoverage, Report};
+
+/// Per-execution coverage for the source files under `paths` (workspace-relative prefixes).
+pub struct CoverageProbe {
+    processor: Option<Processor>,
+    paths: Vec<String>,
+    note: Option<String>,
+    first: bool,
+    reference: Option<LineCoverage>,
+    cumulative: LineCoverage,
+    spans: Vec<FunctionSpan>,
+    per_execution: Vec<(String, BTreeMap<String, BTreeSet<u32>>)>,
+    covered_by: BTreeMap<(String, u32), String>,
+    /// Which (site, fault) and (site, family) were tried, and how many new lines each gave.
+    tried: HashMap<(CallSite, String), usize>,
+    tried_family: HashSet<(CallSite, &'static str)>,
+    last: Option<(CallSite, crate::Fault, String)>,
+    /// Time spent taking snapshots (the hot path) and turning them into lines.
+    pub snapshot_time: Duration,
+    pub processing_time: Duration,
+    pub snapshots: usize,
+}
+
+impl CoverageProbe {
+    /// A probe for the sources under `paths` in the workspace at `root`. Never fails: what is missing is
+    /// reported as the coverage section's note, and the probe then does nothing.
+    pub fn new(root: &Path, paths: Vec<String>) -> CoverageProbe {
+        let mut probe = CoverageProbe {
+            processor: None,
+            paths,
+            note: None,
+            first: true,
+            reference: None,
+            cumulative: LineCoverage::default(),
+            spans: Vec::new(),
+            per_execution: Vec::new(),
+            covered_by: BTreeMap::new(),
+            tried: HashMap::new(),
+            tried_family: HashSet::new(),
+            last: None,
+            snapshot_time: Duration::ZERO,
+            processing_time: Duration::ZERO,
+            snapshots: 0,
+        };
+        if !runtime::enabled() {
+            probe.note = Some("this build has no coverage instrumentation (run it under cargo llvm-cov, e.g. make faulty): exploration ran without guidance".to_string());
+            return probe;
+        }
+        let tools = match LlvmTools::locate() {
+            Ok(tools) => tools,
+            Err(error) => {
+                probe.note = Some(format!("{error}: exploration ran without coverage guidance"));
+                return probe;
+            }
+        };
+        let executable = match std::env::current_exe() {
+            Ok(path) => path,
+            Err(error) => {
+                probe.note = Some(format!("cannot find the running executable ({error}): no coverage guidance"));
+                return probe;
+            }
+        };
+        let sources = source_files(root, &probe.paths);
+        let workdir = root.join("target").join("cloture").join("profiles");
+        probe.processor = Some(Processor::new(tools, vec![executable], root.to_path_buf(), workdir).with_sources(sources));
+        probe
+    }
+
+    /// Whether coverage is being measured.
+    pub fn active(&self) -> bool {
+        self.processor.is_some()
+    }
+
+    fn relevant(&self, file: &str) -> bool {
+        self.paths.iter().any(|prefix| file.starts_with(prefix.as_str()))
+    }
+
+    fn fail(&mut self, why: String) {
+        tracing::warn!(%why, "coverage disabled");
+        self.note = Some(format!("{why}: the rest of the exploration ran without coverage guidance"));
+        self.processor = None;
+    }
+
+    fn uncovered_guarded(&self, site: &CallSite) -> usize {
+        let Some(reference) = &self.reference else { return 0 };
+        if !self.relevant(&site.file) {
+            return 0;
+        }
+        let guarded = guarded_lines(reference, &self.spans, &site.file, site.line);
+        let covered = self.cumulative.file(&site.file).map(|f| &f.covered);
+        guarded.iter().filter(|line| covered.is_none_or(|c| !c.contains(line))).count()
+    }
+}
+
+fn source_files(root: &Path, prefixes: &[String]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack: Vec<PathBuf> = prefixes.iter().map(|p| root.join(p)).collect();
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+impl Probe for CoverageProbe {
+    fn before(&mut self) {
+        if self.processor.is_none() {
+            return;
+        }
+        // The first reference run keeps what start-up covered, so "before" is the functional test's
+        // whole picture; every later execution starts from zero.
+        if !std::mem::take(&mut self.first) {
+            runtime::reset();
+        }
+    }
+
+    fn after(&mut self, execution_id: &str) -> BTreeMap<String, Vec<u32>> {
+        let Some(processor) = self.processor.as_mut() else { return BTreeMap::new() };
+        let started = Instant::now();
+        let Some(bytes) = runtime::snapshot() else {
+            self.fail("the LLVM profile runtime gave no snapshot".to_string());
+            return BTreeMap::new();
+        };
+        self.snapshot_time += started.elapsed();
+        self.snapshots += 1;
+        if let Err(error) = runtime::write_profraw(&bytes, &format!("cloture-{execution_id}")) {
+            tracing::warn!(%error, "snapshot not written for cargo llvm-cov report");
+        }
+        let started = Instant::now();
+        let lines = match processor.lines_for(&bytes) {
+            Ok(lines) => lines,
+            Err(error) => {
+                self.fail(error.to_string());
+                return BTreeMap::new();
+            }
+        };
+        if self.spans.is_empty() {
+            self.spans = processor.function_spans().to_vec();
+        }
+        self.processing_time += started.elapsed();
+        let mut relevant = LineCoverage::default();
+        for (file, file_lines) in &lines.files {
+            if self.relevant(file) {
+                relevant.files.insert(file.clone(), file_lines.clone());
+            }
+        }
+        let new = relevant.newly_covered(&self.cumulative);
+        let reference = self.reference.is_none();
+        if reference {
+            self.reference = Some(relevant.clone());
+        } else {
+            for (file, new_lines) in &new {
+                for line in new_lines {
+                    self.covered_by.entry((file.clone(), *line)).or_insert_with(|| execution_id.to_string());
+                }
+            }
+        }
+        self.cumulative = self.cumulative.union(&relevant);
+        self.per_execution.push((execution_id.to_string(), relevant.covered_sets()));
+        if let Some((site, fault, id)) = self.last.take() {
+            if id == execution_id {
+                let gained = new.values().map(BTreeSet::len).sum();
+                self.tried.insert((site.clone(), fault.to_string()), gained);
+                self.tried_family.insert((site, fault.family()));
+            }
+        }
+        if reference {
+            BTreeMap::new()
+        } else {
+            new.into_iter().map(|(file, lines)| (file, lines.into_iter().collect())).collect()
+        }
+    }
+
+    fn score(&self, candidate: &Candidate, calls: &HashMap<CallKey, FaultReport>) -> f64 {
+        let Some(call) = calls.get(&candidate.added) else { return 0.0 };
+        let Some(fault) = candidate.faults.get(&candidate.added) else { return 0.0 };
+        let mut score = self.uncovered_guarded(&call.site) as f64;
+        if self.tried.get(&(call.site.clone(), fault.to_string())) == Some(&0) {
+            score *= 0.1;
+        }
+        if self.tried_family.contains(&(call.site.clone(), fault.family())) {
+            score *= 0.25;
+        }
+        score
+    }
+
+    fn chosen(&mut self, candidate: &Candidate, calls: &HashMap<CallKey, FaultReport>) {
+        self.last = match (calls.get(&candidate.added), candidate.faults.get(&candidate.added)) {
+            (Some(call), Some(fault)) => Some((call.site.clone(), *fault, crate::plan::execution_id(&candidate.faults))),
+            _ => None,
+        };
+    }
+
+    fn finish(&mut self, report: &mut Report) {
+        let mut section = CoverageReport { guided: false, note: self.note.clone(), ..CoverageReport::default() };
+        if let Some(reference) = &self.reference {
+            section.guided = self.processor.is_some() && report.config.order == "coverage";
+            for (file, after) in &self.cumulative.files {
+                let before = reference.file(file);
+                let covered_before: Vec<u32> = before.map(|b| b.covered.iter().copied().collect()).unwrap_or_default();
+                let newly: Vec<u32> = after.covered.iter().filter(|l| !covered_before.contains(l)).copied().collect();
+                section.files.insert(
+                    file.clone(),
+                    FileCoverage {
+                        before: Counts { covered: covered_before.len(), lines: after.instrumented.len() },
+                        after: Counts { covered: after.covered.len(), lines: after.instrumented.len() },
+                        covered_by: newly
+                            .iter()
+                            .filter_map(|l| self.covered_by.get(&(file.clone(), *l)).map(|id| (*l, id.clone())))
+                            .collect(),
+                        newly_covered: newly,
+                        lines: after.instrumented.iter().copied().collect(),
+                        covered_before,
+                    },
+                );
+            }
+            for execution in &report.executions {
+                if execution.new_lines.is_empty() {
+                    continue;
+                }
+                section.fault_lines.push(FaultLines {
+                    execution: execution.id.clone(),
+                    faults: execution.faults.iter().map(FaultReport::describe).collect(),
+                    lines: execution.new_lines.clone(),
+                });
+            }
+            let target = self.cumulative.covered_sets();
+            section.minimal_executions = minimal_cover(&self.per_execution, &target);
+            section.minimal_executions.dedup();
+        }
+        report.coverage = Some(section);
+    }
+}
