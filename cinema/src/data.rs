@@ -57,7 +57,10 @@ pub enum DataError {
     #[error("cannot read {}: {source}", .path.display())]
     Read { path: PathBuf, source: io::Error },
     #[error("{}: {source}", .path.display())]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 const USERS: &str = include_str!("../data/users.json");
@@ -80,7 +83,10 @@ impl Data {
     pub fn embedded() -> Data {
         fn parse<T: DeserializeOwned>(service: Service, text: &str) -> Arc<T> {
             let path = Path::new("cinema/data").join(file_name(service));
-            Arc::new(parse_json(&path, text).expect("the embedded databases are valid JSON of the right shape"))
+            Arc::new(
+                parse_json(&path, text)
+                    .expect("the embedded databases are valid JSON of the right shape"),
+            )
         }
         Data {
             users: parse(Service::Users, USERS),
@@ -101,7 +107,10 @@ impl Data {
         let mut data = Data::embedded();
         for &service in services {
             let path = dir.join(file_name(service));
-            let text = std::fs::read_to_string(&path).map_err(|source| DataError::Read { path: path.clone(), source })?;
+            let text = std::fs::read_to_string(&path).map_err(|source| DataError::Read {
+                path: path.clone(),
+                source,
+            })?;
             match service {
                 Service::Users => data.users = Arc::new(parse_json(&path, &text)?),
                 Service::Movies => data.movies = Arc::new(parse_json(&path, &text)?),
@@ -114,7 +123,10 @@ impl Data {
 }
 
 fn parse_json<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, DataError> {
-    serde_json::from_str(text).map_err(|source| DataError::Parse { path: path.to_path_buf(), source })
+    serde_json::from_str(text).map_err(|source| DataError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -128,8 +140,14 @@ mod tests {
         assert_eq!(data.movies.len(), 7);
         assert_eq!(data.showtimes.len(), 6);
         assert_eq!(data.bookings.len(), 3);
-        assert_eq!(data.movies["267eedb8-0f5d-42d5-8f43-72426b9fb3e6"].title, "Creed");
-        assert_eq!(data.bookings["chris_rivers"]["20151201"], ["267eedb8-0f5d-42d5-8f43-72426b9fb3e6"]);
+        assert_eq!(
+            data.movies["267eedb8-0f5d-42d5-8f43-72426b9fb3e6"].title,
+            "Creed"
+        );
+        assert_eq!(
+            data.bookings["chris_rivers"]["20151201"],
+            ["267eedb8-0f5d-42d5-8f43-72426b9fb3e6"]
+        );
         assert_eq!(data.users["peter_curley"].last_active, 1360031222);
     }
 
@@ -137,13 +155,16 @@ mod tests {
     fn a_malformed_file_is_reported_with_its_path_line_and_column() {
         let dir = std::env::temp_dir().join(format!("cinema-data-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("movies.json"), "{\n  \"x\": [1,\n}").unwrap();
+        std::fs::write(dir.join("movies.json"), "{\n  \"x\":\n}").unwrap();
         let error = Data::load_for(&dir, &[Service::Movies]).unwrap_err();
         let expected = format!("{}: ", dir.join("movies.json").display());
         let text = error.to_string();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(text.starts_with(&expected), "{text}");
-        assert!(text.ends_with("at line 3 column 1"), "{text}");
+        assert!(
+            text.ends_with("movies.json: expected value at line 3 column 1"),
+            "{text}"
+        );
         assert!(!text.contains('\n'), "{text}");
     }
 
@@ -152,7 +173,12 @@ mod tests {
         let dir = Path::new("/nonexistent/cinema-data");
         let error = Data::load(dir).unwrap_err();
         assert!(matches!(error, DataError::Read { .. }));
-        assert!(error.to_string().starts_with("cannot read /nonexistent/cinema-data/users.json: "), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot read /nonexistent/cinema-data/users.json: "),
+            "{error}"
+        );
     }
 
     #[test]

@@ -26,7 +26,9 @@ pub struct State {
 
 impl State {
     pub fn new(data: &Data) -> State {
-        State { showtimes: Arc::clone(&data.showtimes) }
+        State {
+            showtimes: Arc::clone(&data.showtimes),
+        }
     }
 }
 
@@ -52,7 +54,10 @@ impl<'a> Route<'a> {
 /// Answers one request.
 pub async fn route(state: &State, request: Request<Bytes>) -> Response<Bytes> {
     let reply = match web::resolve(&request, Route::parse) {
-        Ok(Route::Index) => web::index(&[("showtimes", "/showtimes"), ("showtime", "/showtimes/<date>")]),
+        Ok(Route::Index) => web::index(&[
+            ("showtimes", "/showtimes"),
+            ("showtime", "/showtimes/<date>"),
+        ]),
         Ok(Route::HealthCheck) => web::health_check(),
         Ok(Route::List) => Ok(web::json(&*state.showtimes)),
         Ok(Route::Record(date)) => showtimes_record(state, date),
@@ -62,7 +67,11 @@ pub async fn route(state: &State, request: Request<Bytes>) -> Response<Bytes> {
 }
 
 /// Serves showtimes on `listener` until `shutdown` resolves.
-pub async fn run(listener: TcpListener, state: State, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: State,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let handler = move |request| {
         let state = state.clone();
         async move { route(&state, request).await }
@@ -74,6 +83,8 @@ pub async fn run(listener: TcpListener, state: State, shutdown: impl Future<Outp
 fn showtimes_record(state: &State, date: &str) -> Reply {
     match state.showtimes.get(date) {
         Some(movies) => Ok(web::json(movies)),
-        None => Err(AppError::not_found(format!("No showtimes were found for {date}"))),
+        None => Err(AppError::not_found(format!(
+            "No showtimes were found for {date}"
+        ))),
     }
 }

@@ -186,6 +186,11 @@ impl Execution {
         let mut trace = self.lock();
         if let Some(call) = trace.calls.iter_mut().rev().find(|call| call.key == key) {
             if call.to != service {
+                // The callee was not registered yet when the call was made (its server task had not run):
+                // learn its name so later calls get stable keys.
+                if call.to.contains(':') {
+                    crate::server::register_service(service, &call.to);
+                }
                 call.to = service.to_string();
             }
         }

@@ -147,6 +147,7 @@ where
     let mut graph = CallGraph::default();
     let mut calls: HashMap<CallKey, FaultReport> = HashMap::new();
 
+    settle().await;
     // Reference runs.
     let mut references = Vec::new();
     for _ in 0..2 {
@@ -282,6 +283,14 @@ where
     let report = build_report(config, executions, pruned, &graph, started, &nondeterministic, stopped, probe);
     write(config, &report)?;
     Ok(report)
+}
+
+/// Services spawned just before exploring register their names when their server task first runs; let
+/// them run, so that the first calls already name their targets (call keys depend on the names).
+async fn settle() {
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
 }
 
 fn describe(calls: &HashMap<CallKey, FaultReport>, key: CallKey, fault: crate::Fault) -> String {
@@ -485,10 +494,13 @@ where
     let path = dir.join("report.json");
     let previous = crate::report::Report::read(&path)?;
     let Some(recorded) = previous.execution(id) else {
-        let known: Vec<&str> = previous.executions.iter().map(|e| e.id.as_str()).take(8).collect();
+        let mut known: Vec<&str> = previous.executions.iter().map(|e| e.id.as_str()).collect();
+        known.dedup();
+        known.truncate(8);
         return Err(Error::UnknownExecution { id: id.to_string(), report: path, known: known.join(", ") });
     };
     let faults: FaultSet = recorded.faults.iter().map(|f| (f.key, f.fault)).collect();
+    settle().await;
     let started = Instant::now();
     let ran = run_once(config, &faults, &test).await;
     let mut graph = CallGraph::default();

@@ -177,8 +177,9 @@ impl Catalog {
         out
     }
 
-    /// Generates a catalog from service sources: every `StatusCode::X` / `status(NNN)` naming a
-    /// 4xx or 5xx status in a service's source is a status that service may return.
+    /// Generates a catalog from service sources: every `StatusCode::X` naming a 4xx or 5xx status in a
+    /// service's source, and the idioms `not_found(..)` / `NotFound` (404) and `bad_request(..)` /
+    /// `BadRequest` (400), is a status that service may return.
     pub fn scan(sources: &[(String, String)]) -> Catalog {
         let mut catalog = Catalog::default();
         for (service, text) in sources {
@@ -186,6 +187,13 @@ impl Catalog {
             for (name, code) in STATUS_NAMES {
                 if text.contains(&format!("StatusCode::{name}")) {
                     statuses.push(Fault::Status(*code));
+                }
+            }
+            // Helper idioms: `not_found(..)`, `AppError::NotFound(..)`, `bad_request(..)`.
+            for (idioms, code) in [(["not_found(", "NotFound"], 404), (["bad_request(", "BadRequest"], 400)] {
+                let fault = Fault::Status(code);
+                if idioms.iter().any(|idiom| text.contains(idiom)) && !statuses.contains(&fault) {
+                    statuses.push(fault);
                 }
             }
             statuses.retain(|fault| !Fault::DEFAULTS.contains(fault));

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use http::StatusCode;
 
-use super::{user_not_found, MovieSummary, State};
+use super::{unavailable, user_not_found, MovieSummary, State};
 use crate::data::UserBookings;
 use crate::error::AppError;
 use crate::web::{self, Reply};
@@ -21,15 +21,18 @@ pub(super) async fn user_bookings(state: &State, username: &str) -> Reply {
 
     let url = format!("{}/bookings/{}", state.bookings_url, username);
     let response = match state.client.get(url).timeout(state.timeout).send().await {
-        Err(error) if error.is_connect() => return Err(AppError::unavailable("The Bookings service is unavailable.")),
-        Err(error) if error.is_timeout() => return Err(AppError::unavailable("The Bookings service timed out.")),
+        Err(error) if error.is_connect() => {
+            return unavailable("The Bookings service is unavailable.")
+        }
+        Err(error) if error.is_timeout() => return unavailable("The Bookings service timed out."),
         other => other?,
     };
     if response.status() == StatusCode::NOT_FOUND {
-        return Err(AppError::not_found(format!("No bookings were found for {username}")));
+        let message = format!("No bookings were found for {username}");
+        return Err(AppError::not_found(message));
     }
     if response.status() != StatusCode::OK {
-        return Err(AppError::unavailable("The Bookings service is malfunctioning."));
+        return unavailable("The Bookings service is malfunctioning.");
     }
     let bookings: UserBookings = response.json()?;
 
@@ -39,12 +42,16 @@ pub(super) async fn user_bookings(state: &State, username: &str) -> Reply {
         for movie_id in movies {
             let url = format!("{}/movies/{}", state.movies_url, movie_id);
             let response = match state.client.get(url).timeout(state.timeout).send().await {
-                Err(error) if error.is_connect() => return Err(AppError::unavailable("The Movie service is unavailable.")),
-                Err(error) if error.is_timeout() => return Err(AppError::unavailable("The Movie service timed out.")),
+                Err(error) if error.is_connect() => {
+                    return unavailable("The Movie service is unavailable.")
+                }
+                Err(error) if error.is_timeout() => {
+                    return unavailable("The Movie service timed out.")
+                }
                 other => other?,
             };
             if response.status() != StatusCode::OK {
-                return Err(AppError::unavailable("The Movie service is malfunctioning."));
+                return unavailable("The Movie service is malfunctioning.");
             }
             let movie: MovieSummary = response.json()?;
             booked.push(movie);

@@ -95,7 +95,12 @@ pub struct State {
 
 impl State {
     /// Users of `edition` calling bookings and movies at these base URLs, with [`DEFAULT_TIMEOUT`].
-    pub fn new(data: &Data, edition: Edition, bookings_url: impl Into<String>, movies_url: impl Into<String>) -> State {
+    pub fn new(
+        data: &Data,
+        edition: Edition,
+        bookings_url: impl Into<String>,
+        movies_url: impl Into<String>,
+    ) -> State {
         let base = |url: String| url.trim_end_matches('/').to_string();
         State {
             users: Arc::clone(&data.users),
@@ -167,12 +172,21 @@ pub async fn route(state: &State, request: Request<Bytes>) -> Response<Bytes> {
 }
 
 /// Serves users on `listener` until `shutdown` resolves.
-pub async fn run(listener: TcpListener, state: State, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: State,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let handler = move |request| {
         let state = state.clone();
         async move { route(&state, request).await }
     };
     cloture::serve(listener, NAME, handler, shutdown).await
+}
+
+/// A 503 with `message`: how users answers a failure of another service that it handles.
+fn unavailable(message: &str) -> Reply {
+    Err(AppError::unavailable(message))
 }
 
 fn user_not_found(username: &str) -> AppError {
@@ -204,33 +218,49 @@ async fn user_suggested(state: &State, username: &str) -> Reply {
 
     let url = format!("{}/bookings/{}", state.bookings_url, username);
     let response = match state.client.get(url).timeout(state.timeout).send().await {
-        Err(error) if error.is_connect() => return Err(AppError::unavailable("The Bookings service is unavailable.")),
-        Err(error) if error.is_timeout() => return Err(AppError::unavailable("The Bookings service timed out.")),
+        Err(error) if error.is_connect() => {
+            return unavailable("The Bookings service is unavailable.")
+        }
+        Err(error) if error.is_timeout() => return unavailable("The Bookings service timed out."),
         other => other?,
     };
     let booked: BTreeSet<String> = match response.status() {
-        StatusCode::OK => response.json::<UserBookings>()?.into_values().flatten().collect(),
+        StatusCode::OK => response
+            .json::<UserBookings>()?
+            .into_values()
+            .flatten()
+            .collect(),
         StatusCode::NOT_FOUND => BTreeSet::new(),
-        _ => return Err(AppError::unavailable("The Bookings service is malfunctioning.")),
+        _ => return unavailable("The Bookings service is malfunctioning."),
     };
 
     let url = format!("{}/movies", state.movies_url);
     let response = match state.client.get(url).timeout(state.timeout).send().await {
-        Err(error) if error.is_connect() => return Err(AppError::unavailable("The Movie service is unavailable.")),
-        Err(error) if error.is_timeout() => return Err(AppError::unavailable("The Movie service timed out.")),
+        Err(error) if error.is_connect() => {
+            return unavailable("The Movie service is unavailable.")
+        }
+        Err(error) if error.is_timeout() => return unavailable("The Movie service timed out."),
         other => other?,
     };
     if response.status() != StatusCode::OK {
-        return Err(AppError::unavailable("The Movie service is malfunctioning."));
+        return unavailable("The Movie service is malfunctioning.");
     }
     let movies: BTreeMap<String, Listed> = response.json()?;
 
     let mut suggested: Vec<MovieSummary> = movies
         .into_iter()
         .filter(|(id, _)| !booked.contains(id))
-        .map(|(id, movie)| MovieSummary { rating: movie.rating, title: movie.title, uri: format!("/movies/{id}") })
+        .map(|(id, movie)| MovieSummary {
+            rating: movie.rating,
+            title: movie.title,
+            uri: format!("/movies/{id}"),
+        })
         .collect();
-    suggested.sort_by(|a, b| b.rating.total_cmp(&a.rating).then_with(|| a.title.cmp(&b.title)));
+    suggested.sort_by(|a, b| {
+        b.rating
+            .total_cmp(&a.rating)
+            .then_with(|| a.title.cmp(&b.title))
+    });
     suggested.truncate(SUGGESTIONS);
     Ok(web::json(&suggested))
 }
@@ -245,14 +275,28 @@ mod tests {
         assert_eq!("hardened".parse::<Edition>(), Ok(Edition::Hardened));
         assert_eq!(Edition::default(), Edition::Recitation);
         let error = "Hardened".parse::<Edition>().unwrap_err();
-        assert_eq!(error.to_string(), "unknown edition `Hardened`; expected one of: recitation, hardened");
+        assert_eq!(
+            error.to_string(),
+            "unknown edition `Hardened`; expected one of: recitation, hardened"
+        );
     }
 
     #[test]
     fn base_urls_lose_their_trailing_slash() {
-        let state = State::new(&Data::embedded(), Edition::Hardened, "http://b:1/", "http://m:2");
-        assert_eq!((state.bookings_url.as_str(), state.movies_url.as_str()), ("http://b:1", "http://m:2"));
+        let state = State::new(
+            &Data::embedded(),
+            Edition::Hardened,
+            "http://b:1/",
+            "http://m:2",
+        );
+        assert_eq!(
+            (state.bookings_url.as_str(), state.movies_url.as_str()),
+            ("http://b:1", "http://m:2")
+        );
         assert_eq!(state.timeout, DEFAULT_TIMEOUT);
-        assert_eq!(state.with_timeout(Duration::from_millis(5)).timeout, Duration::from_millis(5));
+        assert_eq!(
+            state.with_timeout(Duration::from_millis(5)).timeout,
+            Duration::from_millis(5)
+        );
     }
 }

@@ -8,9 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{user_not_found, MovieSummary, State};
+use super::{unavailable, user_not_found, MovieSummary, State};
 use crate::data::UserBookings;
-use crate::error::AppError;
 use crate::web::{self, Reply};
 
 /// `GET /users/{username}/bookings`: the user's booked movies by date, each with its rating, title and uri.
@@ -21,7 +20,9 @@ pub(super) async fn user_bookings(state: &State, username: &str) -> Reply {
 
     let url = format!("{}/bookings/{}", state.bookings_url, username);
     let response = match state.client.get(url).send().await {
-        Err(error) if error.is_connect() => return Err(AppError::unavailable("The Bookings service is unavailable.")),
+        Err(error) if error.is_connect() => {
+            return unavailable("The Bookings service is unavailable.")
+        }
         other => other?,
     };
     let bookings: UserBookings = response.json()?;
@@ -32,7 +33,9 @@ pub(super) async fn user_bookings(state: &State, username: &str) -> Reply {
         for movie_id in movies {
             let url = format!("{}/movies/{}", state.movies_url, movie_id);
             let response = match state.client.get(url).send().await {
-                Err(error) if error.is_connect() => return Err(AppError::unavailable("The Movie service is unavailable.")),
+                Err(error) if error.is_connect() => {
+                    return unavailable("The Movie service is unavailable.")
+                }
                 other => other?,
             };
             let movie: MovieSummary = response.json()?;

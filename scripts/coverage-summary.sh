@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Prints where cargo-llvm-cov's HTML report is and the users service's line coverage in it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+edition=${1:-recitation}
+echo
+echo "coverage report: $(pwd)/target/llvm-cov/html/index.html"
+cargo llvm-cov report --summary-only 2>/dev/null \
+  | awk -v ed="$edition" '
+      NR == 1 { for (i = 1; i <= NF; i++) if ($i == "Lines") col = i }
+      $1 ~ ("users/" ed "\\.rs$") || $1 ~ "users/mod\\.rs$" {
+        # Columns: Filename Regions Missed Cover Functions Missed Executed Lines Missed Cover ...
+        printf "users service %-28s lines: %s of %s covered (%s)\n", $1, $8 - $9, $8, $10
+      }'
