@@ -1,0 +1,152 @@
+//! The cinema's faulty functional tests: cloture explores `GET /users/{user}/bookings` with faults injected
+//! at every call the users service makes, in this process, against both editions.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use cinema::{Cinema, CinemaConfig, Edition, Service};
+use cinema_tests::scenario::{Oracle, UserBookingsTest};
+use cloture::report::{FailureClass, Outcome};
+use cloture::{Config, Report};
+
+async fn explore(edition: Edition, user: &str, oracle: Oracle, config: Config) -> (Report, Cinema) {
+    let cinema = cinema::start(CinemaConfig::new(edition)).await.expect("the cinema starts");
+    let test = UserBookingsTest::new(&cinema.url(Service::Users), user, oracle);
+    let report = cloture::explore(&config, || test.clone().run()).await.expect("the exploration completes");
+    (report, cinema)
+}
+
+fn config(name: &str) -> Config {
+    let catalog = cloture::Catalog::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../cinema/faults.catalog"))
+        .expect("the cinema's fault catalog parses");
+    Config {
+        name: name.to_string(),
+        deadline: Duration::from_secs(5),
+        catalog,
+        order: cloture::plan::Order::Breadth,
+        ..Config::default()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn test_cinema_user_user_faulty_bookings() {
+    let (report, cinema) =
+        explore(Edition::Hardened, "chris_rivers", Oracle::Accepting, config("test_cinema_user_user_faulty_bookings")).await;
+    cinema.shutdown().await.unwrap();
+    assert_eq!(report.summary.failed, 0, "{}", report.terminal_summary());
+    assert!(report.vulnerabilities.is_empty());
+    assert!(report.summary.complete);
+    // Two reference runs and six faults on each of the two calls users makes.
+    assert_eq!(report.summary.executions, 2 + 6 + 6, "{}", report.terminal_summary());
+    let faulted: BTreeSet<&str> =
+        report.executions.iter().flat_map(|e| e.faults.iter().map(|f| f.to.as_str())).collect();
+    assert_eq!(faulted, BTreeSet::from(["bookings", "movies"]));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn recitation_edition_crashes_for_exactly_the_three_vulnerabilities() {
+    let (report, cinema) = explore(Edition::Recitation, "chris_rivers", Oracle::Accepting, config("recitation")).await;
+    cinema.shutdown().await.unwrap();
+    let summary = report.terminal_summary();
+    let mut kinds = BTreeSet::new();
+    for execution in report.executions.iter().filter(|e| e.outcome == Outcome::Fail) {
+        let failure = execution.failure.as_ref().expect("a failing execution says why");
+        assert_eq!(failure.class, FailureClass::Crash, "{summary}");
+        assert_eq!(failure.service.as_deref(), Some("users"));
+        let location = failure.location.as_deref().expect("the crash location is kept");
+        assert!(location.starts_with("cinema/src/users/recitation.rs:"), "{location}");
+        assert_eq!(execution.faults.len(), 1, "failures are minimal: {summary}");
+        let fault = &execution.faults[0];
+        assert!(fault.site.file.ends_with("cinema/src/users/recitation.rs"), "{}", fault.site);
+        kinds.insert((fault.fault.family(), fault.to.clone()));
+    }
+    let expected: BTreeSet<(&str, String)> = [
+        ("status", "bookings".to_string()),
+        ("status", "movies".to_string()),
+        ("timeout", "bookings".to_string()),
+        ("timeout", "movies".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(kinds, expected, "{summary}");
+    // Bookings error status, movies error status, timeouts.
+    assert_eq!(report.vulnerabilities.len(), 3, "{summary}");
+    let families: BTreeSet<&str> = report.vulnerabilities.iter().map(|v| v.family.as_str()).collect();
+    assert_eq!(families, BTreeSet::from(["status", "timeout"]));
+    // Connection errors are handled: those executions pass.
+    let connect_passes = report
+        .executions
+        .iter()
+        .filter(|e| e.faults.iter().any(|f| f.fault == cloture::Fault::Connect))
+        .all(|e| e.outcome == Outcome::Pass);
+    assert!(connect_passes, "{summary}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_strict_oracle_rejects_the_hardened_editions_graceful_answers() {
+    let (report, cinema) = explore(Edition::Hardened, "chris_rivers", Oracle::Strict, config("strict")).await;
+    cinema.shutdown().await.unwrap();
+    assert!(report.summary.failed > 0);
+    for execution in report.executions.iter().filter(|e| e.outcome == Outcome::Fail) {
+        let failure = execution.failure.as_ref().unwrap();
+        assert_eq!(failure.class, FailureClass::Rejected, "{}", report.terminal_summary());
+        assert!(failure.message.contains("status 503") || failure.message.contains("status 404"), "{}", failure.message);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_failure_replays_to_the_same_failure() {
+    let dir = std::env::temp_dir().join(format!("cloture-replay-{}", std::process::id()));
+    let mut config = config("replay");
+    config.report_dir = Some(dir.clone());
+    let (report, cinema) = explore(Edition::Recitation, "chris_rivers", Oracle::Accepting, config.clone()).await;
+    assert!(dir.join("report.json").exists());
+    let test = UserBookingsTest::new(&cinema.url(Service::Users), "chris_rivers", Oracle::Accepting);
+    for vulnerability in &report.vulnerabilities {
+        let id = &vulnerability.executions[0];
+        let recorded = report.execution(id).unwrap();
+        let replayed = cloture::explore::replay(&config, id, || test.clone().run()).await.unwrap();
+        let execution = &replayed.executions[0];
+        assert_eq!(&execution.id, id);
+        assert_eq!(execution.faults, recorded.faults);
+        assert_eq!(execution.failure, recorded.failure);
+        assert!(vulnerability.replay.contains(id.as_str()));
+    }
+    let error = cloture::explore::replay(&config, "0000deadbeef", || test.clone().run()).await.unwrap_err();
+    assert!(error.to_string().contains("no execution `0000deadbeef`"), "{error}");
+    cinema.shutdown().await.unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dynamic_reduction_cuts_the_combinations_of_a_user_with_four_movie_calls() {
+    let mut with = config("dwight reduced");
+    with.max_faults = 2;
+    let mut without = with.clone();
+    without.reduce = false;
+    let (reduced, cinema) = explore(Edition::Hardened, "dwight_schrute", Oracle::Accepting, with).await;
+    cinema.shutdown().await.unwrap();
+    let (full, cinema) = explore(Edition::Hardened, "dwight_schrute", Oracle::Accepting, without).await;
+    cinema.shutdown().await.unwrap();
+    assert_eq!(reduced.summary.failed, 0, "{}", reduced.terminal_summary());
+    assert_eq!(full.summary.failed, 0);
+    // One bookings call and four movie calls, six faults each: 30 single faults either way.
+    assert!(reduced.summary.executions >= 2 + 30, "{}", reduced.summary.executions);
+    assert!(
+        reduced.summary.executions * 5 < full.summary.executions,
+        "{} with reduction, {} without",
+        reduced.summary.executions,
+        full.summary.executions
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_budget_stops_the_exploration_and_says_so() {
+    let mut config = config("budget");
+    config.max_executions = Some(5);
+    let (report, cinema) = explore(Edition::Recitation, "chris_rivers", Oracle::Accepting, config).await;
+    cinema.shutdown().await.unwrap();
+    assert_eq!(report.summary.executions, 5);
+    assert!(!report.summary.complete);
+    assert!(report.summary.stopped.as_deref().unwrap_or_default().contains("budget"));
+}
