@@ -2,7 +2,6 @@
 //! fault explorer, [`Cinema::spawn`] on listeners bound by the caller (the binary's `cinema all`). Users is
 //! pointed at the bookings and movies started with it.
 
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -161,10 +160,8 @@ impl Cinema {
 }
 
 /// Resolves when `true` is sent, or when the sender is gone.
-fn signalled(mut stopped: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    }
+async fn signalled(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// The address to call a listener at: loopback for a wildcard address.

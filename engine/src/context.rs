@@ -40,8 +40,15 @@ impl Context {
         CONTEXT.try_with(Context::clone).ok()
     }
 
-    pub(crate) async fn scope<F: std::future::Future>(self, future: F) -> F::Output {
+    /// Runs `future` inside this context.
+    pub async fn scope<F: std::future::Future>(self, future: F) -> F::Output {
         CONTEXT.scope(self, future).await
+    }
+
+    /// The same execution and parent, as seen from service `service` (for benchmarks and tests that act
+    /// as a service without running a server).
+    pub fn with_service(&self, service: &str) -> Context {
+        Context { service: Arc::from(service), ..self.clone() }
     }
 }
 
