@@ -15,6 +15,8 @@ cloture: coverage-guided fault exploration for HTTP microservices
 usage:
   cloture summary [REPORT]                    print the summary of a report (default target/cloture/report.json)
   cloture dot [REPORT]                        print the call graph as Graphviz DOT
+  cloture milestones REPORT [PREFIX]          executions until final coverage (of files under PREFIX)
+                                              and until every vulnerability was found
   cloture catalog scan SERVICE=FILE... [-o OUT]
                                               generate a fault catalog from service sources
   cloture catalog check FILE                  check a fault catalog
@@ -54,6 +56,24 @@ fn run(args: Vec<String>) -> Result<()> {
             print!("{}", report.call_graph.dot());
         }
         "catalog" => catalog(rest)?,
+        "milestones" => {
+            let (path, prefix) = match rest {
+                [path] => (path, ""),
+                [path, prefix] => (path, prefix.as_str()),
+                _ => bail!("usage: cloture milestones REPORT [PREFIX]"),
+            };
+            let report = Report::read(std::path::Path::new(path))?;
+            let m = report.milestones(prefix);
+            let show = |n: Option<usize>| n.map_or("-".to_string(), |n| n.to_string());
+            println!(
+                "order {}: {} executions; final coverage after {}; every vulnerability after {} ({} found)",
+                report.config.order,
+                m.executions,
+                show(m.to_final_coverage),
+                show(m.to_all_vulnerabilities),
+                report.vulnerabilities.len()
+            );
+        }
         other => bail!("unknown command `{other}` (try `cloture help`)"),
     }
     Ok(())

@@ -444,6 +444,35 @@ impl Report {
     }
 }
 
+/// How fast an exploration got where it ended: what the search orders are compared by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Milestones {
+    pub executions: usize,
+    /// Executions (reference runs included) until the last newly covered line under the prefix.
+    pub to_final_coverage: Option<usize>,
+    /// Executions until every vulnerability had shown up once.
+    pub to_all_vulnerabilities: Option<usize>,
+}
+
+impl Report {
+    /// Milestones, counting coverage only in files whose path starts with `prefix`.
+    pub fn milestones(&self, prefix: &str) -> Milestones {
+        let position = |id: &str| self.executions.iter().position(|e| e.id == id).map(|i| i + 1);
+        let to_final_coverage = self
+            .executions
+            .iter()
+            .rposition(|e| e.new_lines.iter().any(|(file, lines)| file.starts_with(prefix) && !lines.is_empty()))
+            .map(|i| i + 1);
+        let to_all_vulnerabilities = self
+            .vulnerabilities
+            .iter()
+            .map(|v| v.executions.iter().filter_map(|id| position(id)).min())
+            .try_fold(0, |latest, first| first.map(|first| latest.max(first)))
+            .filter(|_| !self.vulnerabilities.is_empty());
+        Milestones { executions: self.executions.len(), to_final_coverage, to_all_vulnerabilities }
+    }
+}
+
 fn plural_y(n: usize) -> &'static str {
     if n == 1 {
         "y"
