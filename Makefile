@@ -4,6 +4,10 @@ FAULTY_ARGS ?=
 
 -include target/llvm-env.mk
 
+ifeq ($(filter $(EDITION),recitation hardened),)
+$(error EDITION must be recitation or hardened, not '$(EDITION)')
+endif
+
 .PHONY: help test lint coverage faulty report tools bench clean-coverage
 
 help:
@@ -28,7 +32,7 @@ clean-coverage: tools
 
 # The functional test alone, under coverage (the first half of the recitation).
 coverage: clean-coverage
-	CINEMA_EDITION=$(EDITION) cargo llvm-cov --no-report -p cinema-tests --test cinema -- --exact test_cinema_user_user_bookings
+	cargo llvm-cov --no-report -p cinema-tests --test cinema -- --exact test_cinema_user_user_bookings::in_the_$(EDITION)_edition
 	cargo llvm-cov report --html
 	@scripts/coverage-summary.sh "$(EDITION)"
 

@@ -27,9 +27,7 @@ pub struct State {
 
 impl State {
     pub fn new(data: &Data) -> State {
-        State {
-            bookings: Arc::clone(&data.bookings),
-        }
+        State { bookings: Arc::clone(&data.bookings) }
     }
 }
 
@@ -55,10 +53,7 @@ impl<'a> Route<'a> {
 /// Answers one request.
 pub async fn route(state: &State, request: Request<Bytes>) -> Response<Bytes> {
     let reply = match web::resolve(&request, Route::parse) {
-        Ok(Route::Index) => web::index(&[
-            ("bookings", "/bookings"),
-            ("booking", "/bookings/<username>"),
-        ]),
+        Ok(Route::Index) => web::index(&[("bookings", "/bookings"), ("booking", "/bookings/<username>")]),
         Ok(Route::HealthCheck) => web::health_check(),
         Ok(Route::List) => Ok(web::json(&*state.bookings)),
         Ok(Route::Record(username)) => booking_record(state, username),
@@ -68,11 +63,7 @@ pub async fn route(state: &State, request: Request<Bytes>) -> Response<Bytes> {
 }
 
 /// Serves bookings on `listener` until `shutdown` resolves.
-pub async fn run(
-    listener: TcpListener,
-    state: State,
-    shutdown: impl Future<Output = ()>,
-) -> io::Result<()> {
+pub async fn run(listener: TcpListener, state: State, shutdown: impl Future<Output = ()>) -> io::Result<()> {
     let handler = move |request| {
         let state = state.clone();
         async move { route(&state, request).await }
@@ -84,8 +75,6 @@ pub async fn run(
 fn booking_record(state: &State, username: &str) -> Reply {
     match state.bookings.get(username) {
         Some(bookings) => Ok(web::json(bookings)),
-        None => Err(AppError::not_found(format!(
-            "No bookings were found for {username}"
-        ))),
+        None => Err(AppError::not_found(format!("No bookings were found for {username}"))),
     }
 }

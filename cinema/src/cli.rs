@@ -64,15 +64,8 @@ pub struct Config {
 /// Which services to run.
 #[derive(Debug, PartialEq)]
 pub enum Target {
-    One {
-        service: Service,
-        port: u16,
-        bookings_url: String,
-        movies_url: String,
-    },
-    All {
-        base_port: u16,
-    },
+    One { service: Service, port: u16, bookings_url: String, movies_url: String },
+    All { base_port: u16 },
 }
 
 /// The arguments as given, before any of them is checked.
@@ -91,12 +84,8 @@ struct Raw {
 }
 
 /// Reads the arguments (the program name first) and `CINEMA_EDITION`'s value.
-pub fn parse(
-    args: impl IntoIterator<Item = OsString>,
-    env_edition: Option<OsString>,
-) -> Result<Parsed, String> {
-    let raw = read(lexopt::Parser::from_iter(args))
-        .map_err(|error| format!("{error} (see cinema --help)"))?;
+pub fn parse(args: impl IntoIterator<Item = OsString>, env_edition: Option<OsString>) -> Result<Parsed, String> {
+    let raw = read(lexopt::Parser::from_iter(args)).map_err(|error| format!("{error} (see cinema --help)"))?;
     validate(raw, env_edition)
 }
 
@@ -130,21 +119,13 @@ fn validate(raw: Raw, env_edition: Option<OsString>) -> Result<Parsed, String> {
     };
     let host = match raw.host.as_deref() {
         None | Some("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        Some(host) => host
-            .parse()
-            .map_err(|_| format!("--host: `{host}` is not an IP address"))?,
+        Some(host) => host.parse().map_err(|_| format!("--host: `{host}` is not an IP address"))?,
     };
     let edition = match (raw.edition, env_edition.filter(|value| !value.is_empty())) {
-        (Some(edition), _) => edition
-            .parse()
-            .map_err(|error| format!("--edition: {error}"))?,
+        (Some(edition), _) => edition.parse().map_err(|error| format!("--edition: {error}"))?,
         (None, Some(edition)) => {
-            let edition = edition
-                .into_string()
-                .map_err(|_| "CINEMA_EDITION is not valid UTF-8".to_string())?;
-            edition
-                .parse()
-                .map_err(|error| format!("CINEMA_EDITION: {error}"))?
+            let edition = edition.into_string().map_err(|_| "CINEMA_EDITION is not valid UTF-8".to_string())?;
+            edition.parse().map_err(|error| format!("CINEMA_EDITION: {error}"))?
         }
         (None, None) => Edition::default(),
     };
@@ -152,25 +133,16 @@ fn validate(raw: Raw, env_edition: Option<OsString>) -> Result<Parsed, String> {
         None => users::DEFAULT_TIMEOUT,
         Some(text) => match text.parse::<u64>() {
             Ok(milliseconds) if milliseconds > 0 => Duration::from_millis(milliseconds),
-            _ => {
-                return Err(format!(
-                    "--timeout-ms: `{text}` is not a positive number of milliseconds"
-                ))
-            }
+            _ => return Err(format!("--timeout-ms: `{text}` is not a positive number of milliseconds")),
         },
     };
     let target = if target == "all" {
         if raw.port.is_some() {
             return Err("--port does not go with `all`: use --base-port".into());
         }
-        for (flag, given) in [
-            ("--bookings-url", &raw.bookings_url),
-            ("--movies-url", &raw.movies_url),
-        ] {
+        for (flag, given) in [("--bookings-url", &raw.bookings_url), ("--movies-url", &raw.movies_url)] {
             if given.is_some() {
-                return Err(format!(
-                    "{flag} does not go with `all`: users calls the services started with it"
-                ));
+                return Err(format!("{flag} does not go with `all`: users calls the services started with it"));
             }
         }
         let base_port = match raw.base_port {
@@ -178,9 +150,7 @@ fn validate(raw: Raw, env_edition: Option<OsString>) -> Result<Parsed, String> {
             Some(text) => port("--base-port", &text)?,
         };
         if base_port > u16::MAX - 3 {
-            return Err(format!(
-                "--base-port: {base_port} leaves no room for four consecutive ports"
-            ));
+            return Err(format!("--base-port: {base_port} leaves no room for four consecutive ports"));
         }
         Target::All { base_port }
     } else {
@@ -189,10 +159,7 @@ fn validate(raw: Raw, env_edition: Option<OsString>) -> Result<Parsed, String> {
             return Err("--base-port goes with `all` only: use --port".into());
         }
         if service != Service::Users {
-            for (flag, given) in [
-                ("--bookings-url", &raw.bookings_url),
-                ("--movies-url", &raw.movies_url),
-            ] {
+            for (flag, given) in [("--bookings-url", &raw.bookings_url), ("--movies-url", &raw.movies_url)] {
                 if given.is_some() {
                     return Err(format!("{flag} is an option of users, not of {service}"));
                 }
@@ -210,20 +177,9 @@ fn validate(raw: Raw, env_edition: Option<OsString>) -> Result<Parsed, String> {
             None => format!("http://127.0.0.1:{}", default_port(Service::Movies)),
             Some(url) => base_url("--movies-url", url)?,
         };
-        Target::One {
-            service,
-            port,
-            bookings_url,
-            movies_url,
-        }
+        Target::One { service, port, bookings_url, movies_url }
     };
-    Ok(Parsed::Run(Config {
-        target,
-        host,
-        edition,
-        data: raw.data,
-        timeout,
-    }))
+    Ok(Parsed::Run(Config { target, host, edition, data: raw.data, timeout }))
 }
 
 /// The conventional port of `service`.
@@ -232,8 +188,7 @@ pub fn default_port(service: Service) -> u16 {
 }
 
 fn port(flag: &str, text: &str) -> Result<u16, String> {
-    text.parse()
-        .map_err(|_| format!("{flag}: `{text}` is not a port number (0 to 65535)"))
+    text.parse().map_err(|_| format!("{flag}: `{text}` is not a port number (0 to 65535)"))
 }
 
 /// An `http://host:port` URL, possibly with a path, without its trailing slash.
@@ -255,9 +210,7 @@ mod tests {
     }
 
     fn parse_env(args: &[&str], env: Option<&str>) -> Result<Parsed, String> {
-        let args = std::iter::once("cinema")
-            .chain(args.iter().copied())
-            .map(OsString::from);
+        let args = std::iter::once("cinema").chain(args.iter().copied()).map(OsString::from);
         parse(args, env.map(OsString::from))
     }
 
@@ -325,10 +278,7 @@ mod tests {
     #[test]
     fn all_runs_on_four_ports_from_the_base_port() {
         assert_eq!(config(&["all"]).target, Target::All { base_port: 5000 });
-        assert_eq!(
-            config(&["all", "--base-port", "0"]).target,
-            Target::All { base_port: 0 }
-        );
+        assert_eq!(config(&["all", "--base-port", "0"]).target, Target::All { base_port: 0 });
     }
 
     #[test]
@@ -340,26 +290,17 @@ mod tests {
         assert_eq!(edition(&["users"], None), Edition::Recitation);
         assert_eq!(edition(&["users"], Some("")), Edition::Recitation);
         assert_eq!(edition(&["users"], Some("hardened")), Edition::Hardened);
-        assert_eq!(
-            edition(&["users", "--edition", "recitation"], Some("hardened")),
-            Edition::Recitation
-        );
+        assert_eq!(edition(&["users", "--edition", "recitation"], Some("hardened")), Edition::Recitation);
         assert_eq!(
             parse_env(&["users"], Some("tough")),
-            Err(
-                "CINEMA_EDITION: unknown edition `tough`; expected one of: recitation, hardened"
-                    .into()
-            )
+            Err("CINEMA_EDITION: unknown edition `tough`; expected one of: recitation, hardened".into())
         );
     }
 
     #[test]
     fn help_wins_over_everything_else() {
         assert_eq!(parse_args(&["--help"]), Ok(Parsed::Help));
-        assert_eq!(
-            parse_args(&["users", "--port", "x", "-h"]),
-            Ok(Parsed::Help)
-        );
+        assert_eq!(parse_args(&["users", "--port", "x", "-h"]), Ok(Parsed::Help));
     }
 
     #[test]

@@ -57,10 +57,7 @@ pub enum DataError {
     #[error("cannot read {}: {source}", .path.display())]
     Read { path: PathBuf, source: io::Error },
     #[error("{}: {source}", .path.display())]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Parse { path: PathBuf, source: serde_json::Error },
 }
 
 const USERS: &str = include_str!("../data/users.json");
@@ -83,10 +80,7 @@ impl Data {
     pub fn embedded() -> Data {
         fn parse<T: DeserializeOwned>(service: Service, text: &str) -> Arc<T> {
             let path = Path::new("cinema/data").join(file_name(service));
-            Arc::new(
-                parse_json(&path, text)
-                    .expect("the embedded databases are valid JSON of the right shape"),
-            )
+            Arc::new(parse_json(&path, text).expect("the embedded databases are valid JSON of the right shape"))
         }
         Data {
             users: parse(Service::Users, USERS),
@@ -107,10 +101,8 @@ impl Data {
         let mut data = Data::embedded();
         for &service in services {
             let path = dir.join(file_name(service));
-            let text = std::fs::read_to_string(&path).map_err(|source| DataError::Read {
-                path: path.clone(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| DataError::Read { path: path.clone(), source })?;
             match service {
                 Service::Users => data.users = Arc::new(parse_json(&path, &text)?),
                 Service::Movies => data.movies = Arc::new(parse_json(&path, &text)?),
@@ -123,10 +115,7 @@ impl Data {
 }
 
 fn parse_json<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, DataError> {
-    serde_json::from_str(text).map_err(|source| DataError::Parse {
-        path: path.to_path_buf(),
-        source,
-    })
+    serde_json::from_str(text).map_err(|source| DataError::Parse { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]
@@ -140,14 +129,8 @@ mod tests {
         assert_eq!(data.movies.len(), 7);
         assert_eq!(data.showtimes.len(), 6);
         assert_eq!(data.bookings.len(), 3);
-        assert_eq!(
-            data.movies["267eedb8-0f5d-42d5-8f43-72426b9fb3e6"].title,
-            "Creed"
-        );
-        assert_eq!(
-            data.bookings["chris_rivers"]["20151201"],
-            ["267eedb8-0f5d-42d5-8f43-72426b9fb3e6"]
-        );
+        assert_eq!(data.movies["267eedb8-0f5d-42d5-8f43-72426b9fb3e6"].title, "Creed");
+        assert_eq!(data.bookings["chris_rivers"]["20151201"], ["267eedb8-0f5d-42d5-8f43-72426b9fb3e6"]);
         assert_eq!(data.users["peter_curley"].last_active, 1360031222);
     }
 
@@ -161,10 +144,7 @@ mod tests {
         let text = error.to_string();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(text.starts_with(&expected), "{text}");
-        assert!(
-            text.ends_with("movies.json: expected value at line 3 column 1"),
-            "{text}"
-        );
+        assert!(text.ends_with("movies.json: expected value at line 3 column 1"), "{text}");
         assert!(!text.contains('\n'), "{text}");
     }
 
@@ -173,12 +153,7 @@ mod tests {
         let dir = Path::new("/nonexistent/cinema-data");
         let error = Data::load(dir).unwrap_err();
         assert!(matches!(error, DataError::Read { .. }));
-        assert!(
-            error
-                .to_string()
-                .starts_with("cannot read /nonexistent/cinema-data/users.json: "),
-            "{error}"
-        );
+        assert!(error.to_string().starts_with("cannot read /nonexistent/cinema-data/users.json: "), "{error}");
     }
 
     #[test]

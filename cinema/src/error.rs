@@ -26,10 +26,7 @@ pub enum AppError {
     Unavailable(String),
     /// 500: an error no handler dealt with, and the place it escaped.
     #[error("{message}")]
-    Internal {
-        message: String,
-        location: &'static Location<'static>,
-    },
+    Internal { message: String, location: &'static Location<'static> },
 }
 
 impl AppError {
@@ -44,10 +41,7 @@ impl AppError {
     /// An unhandled error, located at the caller.
     #[track_caller]
     pub fn internal(message: impl Into<String>) -> AppError {
-        AppError::Internal {
-            message: message.into(),
-            location: Location::caller(),
-        }
+        AppError::Internal { message: message.into(), location: Location::caller() }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -67,21 +61,15 @@ impl AppError {
             AppError::Internal { message, location } => {
                 tracing::error!(%location, "unhandled error: {message}");
                 let mut response = web::error_response(status, "Internal Server Error");
-                response
-                    .extensions_mut()
-                    .insert(cloture::Unhandled { message, location });
+                response.extensions_mut().insert(cloture::Unhandled { message, location });
                 response
             }
             AppError::MethodNotAllowed => {
                 let mut response = web::error_response(status, &self.to_string());
-                response
-                    .headers_mut()
-                    .insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                response.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
                 response
             }
-            AppError::NotFound(message) | AppError::Unavailable(message) => {
-                web::error_response(status, &message)
-            }
+            AppError::NotFound(message) | AppError::Unavailable(message) => web::error_response(status, &message),
         }
     }
 }
@@ -113,11 +101,7 @@ mod tests {
 
     /// A real client error without a network call: an unparsable URL fails before any I/O.
     async fn client_error() -> cloture::client::Error {
-        cloture::Client::new()
-            .get("not a url")
-            .send()
-            .await
-            .unwrap_err()
+        cloture::Client::new().get("not a url").send().await.unwrap_err()
     }
 
     fn escapes(error: cloture::client::Error) -> Result<(), AppError> {
@@ -131,10 +115,7 @@ mod tests {
         };
         assert_eq!(location.file(), file!());
         assert_eq!(location.line(), line_of("escape in a plain fn"));
-        assert!(
-            message.starts_with("unhandled request error: "),
-            "{message}"
-        );
+        assert!(message.starts_with("unhandled request error: "), "{message}");
     }
 
     #[tokio::test]
@@ -144,9 +125,7 @@ mod tests {
             sent?; // escape in an async fn
             Ok(())
         }
-        let Err(AppError::Internal { location, .. }) = handler().await else {
-            panic!("expected internal")
-        };
+        let Err(AppError::Internal { location, .. }) = handler().await else { panic!("expected internal") };
         assert_eq!(location.file(), file!());
         assert_eq!(location.line(), line_of("escape in an async fn"));
         assert_eq!(location.column(), 13, "the column of `sent?`");
@@ -156,27 +135,17 @@ mod tests {
     fn an_internal_error_becomes_a_500_marked_unhandled() {
         let response = AppError::internal("boom").into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(
-            response.body().as_ref(),
-            br#"{"error":"Internal Server Error"}"#
-        );
-        let unhandled = response
-            .extensions()
-            .get::<cloture::Unhandled>()
-            .expect("marked unhandled");
+        assert_eq!(response.body().as_ref(), br#"{"error":"Internal Server Error"}"#);
+        let unhandled = response.extensions().get::<cloture::Unhandled>().expect("marked unhandled");
         assert_eq!(unhandled.message, "boom");
         assert_eq!(unhandled.location.file(), file!());
     }
 
     #[test]
     fn handled_errors_keep_their_message_and_status() {
-        let response =
-            AppError::unavailable("The Bookings service is unavailable.").into_response();
+        let response = AppError::unavailable("The Bookings service is unavailable.").into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(
-            response.body().as_ref(),
-            br#"{"error":"The Bookings service is unavailable."}"#
-        );
+        assert_eq!(response.body().as_ref(), br#"{"error":"The Bookings service is unavailable."}"#);
         assert!(response.extensions().get::<cloture::Unhandled>().is_none());
         let response = AppError::MethodNotAllowed.into_response();
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);

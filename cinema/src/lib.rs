@@ -36,12 +36,7 @@ pub enum Service {
 
 impl Service {
     /// The four services in their conventional port order (users first, bookings last).
-    pub const ALL: [Service; 4] = [
-        Service::Users,
-        Service::Movies,
-        Service::Showtimes,
-        Service::Bookings,
-    ];
+    pub const ALL: [Service; 4] = [Service::Users, Service::Movies, Service::Showtimes, Service::Bookings];
 
     /// The service's name: `users`, `movies`, `showtimes` or `bookings`.
     pub fn name(self) -> &'static str {
@@ -77,13 +72,7 @@ impl FromStr for Service {
         Service::ALL
             .into_iter()
             .find(|service| service.name() == text)
-            .ok_or_else(|| {
-                UnknownName::new(
-                    "service",
-                    text,
-                    &["users", "movies", "showtimes", "bookings"],
-                )
-            })
+            .ok_or_else(|| UnknownName::new("service", text, &["users", "movies", "showtimes", "bookings"]))
     }
 }
 
@@ -97,16 +86,8 @@ pub struct UnknownName {
 }
 
 impl UnknownName {
-    pub(crate) fn new(
-        what: &'static str,
-        value: &str,
-        valid: &'static [&'static str],
-    ) -> UnknownName {
-        UnknownName {
-            what,
-            value: value.to_string(),
-            valid,
-        }
+    pub(crate) fn new(what: &'static str, value: &str, valid: &'static [&'static str]) -> UnknownName {
+        UnknownName { what, value: value.to_string(), valid }
     }
 }
 
@@ -125,9 +106,6 @@ mod tests {
     #[test]
     fn an_unknown_service_name_is_reported_with_the_valid_ones() {
         let error = "cinemas".parse::<Service>().unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "unknown service `cinemas`; expected one of: users, movies, showtimes, bookings"
-        );
+        assert_eq!(error.to_string(), "unknown service `cinemas`; expected one of: users, movies, showtimes, bookings");
     }
 }

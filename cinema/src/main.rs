@@ -19,13 +19,8 @@ use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use crate::cli::{Config, Parsed, Target};
 
 fn main() -> ExitCode {
-    let filter = EnvFilter::builder()
-        .with_default_directive(LevelFilter::WARN.into())
-        .from_env_lossy();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .init();
+    let filter = EnvFilter::builder().with_default_directive(LevelFilter::WARN.into()).from_env_lossy();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).init();
 
     let env_edition = std::env::var_os("CINEMA_EDITION");
     let config = match cli::parse(std::env::args_os(), env_edition) {
@@ -56,12 +51,7 @@ fn main() -> ExitCode {
 async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = shutdown_signal().context("cannot listen for Ctrl-C and SIGTERM")?;
     match config.target {
-        Target::One {
-            service,
-            port,
-            bookings_url,
-            movies_url,
-        } => {
+        Target::One { service, port, bookings_url, movies_url } => {
             let data = match &config.data {
                 Some(dir) => Data::load_for(dir, &[service])?,
                 None => Data::embedded(),
@@ -70,17 +60,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
             announce(service, &listener, config.edition)?;
             match service {
                 Service::Users => {
-                    let state = users::State::new(&data, config.edition, bookings_url, movies_url)
-                        .with_timeout(config.timeout);
+                    let state =
+                        users::State::new(&data, config.edition, bookings_url, movies_url).with_timeout(config.timeout);
                     users::run(listener, state, shutdown).await
                 }
                 Service::Movies => movies::run(listener, movies::State::new(&data), shutdown).await,
-                Service::Showtimes => {
-                    showtimes::run(listener, showtimes::State::new(&data), shutdown).await
-                }
-                Service::Bookings => {
-                    bookings::run(listener, bookings::State::new(&data), shutdown).await
-                }
+                Service::Showtimes => showtimes::run(listener, showtimes::State::new(&data), shutdown).await,
+                Service::Bookings => bookings::run(listener, bookings::State::new(&data), shutdown).await,
             }
             .with_context(|| format!("{service} failed"))
         }
@@ -92,20 +78,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
             let mut listeners = Vec::with_capacity(Service::ALL.len());
             for service in Service::ALL {
                 let offset = u16::try_from(service.index()).expect("four services");
-                let port = if base_port == 0 {
-                    0
-                } else {
-                    base_port + offset
-                };
+                let port = if base_port == 0 { 0 } else { base_port + offset };
                 let listener = bind(SocketAddr::new(config.host, port)).await?;
                 announce(service, &listener, config.edition)?;
                 listeners.push(listener);
             }
-            let listeners: [TcpListener; 4] =
-                listeners.try_into().expect("one listener per service");
-            let config = CinemaConfig::new(config.edition)
-                .with_timeout(config.timeout)
-                .with_data(data);
+            let listeners: [TcpListener; 4] = listeners.try_into().expect("one listener per service");
+            let config = CinemaConfig::new(config.edition).with_timeout(config.timeout).with_data(data);
             let cinema = Cinema::spawn(listeners, config)?;
             shutdown.await;
             cinema.shutdown().await.context("a service failed")

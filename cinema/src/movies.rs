@@ -27,9 +27,7 @@ pub struct State {
 
 impl State {
     pub fn new(data: &Data) -> State {
-        State {
-            movies: Arc::clone(&data.movies),
-        }
+        State { movies: Arc::clone(&data.movies) }
     }
 }
 
@@ -65,11 +63,7 @@ pub async fn route(state: &State, request: Request<Bytes>) -> Response<Bytes> {
 }
 
 /// Serves movies on `listener` until `shutdown` resolves.
-pub async fn run(
-    listener: TcpListener,
-    state: State,
-    shutdown: impl Future<Output = ()>,
-) -> io::Result<()> {
+pub async fn run(listener: TcpListener, state: State, shutdown: impl Future<Output = ()>) -> io::Result<()> {
     let handler = move |request| {
         let state = state.clone();
         async move { route(&state, request).await }

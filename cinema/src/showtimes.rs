@@ -26,9 +26,7 @@ pub struct State {
 
 impl State {
     pub fn new(data: &Data) -> State {
-        State {
-            showtimes: Arc::clone(&data.showtimes),
-        }
+        State { showtimes: Arc::clone(&data.showtimes) }
     }
 }
 
@@ -54,10 +52,7 @@ impl<'a> Route<'a> {
 /// Answers one request.
 pub async fn route(state: &State, request: Request<Bytes>) -> Response<Bytes> {
     let reply = match web::resolve(&request, Route::parse) {
-        Ok(Route::Index) => web::index(&[
-            ("showtimes", "/showtimes"),
-            ("showtime", "/showtimes/<date>"),
-        ]),
+        Ok(Route::Index) => web::index(&[("showtimes", "/showtimes"), ("showtime", "/showtimes/<date>")]),
         Ok(Route::HealthCheck) => web::health_check(),
         Ok(Route::List) => Ok(web::json(&*state.showtimes)),
         Ok(Route::Record(date)) => showtimes_record(state, date),
@@ -67,11 +62,7 @@ pub async fn route(state: &State, request: Request<Bytes>) -> Response<Bytes> {
 }
 
 /// Serves showtimes on `listener` until `shutdown` resolves.
-pub async fn run(
-    listener: TcpListener,
-    state: State,
-    shutdown: impl Future<Output = ()>,
-) -> io::Result<()> {
+pub async fn run(listener: TcpListener, state: State, shutdown: impl Future<Output = ()>) -> io::Result<()> {
     let handler = move |request| {
         let state = state.clone();
         async move { route(&state, request).await }
@@ -83,8 +74,6 @@ pub async fn run(
 fn showtimes_record(state: &State, date: &str) -> Reply {
     match state.showtimes.get(date) {
         Some(movies) => Ok(web::json(movies)),
-        None => Err(AppError::not_found(format!(
-            "No showtimes were found for {date}"
-        ))),
+        None => Err(AppError::not_found(format!("No showtimes were found for {date}"))),
     }
 }

@@ -35,11 +35,7 @@ impl Default for CinemaConfig {
 impl CinemaConfig {
     /// `edition` with [`users::DEFAULT_TIMEOUT`] and the embedded databases.
     pub fn new(edition: Edition) -> CinemaConfig {
-        CinemaConfig {
-            edition,
-            timeout: users::DEFAULT_TIMEOUT,
-            data: Data::embedded(),
-        }
+        CinemaConfig { edition, timeout: users::DEFAULT_TIMEOUT, data: Data::embedded() }
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> CinemaConfig {
@@ -90,38 +86,19 @@ impl Cinema {
                 let shutdown = signalled(stopped.clone());
                 let task = match service {
                     Service::Users => {
-                        let state = users::State::new(
-                            data,
-                            config.edition,
-                            url(Service::Bookings),
-                            url(Service::Movies),
-                        )
-                        .with_timeout(config.timeout);
+                        let state =
+                            users::State::new(data, config.edition, url(Service::Bookings), url(Service::Movies))
+                                .with_timeout(config.timeout);
                         tokio::spawn(users::run(listener, state, shutdown))
                     }
-                    Service::Movies => {
-                        tokio::spawn(movies::run(listener, movies::State::new(data), shutdown))
-                    }
-                    Service::Showtimes => tokio::spawn(showtimes::run(
-                        listener,
-                        showtimes::State::new(data),
-                        shutdown,
-                    )),
-                    Service::Bookings => tokio::spawn(bookings::run(
-                        listener,
-                        bookings::State::new(data),
-                        shutdown,
-                    )),
+                    Service::Movies => tokio::spawn(movies::run(listener, movies::State::new(data), shutdown)),
+                    Service::Showtimes => tokio::spawn(showtimes::run(listener, showtimes::State::new(data), shutdown)),
+                    Service::Bookings => tokio::spawn(bookings::run(listener, bookings::State::new(data), shutdown)),
                 };
                 (service, task)
             })
             .collect();
-        Ok(Cinema {
-            addresses,
-            edition: config.edition,
-            stop,
-            tasks,
-        })
+        Ok(Cinema { addresses, edition: config.edition, stop, tasks })
     }
 
     /// Where `service` listens: `http://127.0.0.1:PORT`.
@@ -147,9 +124,7 @@ impl Cinema {
             let result = match task.await {
                 Ok(result) => result,
                 Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-                Err(error) => Err(io::Error::other(format!(
-                    "the {service} service was cancelled: {error}"
-                ))),
+                Err(error) => Err(io::Error::other(format!("the {service} service was cancelled: {error}"))),
             };
             if outcome.is_ok() {
                 outcome = result;
@@ -167,12 +142,8 @@ async fn signalled(mut stopped: watch::Receiver<bool>) {
 /// The address to call a listener at: loopback for a wildcard address.
 fn reachable(address: SocketAddr) -> SocketAddr {
     match address.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::from((Ipv4Addr::LOCALHOST, address.port()))
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::from((Ipv6Addr::LOCALHOST, address.port()))
-        }
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from((Ipv4Addr::LOCALHOST, address.port())),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::from((Ipv6Addr::LOCALHOST, address.port())),
         _ => address,
     }
 }

@@ -29,11 +29,7 @@ pub(crate) fn resolve<'r, R>(
         Some(rest) => rest.split('/').collect(),
         None => vec![""],
     };
-    let route = if segments.iter().any(|segment| segment.is_empty()) {
-        None
-    } else {
-        parse(&segments)
-    };
+    let route = if segments.iter().any(|segment| segment.is_empty()) { None } else { parse(&segments) };
     let route = route.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Err(AppError::MethodNotAllowed);
@@ -57,14 +53,10 @@ pub(crate) fn error_response(status: StatusCode, message: &str) -> Response<Byte
 }
 
 fn json_with_status<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Bytes> {
-    let body = serde_json::to_vec(value)
-        .expect("the services' values are maps with string keys: always JSON");
+    let body = serde_json::to_vec(value).expect("the services' values are maps with string keys: always JSON");
     let mut response = Response::new(Bytes::from(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -75,10 +67,7 @@ pub(crate) fn index(subresources: &[(&str, &str)]) -> Reply {
         subresource_uris: BTreeMap<&'a str, &'a str>,
         uri: &'a str,
     }
-    Ok(json(&Index {
-        subresource_uris: subresources.iter().copied().collect(),
-        uri: "/",
-    }))
+    Ok(json(&Index { subresource_uris: subresources.iter().copied().collect(), uri: "/" }))
 }
 
 /// `GET /health-check`: `{"status": "OK"}`.
@@ -91,29 +80,20 @@ mod tests {
     use super::*;
 
     fn request(method: Method, path: &str) -> Request<Bytes> {
-        Request::builder()
-            .method(method)
-            .uri(path)
-            .body(Bytes::new())
-            .unwrap()
+        Request::builder().method(method).uri(path).body(Bytes::new()).unwrap()
     }
 
     fn segments(path: &str) -> Result<Vec<String>, StatusCode> {
         let request = request(Method::GET, path);
-        resolve(&request, |segments| {
-            Some(segments.iter().map(|s| s.to_string()).collect())
-        })
-        .map_err(|error| error.status())
+        resolve(&request, |segments| Some(segments.iter().map(|s| s.to_string()).collect()))
+            .map_err(|error| error.status())
     }
 
     #[test]
     fn paths_split_into_segments_and_empty_segments_match_nothing() {
         assert_eq!(segments("/"), Ok(vec![]));
         assert_eq!(segments("/users"), Ok(vec!["users".to_string()]));
-        assert_eq!(
-            segments("/users/chris_rivers/bookings?x=1").unwrap(),
-            ["users", "chris_rivers", "bookings"]
-        );
+        assert_eq!(segments("/users/chris_rivers/bookings?x=1").unwrap(), ["users", "chris_rivers", "bookings"]);
         assert_eq!(segments("/users/"), Err(StatusCode::NOT_FOUND));
         assert_eq!(segments("//users"), Err(StatusCode::NOT_FOUND));
     }
@@ -124,14 +104,8 @@ mod tests {
         let none = |_: &[&str]| None::<()>;
         assert!(resolve(&request(Method::HEAD, "/"), any).is_ok());
         let post = request(Method::POST, "/");
-        assert_eq!(
-            resolve(&post, any).unwrap_err().status(),
-            StatusCode::METHOD_NOT_ALLOWED
-        );
-        assert_eq!(
-            resolve(&post, none).unwrap_err().status(),
-            StatusCode::NOT_FOUND
-        );
+        assert_eq!(resolve(&post, any).unwrap_err().status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(resolve(&post, none).unwrap_err().status(), StatusCode::NOT_FOUND);
     }
 
     #[test]
@@ -141,9 +115,6 @@ mod tests {
             response.body().as_ref(),
             br#"{"subresource_uris":{"user":"/users/<username>","users":"/users"},"uri":"/"}"#
         );
-        assert_eq!(
-            response.headers()[http::header::CONTENT_TYPE],
-            "application/json"
-        );
+        assert_eq!(response.headers()[http::header::CONTENT_TYPE], "application/json");
     }
 }

@@ -9,18 +9,12 @@ use std::time::{Duration, Instant};
 
 fn cinema(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cinema"));
-    command
-        .args(args)
-        .env_remove("CINEMA_EDITION")
-        .env_remove("RUST_LOG");
+    command.args(args).env_remove("CINEMA_EDITION").env_remove("RUST_LOG");
     command
 }
 
 fn run(command: &mut Command) -> Output {
-    command
-        .stdin(Stdio::null())
-        .output()
-        .expect("the cinema binary runs")
+    command.stdin(Stdio::null()).output().expect("the cinema binary runs")
 }
 
 /// Asserts the run failed with `code` and exactly one line on stderr, `cinema: {message}`.
@@ -29,11 +23,7 @@ fn assert_one_line(output: &Output, code: i32, message: &str) {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(stderr, format!("cinema: {message}\n"));
     assert_eq!(output.status.code(), Some(code), "{stderr}");
-    assert!(
-        output.stdout.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+    assert!(output.stdout.is_empty(), "{}", String::from_utf8_lossy(&output.stdout));
 }
 
 /// A fresh directory under the system's temporary directory, removed when dropped.
@@ -57,27 +47,15 @@ impl Drop for TempDir {
 #[test]
 fn an_unknown_edition_is_named_with_the_valid_ones() {
     let output = run(cinema(&["users", "--edition", "tough"]).env("CINEMA_EDITION", "hardened"));
-    assert_one_line(
-        &output,
-        2,
-        "--edition: unknown edition `tough`; expected one of: recitation, hardened",
-    );
+    assert_one_line(&output, 2, "--edition: unknown edition `tough`; expected one of: recitation, hardened");
     let output = run(cinema(&["all"]).env("CINEMA_EDITION", "Hardened"));
-    assert_one_line(
-        &output,
-        2,
-        "CINEMA_EDITION: unknown edition `Hardened`; expected one of: recitation, hardened",
-    );
+    assert_one_line(&output, 2, "CINEMA_EDITION: unknown edition `Hardened`; expected one of: recitation, hardened");
 }
 
 #[test]
 fn an_unknown_service_or_flag_is_named() {
     let output = run(&mut cinema(&["theatre"]));
-    assert_one_line(
-        &output,
-        2,
-        "unknown service `theatre`; expected one of: users, movies, showtimes, bookings, all",
-    );
+    assert_one_line(&output, 2, "unknown service `theatre`; expected one of: users, movies, showtimes, bookings, all");
     let output = run(&mut cinema(&["movies", "--verbose"]));
     assert_one_line(&output, 2, "invalid option '--verbose' (see cinema --help)");
     let output = run(&mut cinema(&[]));
@@ -93,61 +71,26 @@ fn a_port_in_use_is_named_with_its_address() {
     let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let output = run(&mut cinema(&["movies", "--port", &port]));
-    assert_one_line(
-        &output,
-        1,
-        &format!("cannot listen on 127.0.0.1:{port}: address already in use"),
-    );
+    assert_one_line(&output, 1, &format!("cannot listen on 127.0.0.1:{port}: address already in use"));
     let output = run(&mut cinema(&["all", "--base-port", &port]));
-    assert_one_line(
-        &output,
-        1,
-        &format!("cannot listen on 127.0.0.1:{port}: address already in use"),
-    );
+    assert_one_line(&output, 1, &format!("cannot listen on 127.0.0.1:{port}: address already in use"));
 }
 
 #[test]
 fn a_malformed_data_file_is_named_with_its_line_and_column() {
     let dir = TempDir::new("malformed");
-    std::fs::write(
-        dir.0.join("movies.json"),
-        "{\n  \"x\": {\"title\": \"Creed\",}\n}\n",
-    )
-    .unwrap();
-    let output = run(&mut cinema(&[
-        "movies",
-        "--port",
-        "0",
-        "--data",
-        dir.0.to_str().unwrap(),
-    ]));
+    std::fs::write(dir.0.join("movies.json"), "{\n  \"x\": {\"title\": \"Creed\",}\n}\n").unwrap();
+    let output = run(&mut cinema(&["movies", "--port", "0", "--data", dir.0.to_str().unwrap()]));
     let file = dir.0.join("movies.json");
-    assert_one_line(
-        &output,
-        1,
-        &format!("{}: trailing comma at line 2 column 26", file.display()),
-    );
+    assert_one_line(&output, 1, &format!("{}: trailing comma at line 2 column 26", file.display()));
 }
 
 #[test]
 fn a_missing_data_file_is_named() {
     let dir = TempDir::new("empty");
-    let output = run(&mut cinema(&[
-        "all",
-        "--base-port",
-        "0",
-        "--data",
-        dir.0.to_str().unwrap(),
-    ]));
+    let output = run(&mut cinema(&["all", "--base-port", "0", "--data", dir.0.to_str().unwrap()]));
     let file = dir.0.join("users.json");
-    assert_one_line(
-        &output,
-        1,
-        &format!(
-            "cannot read {}: No such file or directory (os error 2)",
-            file.display()
-        ),
-    );
+    assert_one_line(&output, 1, &format!("cannot read {}: No such file or directory (os error 2)", file.display()));
 }
 
 #[test]
@@ -155,19 +98,8 @@ fn help_prints_the_usage_and_succeeds() {
     let output = run(&mut cinema(&["--help"]));
     assert!(output.status.success());
     let usage = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        usage.starts_with("Usage: cinema <SERVICE> [OPTIONS]\n"),
-        "{usage}"
-    );
-    for option in [
-        "--port",
-        "--host",
-        "--edition",
-        "--data",
-        "--bookings-url",
-        "--movies-url",
-        "--timeout-ms",
-    ] {
+    assert!(usage.starts_with("Usage: cinema <SERVICE> [OPTIONS]\n"), "{usage}");
+    for option in ["--port", "--host", "--edition", "--data", "--bookings-url", "--movies-url", "--timeout-ms"] {
         assert!(usage.contains(option), "{option} is documented");
     }
 }
@@ -201,14 +133,8 @@ async fn all_four_serve_until_sigterm_then_exit_cleanly() {
     for _ in 0..4 {
         announced.push(lines.next().expect("a line per service").unwrap());
     }
-    assert!(
-        announced[0].starts_with("users (hardened edition) listening on http://127.0.0.1:"),
-        "{announced:?}"
-    );
-    assert!(
-        announced[3].starts_with("bookings listening on http://127.0.0.1:"),
-        "{announced:?}"
-    );
+    assert!(announced[0].starts_with("users (hardened edition) listening on http://127.0.0.1:"), "{announced:?}");
+    assert!(announced[3].starts_with("bookings listening on http://127.0.0.1:"), "{announced:?}");
     let users = announced[0].rsplit(' ').next().unwrap();
 
     let response = cloture::Client::new()
@@ -223,10 +149,7 @@ async fn all_four_serve_until_sigterm_then_exit_cleanly() {
         br#"{"20151201":[{"rating":8.8,"title":"Creed","uri":"/movies/267eedb8-0f5d-42d5-8f43-72426b9fb3e6"}]}"#
     );
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     let status = wait(&mut child);
     let mut stderr = String::new();

@@ -28,58 +28,35 @@ fn lines_with(text: &str) -> Vec<u32> {
 fn escapes() -> ([u32; 2], [u32; 2]) {
     let calls = lines_with("other => other?,");
     let decodings = lines_with("response.json()?;");
-    assert_eq!(
-        (calls.len(), decodings.len()),
-        (2, 2),
-        "two calls, two decodings in recitation.rs"
-    );
+    assert_eq!((calls.len(), decodings.len()), (2, 2), "two calls, two decodings in recitation.rs");
     ([calls[0], calls[1]], [decodings[0], decodings[1]])
 }
 
 async fn serve_bookings() -> String {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(bookings::run(
-        listener,
-        bookings::State::new(&Data::embedded()),
-        pending(),
-    ));
+    tokio::spawn(bookings::run(listener, bookings::State::new(&Data::embedded()), pending()));
     url
 }
 
 async fn serve_movies() -> String {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(movies::run(
-        listener,
-        movies::State::new(&Data::embedded()),
-        pending(),
-    ));
+    tokio::spawn(movies::run(listener, movies::State::new(&Data::embedded()), pending()));
     url
 }
 
 async fn user_bookings(state: &users::State, username: &str) -> Response<Bytes> {
-    let request = Request::get(format!("/users/{username}/bookings"))
-        .body(Bytes::new())
-        .unwrap();
+    let request = Request::get(format!("/users/{username}/bookings")).body(Bytes::new()).unwrap();
     users::route(state, request).await
 }
 
 /// Asserts a 500 marked unhandled at `line` of recitation.rs, and returns its message.
 fn assert_escaped_at(response: &Response<Bytes>, line: u32) -> String {
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(
-        response.body().as_ref(),
-        br#"{"error":"Internal Server Error"}"#
-    );
-    let unhandled = response
-        .extensions()
-        .get::<cloture::Unhandled>()
-        .expect("a 500 marked unhandled");
-    assert_eq!(
-        unhandled.location.file().replace('\\', "/"),
-        "cinema/src/users/recitation.rs"
-    );
+    assert_eq!(response.body().as_ref(), br#"{"error":"Internal Server Error"}"#);
+    let unhandled = response.extensions().get::<cloture::Unhandled>().expect("a 500 marked unhandled");
+    assert_eq!(unhandled.location.file().replace('\\', "/"), "cinema/src/users/recitation.rs");
     assert_eq!(unhandled.location.line(), line, "{}", unhandled.message);
     unhandled.message.clone()
 }
@@ -87,17 +64,9 @@ fn assert_escaped_at(response: &Response<Bytes>, line: u32) -> String {
 #[tokio::test]
 async fn an_error_status_from_bookings_escapes_where_bookings_are_decoded() {
     let (_, [bookings_decoded, _]) = escapes();
-    let state = users::State::new(
-        &Data::embedded(),
-        Edition::Recitation,
-        serve_bookings().await,
-        serve_movies().await,
-    );
+    let state = users::State::new(&Data::embedded(), Edition::Recitation, serve_bookings().await, serve_movies().await);
     // Bookings answers 404 `{"error": ...}` for a user who booked nothing.
-    let message = assert_escaped_at(
-        &user_bookings(&state, "peter_curley").await,
-        bookings_decoded,
-    );
+    let message = assert_escaped_at(&user_bookings(&state, "peter_curley").await, bookings_decoded);
     assert!(message.starts_with("unhandled decode error: "), "{message}");
 }
 
@@ -119,18 +88,13 @@ async fn a_timeout_escapes_where_each_call_is_made() {
     // Never accepts: connections complete in the kernel's backlog and requests are never answered.
     let never_answers = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
     let silent = format!("http://{}", never_answers.local_addr().unwrap());
-    let cases = [
-        (silent.clone(), serve_movies().await, bookings_called),
-        (serve_bookings().await, silent, movies_called),
-    ];
+    let cases =
+        [(silent.clone(), serve_movies().await, bookings_called), (serve_bookings().await, silent, movies_called)];
     for (bookings, movies, line) in cases {
         let mut state = users::State::new(&Data::embedded(), Edition::Recitation, bookings, movies);
         state.client = client.clone();
         let message = assert_escaped_at(&user_bookings(&state, "chris_rivers").await, line);
-        assert!(
-            message.starts_with("unhandled timeout error: "),
-            "{message}"
-        );
+        assert!(message.starts_with("unhandled timeout error: "), "{message}");
     }
 }
 
@@ -141,8 +105,6 @@ async fn the_hardened_edition_lets_none_of_them_escape() {
     for username in ["peter_curley", "chris_rivers"] {
         let response = user_bookings(&state, username).await;
         assert!(response.extensions().get::<cloture::Unhandled>().is_none());
-        assert!(
-            [StatusCode::NOT_FOUND, StatusCode::SERVICE_UNAVAILABLE].contains(&response.status())
-        );
+        assert!([StatusCode::NOT_FOUND, StatusCode::SERVICE_UNAVAILABLE].contains(&response.status()));
     }
 }

@@ -29,21 +29,8 @@ impl Processor {
     /// first is the main one); `root` is the workspace root used to make
     /// paths relative (absolute, as llvm-cov reports absolute paths);
     /// `workdir` receives temporary `.profraw` / `.profdata` files.
-    pub fn new(
-        tools: LlvmTools,
-        objects: Vec<PathBuf>,
-        root: PathBuf,
-        workdir: PathBuf,
-    ) -> Processor {
-        Processor {
-            tools,
-            objects,
-            root,
-            workdir,
-            cache: HashMap::new(),
-            spans: Vec::new(),
-            sources: Vec::new(),
-        }
+    pub fn new(tools: LlvmTools, objects: Vec<PathBuf>, root: PathBuf, workdir: PathBuf) -> Processor {
+        Processor { tools, objects, root, workdir, cache: HashMap::new(), spans: Vec::new(), sources: Vec::new() }
     }
 
     /// Restricts the exported files to these sources (absolute paths): exports are smaller and faster.
@@ -58,11 +45,7 @@ impl Processor {
     /// success and kept on failure for inspection.
     pub fn lines_for(&mut self, profraw: &[u8]) -> Result<LineCoverage, Error> {
         if profraw.is_empty() {
-            return Err(Error::InvalidInput {
-                what: "profraw snapshot",
-                value: String::new(),
-                reason: "is empty",
-            });
+            return Err(Error::InvalidInput { what: "profraw snapshot", value: String::new(), reason: "is empty" });
         }
         let key = hash_bytes(profraw);
         if let Some(hit) = self.cache.get(&key) {
@@ -121,26 +104,16 @@ mod tests {
     #[test]
     fn identical_snapshots_hit_the_cache_without_tools() {
         // Tools that would fail if run: a cache hit must not run them.
-        let tools = LlvmTools {
-            profdata: "/nonexistent/llvm-profdata".into(),
-            cov: "/nonexistent/llvm-cov".into(),
-        };
-        let workdir =
-            std::env::temp_dir().join(format!("cloture-coverage-cache-{}", std::process::id()));
+        let tools = LlvmTools { profdata: "/nonexistent/llvm-profdata".into(), cov: "/nonexistent/llvm-cov".into() };
+        let workdir = std::env::temp_dir().join(format!("cloture-coverage-cache-{}", std::process::id()));
         let mut p = Processor::new(tools, vec!["/bin/x".into()], "/w".into(), workdir.clone());
         let bytes = b"pretend profraw".to_vec();
-        let cov = LineCoverage {
-            files: [("a.rs".to_owned(), FileLines::default())].into(),
-        };
+        let cov = LineCoverage { files: [("a.rs".to_owned(), FileLines::default())].into() };
         p.cache.insert(hash_bytes(&bytes), cov.clone());
         assert_eq!(p.lines_for(&bytes).expect("cached"), cov);
 
         let err = p.lines_for(b"different").expect_err("tools missing");
-        assert!(
-            err.to_string()
-                .starts_with("cannot run `/nonexistent/llvm-profdata merge"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("cannot run `/nonexistent/llvm-profdata merge"), "{err}");
         assert!(p.lines_for(&[]).is_err());
         assert_eq!(p.cached(), 1);
         std::fs::remove_dir_all(&workdir).expect("cleanup");

@@ -17,10 +17,7 @@ pub struct Counts {
 
 impl Counts {
     fn of(lines: Option<&FileLines>) -> Counts {
-        lines.map_or_else(Counts::default, |l| Counts {
-            covered: l.covered.len(),
-            lines: l.instrumented.len(),
-        })
+        lines.map_or_else(Counts::default, |l| Counts { covered: l.covered.len(), lines: l.instrumented.len() })
     }
 }
 
@@ -41,11 +38,7 @@ pub struct FileDelta {
 ///
 /// Files present in either coverage are considered, in path order; a file is
 /// reported only when its counts differ or it has newly covered lines.
-pub fn delta(
-    before: &LineCoverage,
-    after: &LineCoverage,
-    mut files: impl FnMut(&str) -> bool,
-) -> Vec<FileDelta> {
+pub fn delta(before: &LineCoverage, after: &LineCoverage, mut files: impl FnMut(&str) -> bool) -> Vec<FileDelta> {
     let paths: BTreeSet<&String> = before.files.keys().chain(after.files.keys()).collect();
     let mut out = Vec::new();
     for path in paths {
@@ -60,27 +53,18 @@ pub fn delta(
         };
         let (before, after) = (Counts::of(b), Counts::of(a));
         if before != after || !newly_covered.is_empty() {
-            out.push(FileDelta {
-                path: path.clone(),
-                before,
-                after,
-                newly_covered,
-            });
+            out.push(FileDelta { path: path.clone(), before, after, newly_covered });
         }
     }
     out
 }
 
 /// Union of all executions' covered lines, a natural `target` for [`minimal_cover`].
-pub fn union_lines(
-    sets: &[(String, BTreeMap<String, BTreeSet<u32>>)],
-) -> BTreeMap<String, BTreeSet<u32>> {
+pub fn union_lines(sets: &[(String, BTreeMap<String, BTreeSet<u32>>)]) -> BTreeMap<String, BTreeSet<u32>> {
     let mut out: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
     for (_, files) in sets {
         for (path, lines) in files {
-            out.entry(path.clone())
-                .or_default()
-                .extend(lines.iter().copied());
+            out.entry(path.clone()).or_default().extend(lines.iter().copied());
         }
     }
     out
@@ -97,10 +81,8 @@ pub fn minimal_cover(
     sets: &[(String, BTreeMap<String, BTreeSet<u32>>)],
     target: &BTreeMap<String, BTreeSet<u32>>,
 ) -> Vec<String> {
-    let mut missing: BTreeSet<(&str, u32)> = target
-        .iter()
-        .flat_map(|(p, ls)| ls.iter().map(move |&l| (p.as_str(), l)))
-        .collect();
+    let mut missing: BTreeSet<(&str, u32)> =
+        target.iter().flat_map(|(p, ls)| ls.iter().map(move |&l| (p.as_str(), l))).collect();
     let candidates: Vec<(&str, BTreeSet<(&str, u32)>)> = sets
         .iter()
         .map(|(id, files)| {
@@ -145,10 +127,7 @@ mod tests {
                 .map(|(p, i, c)| {
                     (
                         p.to_string(),
-                        FileLines {
-                            instrumented: i.iter().copied().collect(),
-                            covered: c.iter().copied().collect(),
-                        },
+                        FileLines { instrumented: i.iter().copied().collect(), covered: c.iter().copied().collect() },
                     )
                 })
                 .collect(),
@@ -156,22 +135,12 @@ mod tests {
     }
 
     fn set(id: &str, files: &[(&str, &[u32])]) -> (String, BTreeMap<String, BTreeSet<u32>>) {
-        (
-            id.to_owned(),
-            files
-                .iter()
-                .map(|(p, l)| (p.to_string(), l.iter().copied().collect()))
-                .collect(),
-        )
+        (id.to_owned(), files.iter().map(|(p, l)| (p.to_string(), l.iter().copied().collect())).collect())
     }
 
     #[test]
     fn delta_reports_changed_files_only() {
-        let before = cov(&[
-            ("a.rs", &[1, 2, 3], &[1]),
-            ("b.rs", &[1], &[1]),
-            ("skip.rs", &[1], &[]),
-        ]);
+        let before = cov(&[("a.rs", &[1, 2, 3], &[1]), ("b.rs", &[1], &[1]), ("skip.rs", &[1], &[])]);
         let after = cov(&[
             ("a.rs", &[1, 2, 3], &[1, 3]),
             ("b.rs", &[1], &[1]),
@@ -184,33 +153,21 @@ mod tests {
             vec![
                 FileDelta {
                     path: "a.rs".into(),
-                    before: Counts {
-                        covered: 1,
-                        lines: 3
-                    },
-                    after: Counts {
-                        covered: 2,
-                        lines: 3
-                    },
+                    before: Counts { covered: 1, lines: 3 },
+                    after: Counts { covered: 2, lines: 3 },
                     newly_covered: vec![3],
                 },
                 FileDelta {
                     path: "c.rs".into(),
                     before: Counts::default(),
-                    after: Counts {
-                        covered: 1,
-                        lines: 2
-                    },
+                    after: Counts { covered: 1, lines: 2 },
                     newly_covered: vec![5],
                 },
             ]
         );
         // Lost coverage shows up as a count change with nothing new.
         let back = delta(&after, &before, |_| true);
-        assert_eq!(
-            back.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(),
-            vec!["a.rs", "c.rs", "skip.rs"]
-        );
+        assert_eq!(back.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(), vec!["a.rs", "c.rs", "skip.rs"]);
         assert!(back.iter().all(|d| d.newly_covered.is_empty()));
     }
 

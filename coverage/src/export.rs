@@ -100,14 +100,7 @@ impl Segment {
         is_region_entry: bool,
         is_gap_region: bool,
     ) -> Segment {
-        Segment {
-            line,
-            col,
-            count,
-            has_count,
-            is_region_entry,
-            is_gap_region,
-        }
+        Segment { line, col, count, has_count, is_region_entry, is_gap_region }
     }
 }
 
@@ -150,24 +143,16 @@ pub struct Region {
 impl Export {
     /// Parses export JSON; `command` is only used to label errors.
     pub fn parse(json: &[u8], command: &str) -> Result<Export, Error> {
-        let not_export = |reason: String| Error::NotAnExport {
-            command: command.to_owned(),
-            reason,
-        };
+        let not_export = |reason: String| Error::NotAnExport { command: command.to_owned(), reason };
         let export: Export = serde_json::from_slice(json).map_err(|e| not_export(e.to_string()))?;
         if let Some(kind) = &export.kind {
             if kind != EXPORT_TYPE {
-                return Err(not_export(format!(
-                    "type is {kind:?}, expected {EXPORT_TYPE:?}"
-                )));
+                return Err(not_export(format!("type is {kind:?}, expected {EXPORT_TYPE:?}")));
             }
         }
         match export.version.as_deref() {
             Some(v) if !v.starts_with("2.") && !v.starts_with("3.") => {
-                tracing::debug!(
-                    version = v,
-                    "unfamiliar llvm-cov export version, parsing leniently"
-                );
+                tracing::debug!(version = v, "unfamiliar llvm-cov export version, parsing leniently");
             }
             _ => {}
         }
@@ -249,9 +234,9 @@ impl<'de, const N: usize> Visitor<'de> for Positional<N> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[Scalar; N], A::Error> {
         let mut out = [Scalar::Num(0); N];
         for (i, slot) in out.iter_mut().enumerate() {
-            *slot = seq.next_element()?.ok_or_else(|| {
-                de::Error::custom(format!("{} array has {i} elements, expected {N}", self.0))
-            })?;
+            *slot = seq
+                .next_element()?
+                .ok_or_else(|| de::Error::custom(format!("{} array has {i} elements, expected {N}", self.0)))?;
         }
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(out)
@@ -318,22 +303,13 @@ mod tests {
     fn rejects_non_exports_with_command_in_message() {
         let err = Export::parse(b"not json", "llvm-cov export x").expect_err("garbage");
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("llvm-cov export from `llvm-cov export x` is not a coverage export"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("llvm-cov export from `llvm-cov export x` is not a coverage export"), "{msg}");
 
         let err = Export::parse(br#"{"type":"other","data":[]}"#, "c").expect_err("wrong type");
         assert!(err.to_string().contains("\"other\""));
 
-        let err = Export::parse(
-            br#"{"data":[{"files":[{"filename":"a","segments":[[1,2]]}]}]}"#,
-            "c",
-        )
-        .expect_err("short segment");
-        assert!(
-            err.to_string().contains("segment array has 2 elements"),
-            "{err}"
-        );
+        let err = Export::parse(br#"{"data":[{"files":[{"filename":"a","segments":[[1,2]]}]}]}"#, "c")
+            .expect_err("short segment");
+        assert!(err.to_string().contains("segment array has 2 elements"), "{err}");
     }
 }

@@ -43,30 +43,14 @@ pub fn function_spans(export: &Export, root: &Path) -> Vec<FunctionSpan> {
             continue;
         };
         let own = f.regions.iter().filter(|r| r.file_id == first.file_id);
-        let start_line = own
-            .clone()
-            .map(|r| r.line_start)
-            .min()
-            .unwrap_or(first.line_start);
+        let start_line = own.clone().map(|r| r.line_start).min().unwrap_or(first.line_start);
         let end_line = own.map(|r| r.line_end).max().unwrap_or(first.line_end);
         let file = relative_key(filename, root);
         if seen.insert((file.clone(), start_line, end_line)) {
-            out.push(FunctionSpan {
-                file,
-                name: f.name.clone(),
-                start_line,
-                end_line,
-            });
+            out.push(FunctionSpan { file, name: f.name.clone(), start_line, end_line });
         }
     }
-    out.sort_by(|a, b| {
-        (&a.file, a.start_line, a.end_line, &a.name).cmp(&(
-            &b.file,
-            b.start_line,
-            b.end_line,
-            &b.name,
-        ))
-    });
+    out.sort_by(|a, b| (&a.file, a.start_line, a.end_line, &a.name).cmp(&(&b.file, b.start_line, b.end_line, &b.name)));
     out
 }
 
@@ -84,12 +68,7 @@ pub fn innermost<'a>(spans: &'a [FunctionSpan], file: &str, line: u32) -> Option
 /// up to the end of the innermost function containing it that the reference
 /// run did not cover. Empty when no function contains the call site or the
 /// file has no coverage. `file` is workspace-relative.
-pub fn guarded_lines(
-    reference: &LineCoverage,
-    spans: &[FunctionSpan],
-    file: &str,
-    line: u32,
-) -> BTreeSet<u32> {
+pub fn guarded_lines(reference: &LineCoverage, spans: &[FunctionSpan], file: &str, line: u32) -> BTreeSet<u32> {
     let Some(span) = innermost(spans, file, line) else {
         return BTreeSet::new();
     };
@@ -127,12 +106,7 @@ mod tests {
     }
 
     fn span(file: &str, name: &str, start_line: u32, end_line: u32) -> FunctionSpan {
-        FunctionSpan {
-            file: file.into(),
-            name: name.into(),
-            start_line,
-            end_line,
-        }
+        FunctionSpan { file: file.into(), name: name.into(), start_line, end_line }
     }
 
     #[test]
@@ -162,13 +136,7 @@ mod tests {
             }],
         };
         let spans = function_spans(&export, Path::new("/w"));
-        assert_eq!(
-            spans,
-            vec![
-                span("src/a.rs", "outer", 10, 30),
-                span("src/a.rs", "generic::<u8>", 40, 45)
-            ]
-        );
+        assert_eq!(spans, vec![span("src/a.rs", "outer", 10, 30), span("src/a.rs", "generic::<u8>", 40, 45)]);
     }
 
     #[test]
@@ -186,23 +154,12 @@ mod tests {
         let spans = vec![
             span("cinema/src/users/recitation.rs", "handler", 10, 30),
             // A closure inside the handler, e.g. `.map_err(|e| { .. })`.
-            span(
-                "cinema/src/users/recitation.rs",
-                "handler::{closure#0}",
-                20,
-                25,
-            ),
+            span("cinema/src/users/recitation.rs", "handler::{closure#0}", 20, 25),
             span("cinema/src/users/recitation.rs", "other", 40, 45),
         ];
         let f = "cinema/src/users/recitation.rs";
-        assert_eq!(
-            guarded_lines(&reference, &spans, f, 12),
-            [14, 15, 18, 19, 26, 27, 28].into()
-        );
-        assert_eq!(
-            guarded_lines(&reference, &spans, &format!("./{f}"), 16),
-            [18, 19, 26, 27, 28].into()
-        );
+        assert_eq!(guarded_lines(&reference, &spans, f, 12), [14, 15, 18, 19, 26, 27, 28].into());
+        assert_eq!(guarded_lines(&reference, &spans, &format!("./{f}"), 16), [18, 19, 26, 27, 28].into());
         // Inside the closure: bounded by the closure's end.
         assert!(guarded_lines(&reference, &spans, f, 21).is_empty());
         // Outside any function, in another file, or in an unknown file: nothing.
@@ -213,9 +170,6 @@ mod tests {
         let one_line = vec![span(f, "async_outer", 12, 12)];
         assert!(guarded_lines(&reference, &one_line, f, 12).is_empty());
         assert!(guarded_lines(&reference, &spans, "cinema/src/lib.rs", 12).is_empty());
-        assert_eq!(
-            innermost(&spans, f, 22).map(|s| s.name.as_str()),
-            Some("handler::{closure#0}")
-        );
+        assert_eq!(innermost(&spans, f, 22).map(|s| s.name.as_str()), Some("handler::{closure#0}"));
     }
 }

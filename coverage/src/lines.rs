@@ -45,9 +45,7 @@ pub fn line_stats(segments: &[Segment]) -> Vec<LineStats> {
     if segments.is_empty() {
         return Vec::new();
     }
-    let sorted = segments
-        .windows(2)
-        .all(|w| (w[0].line, w[0].col) <= (w[1].line, w[1].col));
+    let sorted = segments.windows(2).all(|w| (w[0].line, w[0].col) <= (w[1].line, w[1].col));
     let segs: Cow<'_, [Segment]> = if sorted {
         Cow::Borrowed(segments)
     } else {
@@ -85,12 +83,9 @@ pub fn line_stats(segments: &[Segment]) -> Vec<LineStats> {
 fn stats_for_line(current: &[Segment], wrapped: Option<&Segment>, line: u32) -> LineStats {
     let is_start_of_region = |s: &&Segment| !s.is_gap_region && s.has_count && s.is_region_entry;
     let min_region_count = current.iter().filter(is_start_of_region).take(2).count();
-    let start_of_skipped = current
-        .first()
-        .is_some_and(|s| !s.has_count && s.is_region_entry);
+    let start_of_skipped = current.first().is_some_and(|s| !s.has_count && s.is_region_entry);
 
-    let mut mapped =
-        !start_of_skipped && (wrapped.is_some_and(|w| w.has_count) || min_region_count > 0);
+    let mut mapped = !start_of_skipped && (wrapped.is_some_and(|w| w.has_count) || min_region_count > 0);
     // "if there is any starting segment at this line with a counter, it must be mapped"
     mapped |= current.iter().any(|s| s.is_region_entry && s.has_count);
 
@@ -105,12 +100,7 @@ fn stats_for_line(current: &[Segment], wrapped: Option<&Segment>, line: u32) -> 
             }
         }
     }
-    LineStats {
-        line,
-        mapped,
-        count,
-        has_multiple_regions: min_region_count > 1,
-    }
+    LineStats { line, mapped, count, has_multiple_regions: min_region_count > 1 }
 }
 
 /// Instrumented and covered lines of one file.
@@ -161,10 +151,7 @@ impl LineCoverage {
         let mut cov = LineCoverage::default();
         for file in export.files() {
             let lines = FileLines::from_segments(&file.segments);
-            cov.files
-                .entry(relative_key(&file.filename, root))
-                .or_default()
-                .extend(&lines);
+            cov.files.entry(relative_key(&file.filename, root)).or_default().extend(&lines);
         }
         cov
     }
@@ -210,11 +197,7 @@ impl LineCoverage {
 
     /// Covered lines per file, the shape `newly_covered` and `minimal_cover` use.
     pub fn covered_sets(&self) -> BTreeMap<String, BTreeSet<u32>> {
-        self.files
-            .iter()
-            .filter(|(_, f)| !f.covered.is_empty())
-            .map(|(p, f)| (p.clone(), f.covered.clone()))
-            .collect()
+        self.files.iter().filter(|(_, f)| !f.covered.is_empty()).map(|(p, f)| (p.clone(), f.covered.clone())).collect()
     }
 }
 
@@ -254,11 +237,7 @@ mod tests {
     }
 
     fn mapped(stats: &[LineStats]) -> Vec<(u32, u64)> {
-        stats
-            .iter()
-            .filter(|s| s.mapped)
-            .map(|s| (s.line, s.count))
-            .collect()
+        stats.iter().filter(|s| s.mapped).map(|s| (s.line, s.count)).collect()
     }
 
     #[test]
@@ -279,10 +258,7 @@ mod tests {
         let stats = line_stats(&segs);
         // Line 4 only resumes the outer region (no region entry), so LLVM
         // gives it the wrapped count of the untaken branch: 0.
-        assert_eq!(
-            mapped(&stats),
-            vec![(1, 1), (2, 1), (3, 0), (4, 0), (5, 1), (6, 1)]
-        );
+        assert_eq!(mapped(&stats), vec![(1, 1), (2, 1), (3, 0), (4, 0), (5, 1), (6, 1)]);
         let lines = FileLines::from_segments(&segs);
         assert_eq!(lines.covered, [1, 2, 5, 6].into());
         assert_eq!(lines.uncovered().collect::<Vec<_>>(), vec![3, 4]);
@@ -325,15 +301,7 @@ mod tests {
             seg(11, 2, 0, false, false, false),
         ];
         let stats = line_stats(&segs);
-        assert_eq!(
-            stats[0],
-            LineStats {
-                line: 10,
-                mapped: true,
-                count: 7,
-                has_multiple_regions: true
-            }
-        );
+        assert_eq!(stats[0], LineStats { line: 10, mapped: true, count: 7, has_multiple_regions: true });
         // line 11 wraps the (10,9) segment which has a count.
         assert_eq!(mapped(&stats), vec![(10, 7), (11, 2)]);
     }
@@ -342,20 +310,14 @@ mod tests {
     fn entry_with_count_overrides_skipped_first_segment() {
         // The first segment is a skipped-region start, but a counted region
         // also starts on the line: LLVM's `Mapped |= any_of(...)` maps it.
-        let segs = [
-            seg(1, 1, 0, false, true, false),
-            seg(1, 5, 4, true, true, false),
-            seg(1, 9, 0, false, false, false),
-        ];
+        let segs =
+            [seg(1, 1, 0, false, true, false), seg(1, 5, 4, true, true, false), seg(1, 9, 0, false, false, false)];
         assert_eq!(mapped(&line_stats(&segs)), vec![(1, 4)]);
     }
 
     #[test]
     fn unsorted_segments_are_sorted_first() {
-        let segs = [
-            seg(3, 2, 0, false, false, false),
-            seg(1, 1, 1, true, true, false),
-        ];
+        let segs = [seg(3, 2, 0, false, false, false), seg(1, 1, 1, true, true, false)];
         assert_eq!(mapped(&line_stats(&segs)), vec![(1, 1), (2, 1), (3, 1)]);
     }
 
@@ -370,29 +332,16 @@ mod tests {
             instrumented: inst.iter().copied().collect(),
             covered: cov.iter().copied().collect(),
         };
-        let a = LineCoverage {
-            files: [("x.rs".to_owned(), mk(&[1, 2, 3], &[1]))].into(),
-        };
+        let a = LineCoverage { files: [("x.rs".to_owned(), mk(&[1, 2, 3], &[1]))].into() };
         let b = LineCoverage {
-            files: [
-                ("x.rs".to_owned(), mk(&[1, 2, 3], &[2])),
-                ("y.rs".to_owned(), mk(&[5], &[5])),
-            ]
-            .into(),
+            files: [("x.rs".to_owned(), mk(&[1, 2, 3], &[2])), ("y.rs".to_owned(), mk(&[5], &[5]))].into(),
         };
         let u = a.union(&b);
         assert_eq!(u.file("./x.rs").expect("x").covered, [1, 2].into());
         assert_eq!(u.covered_count(), 3);
         assert_eq!(u.instrumented_count(), 4);
         let new = b.newly_covered(&a);
-        assert_eq!(
-            new,
-            [
-                ("x.rs".to_owned(), [2].into()),
-                ("y.rs".to_owned(), [5].into())
-            ]
-            .into()
-        );
+        assert_eq!(new, [("x.rs".to_owned(), [2].into()), ("y.rs".to_owned(), [5].into())].into());
         assert!(a.newly_covered(&u).is_empty());
     }
 }

@@ -60,32 +60,18 @@ impl LlvmTools {
                 return Ok(found);
             }
             tried.push(format!("{versioned} on PATH"));
-            Err(Error::ToolNotFound {
-                tool,
-                env,
-                tried: tried.join(", "),
-            })
+            Err(Error::ToolNotFound { tool, env, tried: tried.join(", ") })
         };
-        Ok(LlvmTools {
-            profdata: find("llvm-profdata", "LLVM_PROFDATA")?,
-            cov: find("llvm-cov", "LLVM_COV")?,
-        })
+        Ok(LlvmTools { profdata: find("llvm-profdata", "LLVM_PROFDATA")?, cov: find("llvm-cov", "LLVM_COV")? })
     }
 
     /// `llvm-profdata merge -sparse <profraws> -o <out>`.
     pub fn merge(&self, profraws: &[PathBuf], out: &Path) -> Result<(), Error> {
         if profraws.is_empty() {
-            return Err(Error::InvalidInput {
-                what: "profraw list",
-                value: String::new(),
-                reason: "nothing to merge",
-            });
+            return Err(Error::InvalidInput { what: "profraw list", value: String::new(), reason: "nothing to merge" });
         }
         let mut cmd = Command::new(&self.profdata);
-        cmd.args(["merge", "-sparse"])
-            .args(profraws)
-            .arg("-o")
-            .arg(out);
+        cmd.args(["merge", "-sparse"]).args(profraws).arg("-o").arg(out);
         run(&mut cmd)?;
         Ok(())
     }
@@ -95,12 +81,7 @@ impl LlvmTools {
     ///
     /// `sources`, when non-empty, restricts the files section to those
     /// source files (functions are always all listed by llvm-cov).
-    pub fn export(
-        &self,
-        profdata: &Path,
-        objects: &[PathBuf],
-        sources: &[PathBuf],
-    ) -> Result<Export, Error> {
+    pub fn export(&self, profdata: &Path, objects: &[PathBuf], sources: &[PathBuf]) -> Result<Export, Error> {
         let Some((first, rest)) = objects.split_first() else {
             return Err(Error::InvalidInput {
                 what: "object list",
@@ -135,36 +116,23 @@ fn concat_arg(prefix: &str, value: &OsStr) -> OsString {
 
 /// `<sysroot>/lib/rustlib/<host>/bin`, asking `$RUSTC` (or `rustc`).
 fn rustlib_bin_dir() -> Result<PathBuf, Error> {
-    let rustc = std::env::var_os("RUSTC")
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "rustc".into());
+    let rustc = std::env::var_os("RUSTC").filter(|v| !v.is_empty()).unwrap_or_else(|| "rustc".into());
     let sysroot_cmd = &mut Command::new(&rustc);
     sysroot_cmd.args(["--print", "sysroot"]);
     let sysroot = stdout_text(sysroot_cmd)?;
     let version_cmd = &mut Command::new(&rustc);
     version_cmd.arg("-vV");
     let version = stdout_text(version_cmd)?;
-    let host = version
-        .lines()
-        .find_map(|l| l.strip_prefix("host: "))
-        .map(str::trim)
-        .ok_or_else(|| Error::BadToolOutput {
-            command: command_line(version_cmd),
-            reason: "no `host:` line".to_owned(),
-        })?;
-    Ok(Path::new(sysroot.trim())
-        .join("lib")
-        .join("rustlib")
-        .join(host)
-        .join("bin"))
+    let host = version.lines().find_map(|l| l.strip_prefix("host: ")).map(str::trim).ok_or_else(|| {
+        Error::BadToolOutput { command: command_line(version_cmd), reason: "no `host:` line".to_owned() }
+    })?;
+    Ok(Path::new(sysroot.trim()).join("lib").join("rustlib").join(host).join("bin"))
 }
 
 fn stdout_text(cmd: &mut Command) -> Result<String, Error> {
     let out = run(cmd)?;
-    String::from_utf8(out.stdout).map_err(|_| Error::BadToolOutput {
-        command: command_line(cmd),
-        reason: "stdout is not UTF-8".to_owned(),
-    })
+    String::from_utf8(out.stdout)
+        .map_err(|_| Error::BadToolOutput { command: command_line(cmd), reason: "stdout is not UTF-8".to_owned() })
 }
 
 /// A path with a separator is checked as is; a bare name is searched on `PATH`.
@@ -173,19 +141,14 @@ fn resolve_executable(p: &Path) -> Option<PathBuf> {
         return p.is_file().then(|| p.to_path_buf());
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(p))
-        .find(|c| c.is_file())
+    std::env::split_paths(&path).map(|dir| dir.join(p)).find(|c| c.is_file())
 }
 
 /// Runs `cmd` to completion, capturing output; a non-zero exit is an error.
 pub(crate) fn run(cmd: &mut Command) -> Result<Output, Error> {
     let command = command_line(cmd);
     tracing::debug!(command = %command, "running");
-    let out = cmd.output().map_err(|source| Error::Spawn {
-        command: command.clone(),
-        source,
-    })?;
+    let out = cmd.output().map_err(|source| Error::Spawn { command: command.clone(), source })?;
     if !out.status.success() {
         return Err(Error::ToolFailed {
             command,
@@ -206,9 +169,7 @@ pub(crate) fn command_line(cmd: &Command) -> String {
 }
 
 fn quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
     if plain {
         s.to_owned()
     } else {
@@ -231,11 +192,7 @@ mod tests {
         assert!(msg.ends_with("broken"), "{msg}");
 
         let err = run(&mut Command::new("/nonexistent/llvm-cov")).expect_err("missing");
-        assert!(
-            err.to_string()
-                .starts_with("cannot run `/nonexistent/llvm-cov`"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("cannot run `/nonexistent/llvm-cov`"), "{err}");
     }
 
     #[test]
@@ -243,28 +200,19 @@ mod tests {
         match LlvmTools::locate() {
             Ok(tools) => {
                 // Real tools reject a bogus profile with a full diagnostic.
-                let dir = std::env::temp_dir()
-                    .join(format!("cloture-coverage-proc-{}", std::process::id()));
+                let dir = std::env::temp_dir().join(format!("cloture-coverage-proc-{}", std::process::id()));
                 std::fs::create_dir_all(&dir).expect("temp dir");
                 let raw = dir.join("bogus.profraw");
                 std::fs::write(&raw, b"not a profile").expect("write");
-                let err = tools
-                    .merge(&[raw], &dir.join("out.profdata"))
-                    .expect_err("bogus profraw");
+                let err = tools.merge(&[raw], &dir.join("out.profdata")).expect_err("bogus profraw");
                 let msg = err.to_string();
-                assert!(
-                    msg.contains("llvm-profdata") && msg.contains(" merge -sparse "),
-                    "{msg}"
-                );
+                assert!(msg.contains("llvm-profdata") && msg.contains(" merge -sparse "), "{msg}");
                 assert!(matches!(err, Error::ToolFailed { .. }), "{msg}");
                 std::fs::remove_dir_all(&dir).expect("cleanup");
             }
             Err(err) => {
                 let msg = err.to_string();
-                assert!(
-                    msg.contains("rustup component add llvm-tools") && msg.contains("llvm-22"),
-                    "{msg}"
-                );
+                assert!(msg.contains("rustup component add llvm-tools") && msg.contains("llvm-22"), "{msg}");
             }
         }
     }
@@ -272,23 +220,14 @@ mod tests {
     #[test]
     fn export_of_garbage_is_an_error_not_a_panic() {
         // A fake llvm-cov that prints something other than an export.
-        let tools = LlvmTools {
-            profdata: "true".into(),
-            cov: "echo".into(),
-        };
-        let err = tools
-            .export(Path::new("p.profdata"), &[PathBuf::from("bin")], &[])
-            .expect_err("echo output is not JSON");
+        let tools = LlvmTools { profdata: "true".into(), cov: "echo".into() };
+        let err =
+            tools.export(Path::new("p.profdata"), &[PathBuf::from("bin")], &[]).expect_err("echo output is not JSON");
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("llvm-cov export from `echo export"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("llvm-cov export from `echo export"), "{msg}");
         assert!(msg.contains("is not a coverage export"), "{msg}");
 
-        let err = tools
-            .export(Path::new("p"), &[], &[])
-            .expect_err("no objects");
+        let err = tools.export(Path::new("p"), &[], &[]).expect_err("no objects");
         assert!(err.to_string().contains("object list"), "{err}");
     }
 }

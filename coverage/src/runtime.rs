@@ -100,11 +100,7 @@ fn profile_dir_from(value: Option<&OsStr>, cwd: &Path) -> Option<PathBuf> {
     if dir.to_string_lossy().contains('%') {
         return None;
     }
-    Some(if dir.is_absolute() {
-        dir.to_path_buf()
-    } else {
-        cwd.join(dir)
-    })
+    Some(if dir.is_absolute() { dir.to_path_buf() } else { cwd.join(dir) })
 }
 
 /// Writes a snapshot into [`profile_dir`] as `<tag>-<pid>-<n>.profraw`
@@ -120,11 +116,7 @@ pub fn write_profraw(bytes: &[u8], tag: &str) -> Result<PathBuf, Error> {
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 fn write_profraw_in(dir: &Path, bytes: &[u8], tag: &str) -> Result<PathBuf, Error> {
-    if tag.is_empty()
-        || !tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if tag.is_empty() || !tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(Error::InvalidInput {
             what: "profraw tag",
             value: tag.to_owned(),
@@ -133,11 +125,7 @@ fn write_profraw_in(dir: &Path, bytes: &[u8], tag: &str) -> Result<PathBuf, Erro
     }
     let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
     let path = dir.join(format!("{tag}-{}-{n}.profraw", std::process::id()));
-    std::fs::write(&path, bytes).map_err(|source| Error::Io {
-        action: "write profraw",
-        path: path.clone(),
-        source,
-    })?;
+    std::fs::write(&path, bytes).map_err(|source| Error::Io { action: "write profraw", path: path.clone(), source })?;
     Ok(path)
 }
 
@@ -165,10 +153,7 @@ mod tests {
     fn profile_dir_is_the_directory_of_llvm_profile_file() {
         let cwd = Path::new("/cwd");
         let v = |s: &str| profile_dir_from(Some(OsStr::new(s)), cwd);
-        assert_eq!(
-            v("/t/llvm-cov-target/pkg-%p-%m.profraw"),
-            Some("/t/llvm-cov-target".into())
-        );
+        assert_eq!(v("/t/llvm-cov-target/pkg-%p-%m.profraw"), Some("/t/llvm-cov-target".into()));
         assert_eq!(v("default.profraw"), Some("/cwd".into()));
         assert_eq!(v("out/x.profraw"), Some("/cwd/out".into()));
         assert_eq!(v("/t/%p/x.profraw"), None);
@@ -184,11 +169,7 @@ mod tests {
         let b = write_profraw_in(&dir, b"abc", "exec-1").expect("write");
         assert_ne!(a, b);
         let name = a.file_name().expect("name").to_string_lossy().into_owned();
-        assert!(
-            name.starts_with(&format!("exec-1-{}-", std::process::id()))
-                && name.ends_with(".profraw"),
-            "{name}"
-        );
+        assert!(name.starts_with(&format!("exec-1-{}-", std::process::id())) && name.ends_with(".profraw"), "{name}");
         assert_eq!(std::fs::read(&a).expect("read"), b"abc");
         let err = write_profraw_in(&dir, b"", "a/b").expect_err("bad tag");
         assert!(err.to_string().contains("\"a/b\""), "{err}");

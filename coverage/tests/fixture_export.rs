@@ -78,31 +78,14 @@ fn spans_and_guarded_lines() {
     let got: Vec<(u32, u32)> = spans.iter().map(|s| (s.start_line, s.end_line)).collect();
     // fetch's outer fn (5..5) and its coroutine body (5..11), likewise double;
     // classify's two instantiations share one span.
-    assert_eq!(
-        got,
-        vec![
-            (5, 5),
-            (5, 11),
-            (13, 13),
-            (13, 15),
-            (17, 24),
-            (26, 28),
-            (30, 38)
-        ]
-    );
+    assert_eq!(got, vec![(5, 5), (5, 11), (13, 13), (13, 15), (17, 24), (26, 28), (30, 38)]);
     assert!(spans.iter().all(|s| s.file == "src/lib.rs"));
 
     let reference = LineCoverage::from_export(&export, Path::new(ROOT));
     // The `if x == 0` check guards the untaken early return.
-    assert_eq!(
-        guarded_lines(&reference, &spans, "src/lib.rs", 6),
-        set(&[7])
-    );
+    assert_eq!(guarded_lines(&reference, &spans, "src/lib.rs", 6), set(&[7]));
     // Nothing after the `.await` was left unrun.
     assert!(guarded_lines(&reference, &spans, "src/lib.rs", 9).is_empty());
     // In block_on, the poll call guards the pending path.
-    assert_eq!(
-        guarded_lines(&reference, &spans, "src/lib.rs", 34),
-        set(&[36])
-    );
+    assert_eq!(guarded_lines(&reference, &spans, "src/lib.rs", 34), set(&[36]));
 }

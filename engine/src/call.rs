@@ -23,11 +23,7 @@ pub struct CallSite {
 
 impl CallSite {
     pub fn from_location(location: &Location<'_>) -> Self {
-        CallSite {
-            file: location.file().replace('\\', "/"),
-            line: location.line(),
-            column: location.column(),
-        }
+        CallSite { file: location.file().replace('\\', "/"), line: location.line(), column: location.column() }
     }
 }
 
@@ -96,9 +92,7 @@ impl FromStr for CallKey {
         if text.len() != 16 {
             return Err(format!("call key `{text}` is not 16 hex digits"));
         }
-        u64::from_str_radix(text, 16)
-            .map(CallKey)
-            .map_err(|_| format!("call key `{text}` is not 16 hex digits"))
+        u64::from_str_radix(text, 16).map(CallKey).map_err(|_| format!("call key `{text}` is not 16 hex digits"))
     }
 }
 

@@ -94,7 +94,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, extra: &[&str]) -> Result
         };
         match arg {
             Short('h') | Long("help") => options.command = Command::Help,
-            Long("max-faults") => options.max_faults = Some(number(&value(&mut parser, "--max-faults")?, "--max-faults")?),
+            Long("max-faults") => {
+                options.max_faults = Some(number(&value(&mut parser, "--max-faults")?, "--max-faults")?)
+            }
             Long("order") => options.order = Some(value(&mut parser, "--order")?.parse()?),
             Long("no-reduce") => options.no_reduce = true,
             Long("max-executions") => {
@@ -123,7 +125,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, extra: &[&str]) -> Result
                 let text = value(&mut parser, &format!("--{flag}"))?;
                 options.extra.push((flag, text));
             }
-            Value(text) => positional.push(text.into_string().map_err(|_| "an argument is not valid UTF-8".to_string())?),
+            Value(text) => {
+                positional.push(text.into_string().map_err(|_| "an argument is not valid UTF-8".to_string())?)
+            }
             other => return Err(other.unexpected().to_string()),
         }
     }
@@ -264,9 +268,7 @@ pub fn workspace_root() -> PathBuf {
     let current = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     current
         .ancestors()
-        .find(|dir| {
-            std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|text| text.contains("[workspace]"))
-        })
+        .find(|dir| std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|text| text.contains("[workspace]")))
         .map(PathBuf::from)
         .unwrap_or(current)
 }
@@ -281,7 +283,11 @@ mod tests {
 
     #[test]
     fn parses_a_full_command_line() {
-        let options = parse(args("explore --max-faults 3 --order bfs --faults timeout,status:503 --strict --edition hardened"), &["edition"]).unwrap();
+        let options = parse(
+            args("explore --max-faults 3 --order bfs --faults timeout,status:503 --strict --edition hardened"),
+            &["edition"],
+        )
+        .unwrap();
         assert_eq!(options.command, Command::Explore);
         assert_eq!(options.max_faults, Some(3));
         assert_eq!(options.order, Some(Order::Breadth));
@@ -308,8 +314,10 @@ mod tests {
         }
         let error = parse(args("--max-faults 0"), &[]).unwrap().configure(Config::default()).unwrap_err();
         assert!(error.contains("at least 1"));
-        let error =
-            parse(args("--catalog /nonexistent/faults.catalog"), &[]).unwrap().configure(Config::default()).unwrap_err();
+        let error = parse(args("--catalog /nonexistent/faults.catalog"), &[])
+            .unwrap()
+            .configure(Config::default())
+            .unwrap_err();
         assert!(error.contains("/nonexistent/faults.catalog"), "{error}");
     }
 }

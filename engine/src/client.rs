@@ -156,11 +156,8 @@ impl RequestBuilder {
                 Error::new(kind, error_chain(&error))
             })?;
             let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|error| Error::new(ErrorKind::Request, error_chain(&error)))?
-                .to_bytes();
+            let body =
+                body.collect().await.map_err(|error| Error::new(ErrorKind::Request, error_chain(&error)))?.to_bytes();
             Ok(Response { status: parts.status, headers: parts.headers, body })
         };
         match self.timeout {
@@ -229,9 +226,8 @@ impl Response {
 
     /// Decodes the body as JSON.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
-        serde_json::from_slice(&self.body).map_err(|error| {
-            Error::new(ErrorKind::Decode, format!("response body is not the expected JSON: {error}"))
-        })
+        serde_json::from_slice(&self.body)
+            .map_err(|error| Error::new(ErrorKind::Decode, format!("response body is not the expected JSON: {error}")))
     }
 }
 

@@ -140,10 +140,7 @@ impl Execution {
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
         });
-        registry()
-            .lock()
-            .expect("execution registry poisoned")
-            .insert(execution.id, Arc::downgrade(&execution));
+        registry().lock().expect("execution registry poisoned").insert(execution.id, Arc::downgrade(&execution));
         execution
     }
 

@@ -19,7 +19,7 @@ use cloture_coverage::{guarded_lines, minimal_cover, runtime, FunctionSpan, Line
 use crate::call::{CallKey, CallSite};
 use crate::explore::Probe;
 use crate::plan::Candidate;
-use crate::report::{CoverageReport, Counts, FaultLines, FaultReport, FileCoverage, Report};
+use crate::report::{Counts, CoverageReport, FaultLines, FaultReport, FileCoverage, Report};
 
 /// Per-execution coverage for the source files under `paths` (workspace-relative prefixes).
 pub struct CoverageProbe {
@@ -83,7 +83,8 @@ impl CoverageProbe {
         };
         let sources = source_files(root, &probe.paths);
         let workdir = root.join("target").join("cloture").join("profiles");
-        probe.processor = Some(Processor::new(tools, vec![executable], root.to_path_buf(), workdir).with_sources(sources));
+        probe.processor =
+            Some(Processor::new(tools, vec![executable], root.to_path_buf(), workdir).with_sources(sources));
         probe
     }
 
@@ -213,7 +214,9 @@ impl Probe for CoverageProbe {
 
     fn chosen(&mut self, candidate: &Candidate, calls: &HashMap<CallKey, FaultReport>) {
         self.last = match (calls.get(&candidate.added), candidate.faults.get(&candidate.added)) {
-            (Some(call), Some(fault)) => Some((call.site.clone(), *fault, crate::plan::execution_id(&candidate.faults))),
+            (Some(call), Some(fault)) => {
+                Some((call.site.clone(), *fault, crate::plan::execution_id(&candidate.faults)))
+            }
             _ => None,
         };
     }

@@ -177,7 +177,16 @@ where
     let first_trace = references[0].trace.clone();
     executions.extend(references.into_iter().map(|ran| ran.report));
     if let Some(failure) = reference_failure {
-        let report = build_report(config, executions, Vec::new(), &graph, started, &nondeterministic, Some("the test fails without faults".into()), probe.as_deref_mut());
+        let report = build_report(
+            config,
+            executions,
+            Vec::new(),
+            &graph,
+            started,
+            &nondeterministic,
+            Some("the test fails without faults".into()),
+            probe.as_deref_mut(),
+        );
         let path = write(config, &report)?;
         return Err(Error::ReferenceFailed { message: failure.message, location: failure.location, report: path });
     }
@@ -460,8 +469,10 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
         Err(failure) => failure,
     };
     // A 500 that no fault injected: some service failed without saying where.
-    if let Some(call) =
-        trace.calls.iter().find(|c| c.fault.is_none() && c.outcome == CallOutcome::Status(500) && c.from == TEST_SERVICE)
+    if let Some(call) = trace
+        .calls
+        .iter()
+        .find(|c| c.fault.is_none() && c.outcome == CallOutcome::Status(500) && c.from == TEST_SERVICE)
     {
         return Some(Failure {
             class: FailureClass::Crash,
@@ -471,7 +482,9 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
         });
     }
     // The test could not reach the system at all: the harness failed, not the services.
-    if let Some(call) = trace.calls.iter().find(|c| c.from == TEST_SERVICE && matches!(c.outcome, CallOutcome::Error(_))) {
+    if let Some(call) =
+        trace.calls.iter().find(|c| c.from == TEST_SERVICE && matches!(c.outcome, CallOutcome::Error(_)))
+    {
         return Some(Failure {
             class: FailureClass::Error,
             message: format!("the test's request to {} failed: {message}", call.to),
@@ -490,7 +503,7 @@ where
     F: Future,
     F::Output: Verdict,
 {
-    let dir = config.report_dir.clone().ok_or_else(|| Error::NoReportDir)?;
+    let dir = config.report_dir.clone().ok_or(Error::NoReportDir)?;
     let path = dir.join("report.json");
     let previous = crate::report::Report::read(&path)?;
     let Some(recorded) = previous.execution(id) else {

@@ -108,9 +108,8 @@ impl Catalog {
                 continue;
             }
             let bad = |why: String| Error::BadCatalog { origin: origin.to_string(), line: index + 1, why };
-            let (service, faults) = line
-                .split_once(':')
-                .ok_or_else(|| bad(format!("expected `service: fault ...`, found `{line}`")))?;
+            let (service, faults) =
+                line.split_once(':').ok_or_else(|| bad(format!("expected `service: fault ...`, found `{line}`")))?;
             let service = service.trim();
             if service.is_empty() || !service.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
                 return Err(bad(format!("`{service}` is not a service name")));

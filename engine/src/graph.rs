@@ -81,7 +81,8 @@ impl CallGraph {
             let site = match self.sites.get(&site_key) {
                 Some(&index) => index,
                 None => {
-                    let index = self.graph.add_node(Node::Site { service: call.from.clone(), site: call.site.to_string() });
+                    let index =
+                        self.graph.add_node(Node::Site { service: call.from.clone(), site: call.site.to_string() });
                     self.graph.add_edge(from, index, Edge::Contains);
                     self.sites.insert(site_key, index);
                     index

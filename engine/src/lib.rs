@@ -5,18 +5,18 @@
 
 /// Call identity: call sites and stable call keys.
 pub mod call;
-/// HTTP client with fault injection: what services use for outbound calls.
-pub mod client;
 /// The command line of exploration programs.
 pub mod cli;
-/// Per-execution coverage and coverage guidance.
-pub mod coverage;
+/// HTTP client with fault injection: what services use for outbound calls.
+pub mod client;
 /// Execution contexts and the live record of one execution.
 pub mod context;
-/// Fault names and the per-service fault catalog.
-pub mod fault;
+/// Per-execution coverage and coverage guidance.
+pub mod coverage;
 /// The explorer: runs executions, classifies them, builds the report.
 pub mod explore;
+/// Fault names and the per-service fault catalog.
+pub mod fault;
 /// The call graph of services and call sites.
 pub mod graph;
 /// Oracle helpers for functional tests.
@@ -33,8 +33,8 @@ mod error;
 pub use call::{CallKey, CallSite};
 pub use client::Client;
 pub use error::Error;
+pub use explore::{explore, Config, Verdict};
 pub use fault::{Catalog, Fault};
 pub use oracle::{fault_injected, fault_injected_on};
-pub use server::{serve, Unhandled};
-pub use explore::{explore, Config, Verdict};
 pub use report::Report;
+pub use server::{serve, Unhandled};

@@ -100,7 +100,9 @@ fn catalog(args: &[String]) -> Result<()> {
             }
             let text = Catalog::scan(&sources).render();
             match output {
-                Some(path) => std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?,
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?
+                }
                 None => print!("{text}"),
             }
         }

@@ -175,11 +175,8 @@ impl Planner {
             if matches!(call.outcome, CallOutcome::Pending) {
                 continue;
             }
-            let context: Canonical = faults
-                .iter()
-                .filter(|(k, _)| !descends_from(**k, call.key, &parents))
-                .map(|(k, f)| (*k, *f))
-                .collect();
+            let context: Canonical =
+                faults.iter().filter(|(k, _)| !descends_from(**k, call.key, &parents)).map(|(k, f)| (*k, *f)).collect();
             self.answers.insert((context, call.key, call.outcome.clone()));
         }
         self.calls_of.insert(key, call_keys);
@@ -359,7 +356,10 @@ mod tests {
         while let Some(candidate) = planner.next(|_| 0.0) {
             planned.push(candidate.faults);
         }
-        assert_eq!(planned, vec![set(&[(2, Fault::Connect)]), set(&[(3, Fault::Connect)]), set(&[(4, Fault::Connect)])]);
+        assert_eq!(
+            planned,
+            vec![set(&[(2, Fault::Connect)]), set(&[(3, Fault::Connect)]), set(&[(4, Fault::Connect)])]
+        );
     }
 
     #[test]

@@ -394,7 +394,8 @@ impl Report {
         if self.vulnerabilities.is_empty() {
             let _ = writeln!(out, "  every execution passed: the services handle every fault tried.");
         } else {
-            let _ = writeln!(out, "\n{} vulnerabilit{}:", self.vulnerabilities.len(), plural_y(self.vulnerabilities.len()));
+            let _ =
+                writeln!(out, "\n{} vulnerabilit{}:", self.vulnerabilities.len(), plural_y(self.vulnerabilities.len()));
         }
         for v in &self.vulnerabilities {
             let _ = writeln!(out, "  {} [{}] {}", v.id, v.class, v.title);

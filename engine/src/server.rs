@@ -51,12 +51,7 @@ pub fn register_service(name: &str, authority: &str) {
 
 /// The name of the service at `authority`, or the authority itself when unknown.
 pub fn service_name(authority: &str) -> Arc<str> {
-    names()
-        .read()
-        .expect("service names poisoned")
-        .get(authority)
-        .cloned()
-        .unwrap_or_else(|| Arc::from(authority))
+    names().read().expect("service names poisoned").get(authority).cloned().unwrap_or_else(|| Arc::from(authority))
 }
 
 /// Serves `handler` on `listener` as the service `name` until `shutdown` resolves, then lets in-flight
@@ -134,9 +129,8 @@ where
     let (parts, body) = request.into_parts();
     let body = body.collect().await?.to_bytes();
     let request = Request::from_parts(parts, body);
-    let execution = header(&request, EXECUTION_HEADER)
-        .and_then(|id| id.parse::<u64>().ok())
-        .and_then(Execution::lookup);
+    let execution =
+        header(&request, EXECUTION_HEADER).and_then(|id| id.parse::<u64>().ok()).and_then(Execution::lookup);
     let parent = header(&request, PARENT_HEADER).and_then(|key| key.parse::<CallKey>().ok());
     let response = match (execution, parent) {
         (Some(execution), Some(parent)) => {
@@ -178,9 +172,7 @@ fn header<'a>(request: &'a Request<Bytes>, name: &str) -> Option<&'a str> {
 fn internal_error() -> Response<Bytes> {
     let mut response = Response::new(Bytes::from_static(br#"{"error":"Internal Server Error"}"#));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 

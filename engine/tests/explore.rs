@@ -37,26 +37,26 @@ async fn start(robust: bool) -> System {
     let client = Client::new();
     let s = stop.clone();
     let handler = move |request: Request<Bytes>| {
-            let client = client.clone();
-            let back_url = back_url.clone();
-            async move {
-                let times: usize = request.uri().path().trim_start_matches('/').parse().unwrap_or(1);
-                let mut total = 0u64;
-                for i in 0..times {
-                    let response = match client.get(format!("{back_url}/numbers/{i}")).send().await {
-                        Err(error) if error.is_connect() => return json(StatusCode::SERVICE_UNAVAILABLE, "{}".into()),
-                        Err(error) if robust => return json(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
-                        Ok(response) if robust && response.status() != 200 => {
-                            return json(StatusCode::SERVICE_UNAVAILABLE, "{}".into())
-                        }
-                        other => other.expect("back answered"),
-                    };
-                    let numbers: Vec<u64> = response.json().expect("back sends numbers");
-                    total += numbers.iter().sum::<u64>();
-                }
-                json(StatusCode::OK, total.to_string())
+        let client = client.clone();
+        let back_url = back_url.clone();
+        async move {
+            let times: usize = request.uri().path().trim_start_matches('/').parse().unwrap_or(1);
+            let mut total = 0u64;
+            for i in 0..times {
+                let response = match client.get(format!("{back_url}/numbers/{i}")).send().await {
+                    Err(error) if error.is_connect() => return json(StatusCode::SERVICE_UNAVAILABLE, "{}".into()),
+                    Err(error) if robust => return json(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+                    Ok(response) if robust && response.status() != 200 => {
+                        return json(StatusCode::SERVICE_UNAVAILABLE, "{}".into())
+                    }
+                    other => other.expect("back answered"),
+                };
+                let numbers: Vec<u64> = response.json().expect("back sends numbers");
+                total += numbers.iter().sum::<u64>();
             }
-        };
+            json(StatusCode::OK, total.to_string())
+        }
+    };
     tokio::spawn(cloture::serve(front, "front", handler, async move { s.notified().await }));
     System { front: front_url, stop }
 }
@@ -124,7 +124,12 @@ async fn robust_front_passes_everything_and_reduction_prunes_unreachable_calls()
     system.stop.notify_waiters();
     assert_eq!(reduced.summary.failed, 0, "{}", reduced.terminal_summary());
     assert_eq!(full.summary.failed, 0);
-    assert!(reduced.summary.executions < full.summary.executions, "{} vs {}", reduced.summary.executions, full.summary.executions);
+    assert!(
+        reduced.summary.executions < full.summary.executions,
+        "{} vs {}",
+        reduced.summary.executions,
+        full.summary.executions
+    );
     assert!(reduced.summary.pruned > 0);
 }
 
@@ -158,6 +163,10 @@ async fn a_hanging_test_is_classified_as_timeout() {
     .await
     .unwrap();
     system.stop.notify_waiters();
-    let timeouts = report.executions.iter().filter(|e| e.failure.as_ref().is_some_and(|f| f.class == FailureClass::Timeout)).count();
+    let timeouts = report
+        .executions
+        .iter()
+        .filter(|e| e.failure.as_ref().is_some_and(|f| f.class == FailureClass::Timeout))
+        .count();
     assert_eq!(timeouts, 5, "{}", report.terminal_summary());
 }

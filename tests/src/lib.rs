@@ -15,7 +15,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// What `GET /users/chris_rivers/bookings` answers, byte for byte.
-pub const CHRIS_RIVERS_BOOKINGS: &str = r#"{"20151201":[{"rating":8.8,"title":"Creed","uri":"/movies/267eedb8-0f5d-42d5-8f43-72426b9fb3e6"}]}"#;
+pub const CHRIS_RIVERS_BOOKINGS: &str =
+    r#"{"20151201":[{"rating":8.8,"title":"Creed","uri":"/movies/267eedb8-0f5d-42d5-8f43-72426b9fb3e6"}]}"#;
 
 /// A response's status and body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,8 +28,7 @@ pub struct Fetched {
 impl Fetched {
     /// The body as JSON.
     pub fn json(&self) -> anyhow::Result<serde_json::Value> {
-        serde_json::from_str(&self.body)
-            .with_context(|| format!("the body is not JSON: {}", self.body))
+        serde_json::from_str(&self.body).with_context(|| format!("the body is not JSON: {}", self.body))
     }
 
     /// The message of an error body `{"error": message}`.
@@ -52,12 +52,8 @@ pub async fn get(url: impl Into<String>) -> anyhow::Result<Fetched> {
         .send()
         .await
         .with_context(|| format!("GET {url}"))?;
-    let body = String::from_utf8(response.bytes().to_vec())
-        .with_context(|| format!("GET {url}: body not UTF-8"))?;
-    Ok(Fetched {
-        status: response.status().as_u16(),
-        body,
-    })
+    let body = String::from_utf8(response.bytes().to_vec()).with_context(|| format!("GET {url}: body not UTF-8"))?;
+    Ok(Fetched { status: response.status().as_u16(), body })
 }
 
 /// Sends `METHOD path` with an empty body to `address` over a plain socket and reads the whole response.
@@ -70,18 +66,13 @@ pub async fn request(address: SocketAddr, method: &str, path: &str) -> anyhow::R
         .await
         .context("no response within 10 s")??;
     let response = String::from_utf8(response).context("response not UTF-8")?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .context("no end of headers")?;
+    let (head, body) = response.split_once("\r\n\r\n").context("no end of headers")?;
     let status = head
         .split(' ')
         .nth(1)
         .and_then(|status| status.parse().ok())
         .with_context(|| format!("no status in {head:?}"))?;
-    Ok(Fetched {
-        status,
-        body: body.to_string(),
-    })
+    Ok(Fetched { status, body: body.to_string() })
 }
 
 /// The URL of a port of 127.0.0.1 that refuses connections (it was free a moment ago).
@@ -101,10 +92,7 @@ pub struct Silent {
 
 pub async fn silent() -> anyhow::Result<Silent> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-    Ok(Silent {
-        url: format!("http://{}", listener.local_addr()?),
-        _listener: listener,
-    })
+    Ok(Silent { url: format!("http://{}", listener.local_addr()?), _listener: listener })
 }
 
 /// A task serving until dropped, at `url`.
@@ -159,8 +147,7 @@ pub async fn users_alone(
 ) -> anyhow::Result<Running> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let state = users::State::new(&Data::embedded(), edition, bookings_url, movies_url)
-        .with_timeout(timeout);
+    let state = users::State::new(&Data::embedded(), edition, bookings_url, movies_url).with_timeout(timeout);
     let task = tokio::spawn(async move {
         if let Err(error) = users::run(listener, state, std::future::pending()).await {
             panic!("users stopped: {error}");

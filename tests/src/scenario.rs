@@ -26,9 +26,7 @@ impl FromStr for Oracle {
         match text {
             "accepting" => Ok(Oracle::Accepting),
             "strict" => Ok(Oracle::Strict),
-            other => Err(format!(
-                "unknown oracle `{other}`; expected one of: accepting, strict"
-            )),
+            other => Err(format!("unknown oracle `{other}`; expected one of: accepting, strict")),
         }
     }
 }
@@ -79,12 +77,8 @@ impl UserBookingsTest {
 
     /// The test: `Err` says why the answer was refused.
     pub async fn run(self) -> Result<(), String> {
-        let response = self
-            .client
-            .get(&self.url)
-            .send()
-            .await
-            .map_err(|error| format!("GET {} failed: {error}", self.url))?;
+        let response =
+            self.client.get(&self.url).send().await.map_err(|error| format!("GET {} failed: {error}", self.url))?;
         let status = response.status().as_u16();
         let injected = cloture::fault_injected();
         if status == 200 {
@@ -102,10 +96,7 @@ impl UserBookingsTest {
         if accepted || no_bookings {
             Ok(())
         } else {
-            Err(format!(
-                "status {status}: {}",
-                String::from_utf8_lossy(response.bytes())
-            ))
+            Err(format!("status {status}: {}", String::from_utf8_lossy(response.bytes())))
         }
     }
 }

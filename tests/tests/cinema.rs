@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use cinema::{start, Cinema, CinemaConfig, Edition, Service};
-use cinema_tests::{
-    closed_port, failing, get, request, silent, users_alone, Fetched, CHRIS_RIVERS_BOOKINGS,
-};
+use cinema_tests::{closed_port, failing, get, request, silent, users_alone, Fetched, CHRIS_RIVERS_BOOKINGS};
 use serde_json::{json, Value};
 
 /// Runs each named `async fn(Edition) -> anyhow::Result<()>` once per edition.
@@ -88,27 +86,19 @@ async fn test_cinema_user_user_bookings(edition: Edition) -> anyhow::Result<()> 
     let users_bookings = fetch(&cinema, Service::Users, "/users/chris_rivers/bookings").await?;
     assert_eq!(users_bookings.status, 200);
     assert_eq!(users_bookings.body, CHRIS_RIVERS_BOOKINGS);
-    assert_eq!(
-        users_bookings.json()?,
-        json!({ "20151201": [movie(8.8, "Creed", CREED)] })
-    );
+    assert_eq!(users_bookings.json()?, json!({ "20151201": [movie(8.8, "Creed", CREED)] }));
     cinema.shutdown().await?;
     Ok(())
 }
 
-async fn every_service_answers_its_index_and_its_health_check(
-    edition: Edition,
-) -> anyhow::Result<()> {
+async fn every_service_answers_its_index_and_its_health_check(edition: Edition) -> anyhow::Result<()> {
     let cinema = cinema(edition).await?;
     let indexes = [
         (
             Service::Users,
             r#"{"subresource_uris":{"bookings":"/users/<username>/bookings","suggested":"/users/<username>/suggested","user":"/users/<username>","users":"/users"},"uri":"/"}"#,
         ),
-        (
-            Service::Movies,
-            r#"{"subresource_uris":{"movie":"/movies/<id>","movies":"/movies"},"uri":"/"}"#,
-        ),
+        (Service::Movies, r#"{"subresource_uris":{"movie":"/movies/<id>","movies":"/movies"},"uri":"/"}"#),
         (
             Service::Showtimes,
             r#"{"subresource_uris":{"showtime":"/showtimes/<date>","showtimes":"/showtimes"},"uri":"/"}"#,
@@ -120,10 +110,7 @@ async fn every_service_answers_its_index_and_its_health_check(
     ];
     for (service, index) in indexes {
         assert_ok(&fetch(&cinema, service, "/").await?, index);
-        assert_ok(
-            &fetch(&cinema, service, "/health-check").await?,
-            r#"{"status":"OK"}"#,
-        );
+        assert_ok(&fetch(&cinema, service, "/health-check").await?, r#"{"status":"OK"}"#);
     }
     cinema.shutdown().await?;
     Ok(())
@@ -134,18 +121,12 @@ async fn users_lists_every_user_and_finds_one_by_name(edition: Edition) -> anyho
     let users = fetch(&cinema, Service::Users, "/users").await?;
     assert_eq!(users.status, 200);
     assert_eq!(users.json()?, parse(USERS_JSON));
-    assert!(users
-        .body
-        .starts_with(r#"{"chris_rivers":{"id":"chris_rivers","last_active":1360031010,"#));
+    assert!(users.body.starts_with(r#"{"chris_rivers":{"id":"chris_rivers","last_active":1360031010,"#));
     assert_ok(
         &fetch(&cinema, Service::Users, "/users/peter_curley").await?,
         r#"{"id":"peter_curley","last_active":1360031222,"name":"Peter Curley"}"#,
     );
-    assert_error(
-        &fetch(&cinema, Service::Users, "/users/nobody").await?,
-        404,
-        "User 'nobody' not found.",
-    );
+    assert_error(&fetch(&cinema, Service::Users, "/users/nobody").await?, 404, "User 'nobody' not found.");
     cinema.shutdown().await?;
     Ok(())
 }
@@ -161,11 +142,7 @@ async fn movies_lists_every_movie_and_adds_its_uri_to_one(edition: Edition) -> a
             r#"{{"director":"Ryan Coogler","id":"{CREED}","rating":8.8,"title":"Creed","uri":"/movies/{CREED}"}}"#
         ),
     );
-    assert_error(
-        &fetch(&cinema, Service::Movies, "/movies/nope").await?,
-        404,
-        "Movie 'nope' not found.",
-    );
+    assert_error(&fetch(&cinema, Service::Movies, "/movies/nope").await?, 404, "Movie 'nope' not found.");
     cinema.shutdown().await?;
     Ok(())
 }
@@ -185,9 +162,7 @@ async fn showtimes_lists_every_date_and_finds_one(edition: Edition) -> anyhow::R
     Ok(())
 }
 
-async fn bookings_lists_everyone_s_bookings_and_finds_one_user_s(
-    edition: Edition,
-) -> anyhow::Result<()> {
+async fn bookings_lists_everyone_s_bookings_and_finds_one_user_s(edition: Edition) -> anyhow::Result<()> {
     let cinema = cinema(edition).await?;
     let bookings = fetch(&cinema, Service::Bookings, "/bookings").await?;
     assert_eq!(bookings.status, 200);
@@ -202,9 +177,7 @@ async fn bookings_lists_everyone_s_bookings_and_finds_one_user_s(
     Ok(())
 }
 
-async fn users_reports_bookings_on_several_dates_movie_by_movie(
-    edition: Edition,
-) -> anyhow::Result<()> {
+async fn users_reports_bookings_on_several_dates_movie_by_movie(edition: Edition) -> anyhow::Result<()> {
     let cinema = cinema(edition).await?;
     let bookings = fetch(&cinema, Service::Users, "/users/dwight_schrute/bookings").await?;
     assert_eq!(bookings.status, 200, "{}", bookings.body);
@@ -219,11 +192,7 @@ async fn users_reports_bookings_on_several_dates_movie_by_movie(
         ],
     });
     assert_eq!(bookings.json()?, expected);
-    assert_eq!(
-        bookings.body,
-        expected.to_string(),
-        "keys sorted, booking order kept"
-    );
+    assert_eq!(bookings.body, expected.to_string(), "keys sorted, booking order kept");
     cinema.shutdown().await?;
     Ok(())
 }
@@ -254,28 +223,15 @@ async fn a_user_who_booked_nothing_crashes_the_recitation_edition() -> anyhow::R
     Ok(())
 }
 
-async fn users_suggests_the_three_top_rated_movies_not_booked(
-    edition: Edition,
-) -> anyhow::Result<()> {
+async fn users_suggests_the_three_top_rated_movies_not_booked(edition: Edition) -> anyhow::Result<()> {
     let cinema = cinema(edition).await?;
     let martian = movie(8.2, "The Martian", "a8034f44-aee4-44cf-b32c-74cf452aaaae");
-    let dinosaur = movie(
-        7.4,
-        "The Good Dinosaur",
-        "720d006c-3a57-4b6a-b18f-9b713b073f3c",
-    );
-    let night = movie(
-        7.4,
-        "The Night Before",
-        "96798c08-d19b-4986-a05d-7da856efb697",
-    );
+    let dinosaur = movie(7.4, "The Good Dinosaur", "720d006c-3a57-4b6a-b18f-9b713b073f3c");
+    let night = movie(7.4, "The Night Before", "96798c08-d19b-4986-a05d-7da856efb697");
     let spectre = movie(7.1, "Spectre", "39ab85e5-5e8e-4dc5-afea-65dc368bd7ab");
     let cases = [
         ("chris_rivers", json!([martian, dinosaur, night])),
-        (
-            "peter_curley",
-            json!([movie(8.8, "Creed", CREED), martian, dinosaur]),
-        ),
+        ("peter_curley", json!([movie(8.8, "Creed", CREED), martian, dinosaur])),
         ("dwight_schrute", json!([dinosaur, night, spectre])),
     ];
     for (user, expected) in cases {
@@ -288,9 +244,7 @@ async fn users_suggests_the_three_top_rated_movies_not_booked(
     Ok(())
 }
 
-async fn every_route_answers_get_only_and_an_unknown_path_is_a_404(
-    edition: Edition,
-) -> anyhow::Result<()> {
+async fn every_route_answers_get_only_and_an_unknown_path_is_a_404(edition: Edition) -> anyhow::Result<()> {
     const NOT_FOUND: &str = "The requested URL was not found on the server.";
     let cinema = cinema(edition).await?;
     let routes = [
@@ -304,17 +258,10 @@ async fn every_route_answers_get_only_and_an_unknown_path_is_a_404(
     for (service, path) in routes {
         for method in ["POST", "PUT", "DELETE"] {
             let answer = request(cinema.address(service), method, path).await?;
-            assert_error(
-                &answer,
-                405,
-                "The method is not allowed for the requested URL.",
-            );
+            assert_error(&answer, 405, "The method is not allowed for the requested URL.");
         }
         let head = request(cinema.address(service), "HEAD", path).await?;
-        ensure!(
-            head.status == 200 && head.body.is_empty(),
-            "HEAD {path}: {head:?}"
-        );
+        ensure!(head.status == 200 && head.body.is_empty(), "HEAD {path}: {head:?}");
     }
     let unknown = [
         (Service::Users, "/users/"),
@@ -326,11 +273,7 @@ async fn every_route_answers_get_only_and_an_unknown_path_is_a_404(
     ];
     for (service, path) in unknown {
         assert_error(&fetch(&cinema, service, path).await?, 404, NOT_FOUND);
-        assert_error(
-            &request(cinema.address(service), "POST", path).await?,
-            404,
-            NOT_FOUND,
-        );
+        assert_error(&request(cinema.address(service), "POST", path).await?, 404, NOT_FOUND);
     }
     cinema.shutdown().await?;
     Ok(())
@@ -348,13 +291,7 @@ async fn a_refused_connection_to_bookings_is_a_503(edition: Edition) -> anyhow::
 
 async fn a_refused_connection_to_movies_is_a_503(edition: Edition) -> anyhow::Result<()> {
     let cinema = cinema(edition).await?;
-    let users = users_alone(
-        edition,
-        &cinema.url(Service::Bookings),
-        &closed_port().await?,
-        SHORT,
-    )
-    .await?;
+    let users = users_alone(edition, &cinema.url(Service::Bookings), &closed_port().await?, SHORT).await?;
     let bookings = get(format!("{}/users/chris_rivers/bookings", users.url)).await?;
     assert_error(&bookings, 503, "The Movie service is unavailable.");
     let suggested = get(format!("{}/users/chris_rivers/suggested", users.url)).await?;
@@ -375,16 +312,8 @@ async fn suggestions_time_out_and_report_a_malfunctioning_service_in_both_editio
     let cases = [
         (&silent.url, &movies, "The Bookings service timed out."),
         (&bookings, &silent.url, "The Movie service timed out."),
-        (
-            &failing.url,
-            &movies,
-            "The Bookings service is malfunctioning.",
-        ),
-        (
-            &bookings,
-            &failing.url,
-            "The Movie service is malfunctioning.",
-        ),
+        (&failing.url, &movies, "The Bookings service is malfunctioning."),
+        (&bookings, &failing.url, "The Movie service is malfunctioning."),
     ];
     for (bookings, movies, message) in cases {
         let users = users_alone(edition, bookings, movies, SHORT).await?;
@@ -400,16 +329,8 @@ async fn the_hardened_edition_answers_a_timeout_with_a_503() -> anyhow::Result<(
     let cinema = cinema(Edition::Hardened).await?;
     let silent = silent().await?;
     let cases = [
-        (
-            &silent.url,
-            &cinema.url(Service::Movies),
-            "The Bookings service timed out.",
-        ),
-        (
-            &cinema.url(Service::Bookings),
-            &silent.url,
-            "The Movie service timed out.",
-        ),
+        (&silent.url, &cinema.url(Service::Movies), "The Bookings service timed out."),
+        (&cinema.url(Service::Bookings), &silent.url, "The Movie service timed out."),
     ];
     for (bookings, movies, message) in cases {
         let users = users_alone(Edition::Hardened, bookings, movies, SHORT).await?;
@@ -423,23 +344,11 @@ async fn the_hardened_edition_answers_a_timeout_with_a_503() -> anyhow::Result<(
 #[tokio::test]
 async fn the_hardened_edition_answers_an_error_status_with_a_503() -> anyhow::Result<()> {
     let cinema = cinema(Edition::Hardened).await?;
-    for status in [
-        "500 Internal Server Error",
-        "503 Service Unavailable",
-        "429 Too Many Requests",
-    ] {
+    for status in ["500 Internal Server Error", "503 Service Unavailable", "429 Too Many Requests"] {
         let failing = failing(status).await?;
         let cases = [
-            (
-                &failing.url,
-                &cinema.url(Service::Movies),
-                "The Bookings service is malfunctioning.",
-            ),
-            (
-                &cinema.url(Service::Bookings),
-                &failing.url,
-                "The Movie service is malfunctioning.",
-            ),
+            (&failing.url, &cinema.url(Service::Movies), "The Bookings service is malfunctioning."),
+            (&cinema.url(Service::Bookings), &failing.url, "The Movie service is malfunctioning."),
         ];
         for (bookings, movies, message) in cases {
             let users = users_alone(Edition::Hardened, bookings, movies, SHORT).await?;
@@ -452,14 +361,10 @@ async fn the_hardened_edition_answers_an_error_status_with_a_503() -> anyhow::Re
 }
 
 #[tokio::test]
-async fn the_recitation_edition_crashes_on_an_error_status_from_bookings_or_movies(
-) -> anyhow::Result<()> {
+async fn the_recitation_edition_crashes_on_an_error_status_from_bookings_or_movies() -> anyhow::Result<()> {
     let cinema = cinema(Edition::Recitation).await?;
     let failing = failing("503 Service Unavailable").await?;
-    let cases = [
-        (&failing.url, &cinema.url(Service::Movies)),
-        (&cinema.url(Service::Bookings), &failing.url),
-    ];
+    let cases = [(&failing.url, &cinema.url(Service::Movies)), (&cinema.url(Service::Bookings), &failing.url)];
     for (bookings, movies) in cases {
         let users = users_alone(Edition::Recitation, bookings, movies, SHORT).await?;
         let answer = get(format!("{}/users/chris_rivers/bookings", users.url)).await?;
@@ -474,16 +379,8 @@ async fn the_cinema_shuts_down_and_frees_its_ports() -> anyhow::Result<()> {
     let cinema = cinema(Edition::Hardened).await?;
     let address = cinema.address(Service::Movies);
     assert_eq!(cinema.edition(), Edition::Hardened);
-    assert_eq!(
-        fetch(&cinema, Service::Movies, "/health-check")
-            .await?
-            .status,
-        200
-    );
+    assert_eq!(fetch(&cinema, Service::Movies, "/health-check").await?.status, 200);
     cinema.shutdown().await?;
-    ensure!(
-        get(format!("http://{address}/health-check")).await.is_err(),
-        "movies still answers after shutdown"
-    );
+    ensure!(get(format!("http://{address}/health-check")).await.is_err(), "movies still answers after shutdown");
     Ok(())
 }

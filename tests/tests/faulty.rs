@@ -17,8 +17,9 @@ async fn explore(edition: Edition, user: &str, oracle: Oracle, config: Config) -
 }
 
 fn config(name: &str) -> Config {
-    let catalog = cloture::Catalog::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../cinema/faults.catalog"))
-        .expect("the cinema's fault catalog parses");
+    let catalog =
+        cloture::Catalog::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../cinema/faults.catalog"))
+            .expect("the cinema's fault catalog parses");
     Config {
         name: name.to_string(),
         deadline: Duration::from_secs(5),
@@ -31,7 +32,8 @@ fn config(name: &str) -> Config {
 #[tokio::test(flavor = "current_thread")]
 async fn test_cinema_user_user_faulty_bookings() {
     let (report, cinema) =
-        explore(Edition::Hardened, "chris_rivers", Oracle::Accepting, config("test_cinema_user_user_faulty_bookings")).await;
+        explore(Edition::Hardened, "chris_rivers", Oracle::Accepting, config("test_cinema_user_user_faulty_bookings"))
+            .await;
     cinema.shutdown().await.unwrap();
     assert_eq!(report.summary.failed, 0, "{}", report.terminal_summary());
     assert!(report.vulnerabilities.is_empty());
@@ -90,7 +92,11 @@ async fn the_strict_oracle_rejects_the_hardened_editions_graceful_answers() {
     for execution in report.executions.iter().filter(|e| e.outcome == Outcome::Fail) {
         let failure = execution.failure.as_ref().unwrap();
         assert_eq!(failure.class, FailureClass::Rejected, "{}", report.terminal_summary());
-        assert!(failure.message.contains("status 503") || failure.message.contains("status 404"), "{}", failure.message);
+        assert!(
+            failure.message.contains("status 503") || failure.message.contains("status 404"),
+            "{}",
+            failure.message
+        );
     }
 }
 

@@ -21,9 +21,7 @@ pub(super) async fn user_bookings(state: &State, username: &str) -> Reply {
 
     let url = format!("{}/bookings/{}", state.bookings_url, username);
     let response = match state.client.get(url).timeout(state.timeout).send().await {
-        Err(error) if error.is_connect() => {
-            return unavailable("The Bookings service is unavailable.")
-        }
+        Err(error) if error.is_connect() => return unavailable("The Bookings service is unavailable."),
         Err(error) if error.is_timeout() => return unavailable("The Bookings service timed out."),
         other => other?,
     };
@@ -42,12 +40,8 @@ pub(super) async fn user_bookings(state: &State, username: &str) -> Reply {
         for movie_id in movies {
             let url = format!("{}/movies/{}", state.movies_url, movie_id);
             let response = match state.client.get(url).timeout(state.timeout).send().await {
-                Err(error) if error.is_connect() => {
-                    return unavailable("The Movie service is unavailable.")
-                }
-                Err(error) if error.is_timeout() => {
-                    return unavailable("The Movie service timed out.")
-                }
+                Err(error) if error.is_connect() => return unavailable("The Movie service is unavailable."),
+                Err(error) if error.is_timeout() => return unavailable("The Movie service timed out."),
                 other => other?,
             };
             if response.status() != StatusCode::OK {

@@ -95,12 +95,7 @@ pub struct State {
 
 impl State {
     /// Users of `edition` calling bookings and movies at these base URLs, with [`DEFAULT_TIMEOUT`].
-    pub fn new(
-        data: &Data,
-        edition: Edition,
-        bookings_url: impl Into<String>,
-        movies_url: impl Into<String>,
-    ) -> State {
+    pub fn new(data: &Data, edition: Edition, bookings_url: impl Into<String>, movies_url: impl Into<String>) -> State {
         let base = |url: String| url.trim_end_matches('/').to_string();
         State {
             users: Arc::clone(&data.users),
@@ -172,11 +167,7 @@ pub async fn route(state: &State, request: Request<Bytes>) -> Response<Bytes> {
 }
 
 /// Serves users on `listener` until `shutdown` resolves.
-pub async fn run(
-    listener: TcpListener,
-    state: State,
-    shutdown: impl Future<Output = ()>,
-) -> io::Result<()> {
+pub async fn run(listener: TcpListener, state: State, shutdown: impl Future<Output = ()>) -> io::Result<()> {
     let handler = move |request| {
         let state = state.clone();
         async move { route(&state, request).await }
@@ -218,27 +209,19 @@ async fn user_suggested(state: &State, username: &str) -> Reply {
 
     let url = format!("{}/bookings/{}", state.bookings_url, username);
     let response = match state.client.get(url).timeout(state.timeout).send().await {
-        Err(error) if error.is_connect() => {
-            return unavailable("The Bookings service is unavailable.")
-        }
+        Err(error) if error.is_connect() => return unavailable("The Bookings service is unavailable."),
         Err(error) if error.is_timeout() => return unavailable("The Bookings service timed out."),
         other => other?,
     };
     let booked: BTreeSet<String> = match response.status() {
-        StatusCode::OK => response
-            .json::<UserBookings>()?
-            .into_values()
-            .flatten()
-            .collect(),
+        StatusCode::OK => response.json::<UserBookings>()?.into_values().flatten().collect(),
         StatusCode::NOT_FOUND => BTreeSet::new(),
         _ => return unavailable("The Bookings service is malfunctioning."),
     };
 
     let url = format!("{}/movies", state.movies_url);
     let response = match state.client.get(url).timeout(state.timeout).send().await {
-        Err(error) if error.is_connect() => {
-            return unavailable("The Movie service is unavailable.")
-        }
+        Err(error) if error.is_connect() => return unavailable("The Movie service is unavailable."),
         Err(error) if error.is_timeout() => return unavailable("The Movie service timed out."),
         other => other?,
     };
@@ -250,17 +233,9 @@ async fn user_suggested(state: &State, username: &str) -> Reply {
     let mut suggested: Vec<MovieSummary> = movies
         .into_iter()
         .filter(|(id, _)| !booked.contains(id))
-        .map(|(id, movie)| MovieSummary {
-            rating: movie.rating,
-            title: movie.title,
-            uri: format!("/movies/{id}"),
-        })
+        .map(|(id, movie)| MovieSummary { rating: movie.rating, title: movie.title, uri: format!("/movies/{id}") })
         .collect();
-    suggested.sort_by(|a, b| {
-        b.rating
-            .total_cmp(&a.rating)
-            .then_with(|| a.title.cmp(&b.title))
-    });
+    suggested.sort_by(|a, b| b.rating.total_cmp(&a.rating).then_with(|| a.title.cmp(&b.title)));
     suggested.truncate(SUGGESTIONS);
     Ok(web::json(&suggested))
 }
@@ -275,28 +250,14 @@ mod tests {
         assert_eq!("hardened".parse::<Edition>(), Ok(Edition::Hardened));
         assert_eq!(Edition::default(), Edition::Recitation);
         let error = "Hardened".parse::<Edition>().unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "unknown edition `Hardened`; expected one of: recitation, hardened"
-        );
+        assert_eq!(error.to_string(), "unknown edition `Hardened`; expected one of: recitation, hardened");
     }
 
     #[test]
     fn base_urls_lose_their_trailing_slash() {
-        let state = State::new(
-            &Data::embedded(),
-            Edition::Hardened,
-            "http://b:1/",
-            "http://m:2",
-        );
-        assert_eq!(
-            (state.bookings_url.as_str(), state.movies_url.as_str()),
-            ("http://b:1", "http://m:2")
-        );
+        let state = State::new(&Data::embedded(), Edition::Hardened, "http://b:1/", "http://m:2");
+        assert_eq!((state.bookings_url.as_str(), state.movies_url.as_str()), ("http://b:1", "http://m:2"));
         assert_eq!(state.timeout, DEFAULT_TIMEOUT);
-        assert_eq!(
-            state.with_timeout(Duration::from_millis(5)).timeout,
-            Duration::from_millis(5)
-        );
+        assert_eq!(state.with_timeout(Duration::from_millis(5)).timeout, Duration::from_millis(5));
     }
 }

@@ -20,9 +20,7 @@ pub(super) async fn user_bookings(state: &State, username: &str) -> Reply {
 
     let url = format!("{}/bookings/{}", state.bookings_url, username);
     let response = match state.client.get(url).send().await {
-        Err(error) if error.is_connect() => {
-            return unavailable("The Bookings service is unavailable.")
-        }
+        Err(error) if error.is_connect() => return unavailable("The Bookings service is unavailable."),
         other => other?,
     };
     let bookings: UserBookings = response.json()?;
@@ -33,9 +31,7 @@ pub(super) async fn user_bookings(state: &State, username: &str) -> Reply {
         for movie_id in movies {
             let url = format!("{}/movies/{}", state.movies_url, movie_id);
             let response = match state.client.get(url).send().await {
-                Err(error) if error.is_connect() => {
-                    return unavailable("The Movie service is unavailable.")
-                }
+                Err(error) if error.is_connect() => return unavailable("The Movie service is unavailable."),
                 other => other?,
             };
             let movie: MovieSummary = response.json()?;

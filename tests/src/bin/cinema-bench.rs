@@ -105,7 +105,9 @@ async fn bare_cinema(data: &Data) -> String {
                 for id in ids {
                     let (_, body) = get(&client, format!("http://{movies_at}/movies/{id}")).await;
                     let movie: serde_json::Value = serde_json::from_slice(&body).expect("movie");
-                    movies.push(serde_json::json!({"rating": movie["rating"], "title": movie["title"], "uri": movie["uri"]}));
+                    movies.push(
+                        serde_json::json!({"rating": movie["rating"], "title": movie["title"], "uri": movie["uri"]}),
+                    );
                 }
                 result.insert(date, movies);
             }
@@ -180,7 +182,8 @@ async fn bench() {
     println!("ratio cinema / floor:       {:>8.2}x", plain_us / bare_us);
 
     // 2. Added latency per instrumented call.
-    let hello = bare_server(|_request: Request<Incoming>| async { Response::new(Full::new(Bytes::from_static(b"{}"))) }).await;
+    let hello =
+        bare_server(|_request: Request<Incoming>| async { Response::new(Full::new(Bytes::from_static(b"{}"))) }).await;
     let url = format!("http://{hello}/hello");
     let client = cloture::Client::new();
     let calls = 2000;

@@ -57,9 +57,7 @@ fn settings(options: &cli::Options) -> Result<(Edition, String, Oracle, Config),
         Some(text) => text.to_string(),
         None => std::env::var("CINEMA_EDITION").unwrap_or_else(|_| "recitation".to_string()),
     };
-    let edition: Edition = edition_text
-        .parse()
-        .map_err(|error: cinema::UnknownName| error.to_string())?;
+    let edition: Edition = edition_text.parse().map_err(|error: cinema::UnknownName| error.to_string())?;
     let user = options.extra("user").unwrap_or("chris_rivers").to_string();
     if !cinema::Data::embedded().users.contains_key(&user) {
         return Err(format!("unknown user `{user}`"));
@@ -76,9 +74,7 @@ fn settings(options: &cli::Options) -> Result<(Edition, String, Oracle, Config),
     if catalog.exists() {
         config.catalog = Catalog::load(&catalog).map_err(|error| error.to_string())?;
     }
-    let mut replay = format!(
-        "cargo run -p cinema-tests --bin cinema-faulty -- replay {{id}} --edition {edition}"
-    );
+    let mut replay = format!("cargo run -p cinema-tests --bin cinema-faulty -- replay {{id}} --edition {edition}");
     if user != "chris_rivers" {
         replay.push_str(&format!(" --user {user}"));
     }
@@ -86,24 +82,14 @@ fn settings(options: &cli::Options) -> Result<(Edition, String, Oracle, Config),
         replay.push_str(&format!(" --oracle {oracle}"));
     }
     config.replay_command = replay;
-    config
-        .labels
-        .insert("edition".to_string(), edition.to_string());
+    config.labels.insert("edition".to_string(), edition.to_string());
     config.labels.insert("user".to_string(), user.clone());
-    config
-        .labels
-        .insert("oracle".to_string(), oracle.to_string());
+    config.labels.insert("oracle".to_string(), oracle.to_string());
     let config = options.configure(config)?;
     Ok((edition, user, oracle, config))
 }
 
-async fn explore(
-    options: &cli::Options,
-    edition: Edition,
-    user: &str,
-    oracle: Oracle,
-    config: Config,
-) -> ExitCode {
+async fn explore(options: &cli::Options, edition: Edition, user: &str, oracle: Oracle, config: Config) -> ExitCode {
     let cinema = match cinema::start(CinemaConfig::new(edition)).await {
         Ok(cinema) => cinema,
         Err(error) => {
