@@ -112,13 +112,16 @@ impl<'de> Deserialize<'de> for CallKey {
 /// Everything but the parent and the count that identifies a call.
 #[derive(Clone, Copy, Debug)]
 pub struct CallIdentity<'a> {
-    pub site: &'a Location<'a>,
+    /// Source file of the call site (or a pseudo-file such as `proxy:users->bookings`).
+    pub file: &'a str,
+    pub line: u32,
+    pub column: u32,
     pub method: &'a str,
     pub target: &'a str,
     pub path: &'a str,
 }
 
-impl CallIdentity<'_> {
+impl<'a> CallIdentity<'a> {
     /// A hash of the identity alone, used to count repeated identical calls under one parent.
     pub fn fingerprint(&self, parent: CallKey) -> u64 {
         let mut hash = Fnv::new();
@@ -127,13 +130,26 @@ impl CallIdentity<'_> {
         hash.finish()
     }
 
+    /// The identity of a call made at `site`.
+    pub fn at(site: &'a Location<'a>, method: &'a str, target: &'a str, path: &'a str) -> CallIdentity<'a> {
+        CallIdentity { file: site.file(), line: site.line(), column: site.column(), method, target, path }
+    }
+
+    /// The call site as a value.
+    pub fn site(&self) -> CallSite {
+        CallSite { file: self.file.replace('\\', "/"), line: self.line, column: self.column }
+    }
+
     fn hash_into(&self, hash: &mut Fnv) {
-        for part in [self.site.file(), self.method, self.target, self.path] {
-            hash.write(part.as_bytes());
+        // Backslashes would make keys differ between Windows and Unix builds of the same source.
+        for part in [self.file, self.method, self.target, self.path] {
+            for byte in part.bytes() {
+                hash.write(&[if byte == b'\\' { b'/' } else { byte }]);
+            }
             hash.write(&[0xff]);
         }
-        hash.write(&self.site.line().to_le_bytes());
-        hash.write(&self.site.column().to_le_bytes());
+        hash.write(&self.line.to_le_bytes());
+        hash.write(&self.column.to_le_bytes());
     }
 }
 
@@ -169,14 +185,14 @@ mod tests {
     #[test]
     fn call_key_is_stable_and_depends_on_every_part() {
         let site = here();
-        let identity = CallIdentity { site, method: "GET", target: "bookings", path: "/bookings/chris_rivers" };
+        let identity = CallIdentity::at(site, "GET", "bookings", "/bookings/chris_rivers");
         let key = CallKey::derive(CallKey::ROOT, &identity, 0);
         assert_eq!(key, CallKey::derive(CallKey::ROOT, &identity, 0));
         assert_ne!(key, CallKey::derive(CallKey::ROOT, &identity, 1));
         assert_ne!(key, CallKey::derive(CallKey(7), &identity, 0));
         let other_path = CallIdentity { path: "/bookings/dwight_schrute", ..identity };
         assert_ne!(key, CallKey::derive(CallKey::ROOT, &other_path, 0));
-        let other_site = CallIdentity { site: here(), ..identity };
+        let other_site = CallIdentity::at(here(), "GET", "bookings", "/bookings/chris_rivers");
         assert_ne!(key, CallKey::derive(CallKey::ROOT, &other_site, 0));
     }
 

@@ -16,8 +16,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::call::CallIdentity;
-use crate::context::{CallOutcome, Context, EXECUTION_HEADER, PARENT_HEADER};
+use crate::call::{CallIdentity, CallKey};
+use crate::context::{CallOutcome, Context, EXECUTION_HEADER, PARENT_HEADER, PLAN_HEADER};
 use crate::fault::Fault;
 use crate::server;
 
@@ -117,13 +117,13 @@ impl RequestBuilder {
             return self.transmit(uri, None).await;
         };
         let target = server::service_name(&authority);
-        let identity = CallIdentity { site: self.site, method: self.method.as_str(), target: &target, path: &path };
+        let identity = CallIdentity::at(self.site, self.method.as_str(), &target, &path);
         let execution = &context.execution;
         let decision = execution.decide(&context.service, context.parent, &identity);
         if let Some(fault) = decision.fault {
             return injected(fault, &target);
         }
-        let headers = Some((execution.id, decision.key));
+        let headers = Some((execution.id, decision.key, execution.plan_header()));
         let result = self.transmit(uri, headers).await;
         execution.complete(
             decision.index,
@@ -135,20 +135,23 @@ impl RequestBuilder {
         result
     }
 
-    async fn transmit(self, uri: Uri, context: Option<(u64, crate::call::CallKey)>) -> Result<Response, Error> {
+    async fn transmit(self, uri: Uri, context: Option<(u64, CallKey, Option<&str>)>) -> Result<Response, Error> {
         let mut request = Request::builder()
             .method(self.method)
             .uri(uri)
             .body(Full::new(self.body))
             .map_err(|error| Error::new(ErrorKind::Request, error.to_string()))?;
         request.headers_mut().extend(self.headers);
-        if let Some((execution, parent)) = context {
+        if let Some((execution, parent, plan)) = context {
             let headers = request.headers_mut();
             headers.insert(EXECUTION_HEADER, HeaderValue::from(execution));
             headers.insert(
                 PARENT_HEADER,
                 HeaderValue::from_str(&parent.to_string()).expect("hex digits are a valid header value"),
             );
+            if let Some(plan) = plan.and_then(|plan| HeaderValue::from_str(plan).ok()) {
+                headers.insert(PLAN_HEADER, plan);
+            }
         }
         let exchange = async {
             let response = self.client.inner.request(request).await.map_err(|error| {

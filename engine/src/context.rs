@@ -20,6 +20,8 @@ use crate::fault::Fault;
 pub const EXECUTION_HEADER: &str = "x-cloture-execution";
 /// Header carrying the key of the call that delivered a request: the parent of the calls its handler makes.
 pub const PARENT_HEADER: &str = "x-cloture-parent";
+/// Header carrying the execution's fault plan (`key=fault,...`) to services in other processes.
+pub const PLAN_HEADER: &str = "x-cloture-plan";
 /// The service name under which the functional test's own calls are recorded.
 pub const TEST_SERVICE: &str = "test";
 
@@ -91,6 +93,10 @@ pub struct Crash {
 /// The live record of one execution: its fault plan and everything observed.
 pub struct Execution {
     pub(crate) id: u64,
+    /// The plan as header text, made once.
+    plan_text: Option<String>,
+    /// In the registry of this process (false for the stand-in of an execution run by another process).
+    registered: bool,
     plan: HashMap<CallKey, Fault>,
     trace: Mutex<Trace>,
     in_flight: AtomicUsize,
@@ -110,6 +116,42 @@ impl Trace {
     pub fn injected(&self) -> impl Iterator<Item = (&CallRecord, Fault)> {
         self.calls.iter().filter_map(|call| call.fault.map(|fault| (call, fault)))
     }
+}
+
+/// What a service in another process observed while handling one request of an execution; it sends this
+/// to the coordinator before answering, so the trace is complete when the test gets its answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteReport {
+    pub service: String,
+    /// The key of the call that delivered the request.
+    pub parent: CallKey,
+    /// The status the service answered with.
+    pub status: u16,
+    #[serde(default)]
+    pub calls: Vec<CallRecord>,
+    #[serde(default)]
+    pub crashes: Vec<Crash>,
+}
+
+fn plan_text(plan: &HashMap<CallKey, Fault>) -> Option<String> {
+    if plan.is_empty() {
+        return None;
+    }
+    let mut entries: Vec<String> = plan.iter().map(|(key, fault)| format!("{key}={fault}")).collect();
+    entries.sort();
+    Some(entries.join(","))
+}
+
+/// Parses a plan header (`key=fault,...`).
+pub(crate) fn parse_plan(text: &str) -> Result<HashMap<CallKey, Fault>, String> {
+    let mut plan = HashMap::new();
+    for entry in text.split(',').filter(|e| !e.is_empty()) {
+        let (key, fault) = entry.split_once('=').ok_or_else(|| format!("plan entry `{entry}` is not key=fault"))?;
+        let fault: Fault = fault.parse().map_err(|e: crate::Error| e.to_string())?;
+        plan.insert(key.parse::<CallKey>()?, fault);
+    }
+    Ok(plan)
 }
 
 /// The decision for one call, handed to the client.
@@ -135,6 +177,8 @@ impl Execution {
     pub fn start(plan: HashMap<CallKey, Fault>) -> Arc<Execution> {
         let execution = Arc::new(Execution {
             id: next_execution_id(),
+            registered: true,
+            plan_text: plan_text(&plan),
             plan,
             trace: Mutex::new(Trace::default()),
             in_flight: AtomicUsize::new(0),
@@ -142,6 +186,47 @@ impl Execution {
         });
         registry().lock().expect("execution registry poisoned").insert(execution.id, Arc::downgrade(&execution));
         execution
+    }
+
+    /// A stand-in for execution `id` of another process, for one request handled here: it injects `plan`
+    /// and records what this process observes, to be reported to the coordinator.
+    pub(crate) fn remote(id: u64, plan: HashMap<CallKey, Fault>) -> Arc<Execution> {
+        Arc::new(Execution {
+            id,
+            registered: false,
+            plan_text: plan_text(&plan),
+            plan,
+            trace: Mutex::new(Trace::default()),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+        })
+    }
+
+    /// The execution's process-unique id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The fault plan as header text (`key=fault,...`), so that services in other processes can decide
+    /// without asking anyone; `None` for an empty plan.
+    pub(crate) fn plan_header(&self) -> Option<&str> {
+        self.plan_text.as_deref()
+    }
+
+    /// Takes in what a service of another process observed while handling one request of this execution.
+    pub(crate) fn absorb(&self, report: RemoteReport) {
+        let mut trace = self.lock();
+        for call in trace.calls.iter_mut().rev() {
+            if call.key == report.parent {
+                call.to = report.service.clone();
+                if call.outcome == CallOutcome::Pending {
+                    call.outcome = CallOutcome::Status(report.status);
+                }
+                break;
+            }
+        }
+        trace.calls.extend(report.calls);
+        trace.crashes.extend(report.crashes);
     }
 
     pub(crate) fn lookup(id: u64) -> Option<Arc<Execution>> {
@@ -168,7 +253,7 @@ impl Execution {
             to: identity.target.to_string(),
             method: identity.method.to_string(),
             path: identity.path.to_string(),
-            site: CallSite::from_location(identity.site),
+            site: identity.site(),
             fault,
             outcome: match fault {
                 Some(Fault::Status(code)) => CallOutcome::Status(code),
@@ -209,6 +294,13 @@ impl Execution {
         self.lock().injected().any(|(call, _)| service.is_none_or(|name| call.to == name))
     }
 
+    /// Registers the request of a functional test that cloture did not send (an external test command):
+    /// the root call into `service`. Returns its key, the parent of the calls its handler makes.
+    pub(crate) fn external_root(&self, service: &str, method: &str, path: &str) -> CallKey {
+        let identity = CallIdentity { file: "external test", line: 0, column: 0, method, target: service, path };
+        self.decide(TEST_SERVICE, CallKey::ROOT, &identity).key
+    }
+
     /// A copy of everything observed so far.
     pub fn trace(&self) -> Trace {
         self.lock().clone()
@@ -243,6 +335,9 @@ impl Execution {
 
 impl Drop for Execution {
     fn drop(&mut self) {
+        if !self.registered {
+            return;
+        }
         if let Ok(mut registry) = registry().lock() {
             registry.remove(&self.id);
         }

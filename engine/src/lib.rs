@@ -11,18 +11,26 @@ pub mod cli;
 pub mod client;
 /// Execution contexts and the live record of one execution.
 pub mod context;
+/// The coordinator: decisions over HTTP for services in other processes.
+pub mod coordinator;
 /// Per-execution coverage and coverage guidance.
 pub mod coverage;
 /// The explorer: runs executions, classifies them, builds the report.
 pub mod explore;
+/// External systems: services in their own processes, tests that are commands.
+pub mod external;
 /// Fault names and the per-service fault catalog.
 pub mod fault;
 /// The call graph of services and call sites.
 pub mod graph;
+/// The HTML report: one self-contained page to read in a browser.
+pub mod html;
 /// Oracle helpers for functional tests.
 pub mod oracle;
 /// Planning: candidates, dynamic reduction, domination and search order.
 pub mod plan;
+/// Proxy mode for services cloture cannot instrument.
+pub mod proxy;
 /// The report: schema, vulnerabilities, terminal summary.
 pub mod report;
 /// Server loop with context propagation and panic capture.

@@ -331,7 +331,7 @@ pub fn group_vulnerabilities(executions: &[ExecutionReport], replay_command: &st
 }
 
 impl Report {
-    /// Writes `report.json` and `call_graph.dot` into `dir` (each atomically: nothing half-written is left
+    /// Writes `report.json`, `call_graph.dot` and `report.html` into `dir` (each atomically: nothing half-written is left
     /// if the process dies) and returns the path of `report.json`.
     pub fn write(&self, dir: &Path) -> Result<PathBuf, Error> {
         std::fs::create_dir_all(dir)
@@ -340,6 +340,7 @@ impl Report {
         let path = dir.join("report.json");
         write_atomically(&path, json.as_bytes())?;
         write_atomically(&dir.join("call_graph.dot"), self.call_graph.dot().as_bytes())?;
+        crate::html::write(self, dir, &crate::cli::workspace_root())?;
         Ok(path)
     }
 

@@ -24,7 +24,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::call::CallKey;
-use crate::context::{Context, Execution, EXECUTION_HEADER, PARENT_HEADER};
+use crate::context::{parse_plan, Context, Execution, RemoteReport, EXECUTION_HEADER, PARENT_HEADER, PLAN_HEADER};
+use crate::coordinator;
 
 /// Marks a 500 response produced from an error the handler did not handle: carried as a response
 /// extension, read by [`serve`], never sent on the wire.
@@ -34,9 +35,26 @@ pub struct Unhandled {
     pub location: &'static Location<'static>,
 }
 
+/// Environment variable naming services of other processes: `users=127.0.0.1:5000,bookings=127.0.0.1:5003`.
+pub const SERVICES_ENV: &str = "CLOTURE_SERVICES";
+
 fn names() -> &'static RwLock<HashMap<String, Arc<str>>> {
     static NAMES: OnceLock<RwLock<HashMap<String, Arc<str>>>> = OnceLock::new();
-    NAMES.get_or_init(Default::default)
+    NAMES.get_or_init(|| {
+        let mut names = HashMap::new();
+        for entry in std::env::var(SERVICES_ENV).unwrap_or_default().split(',') {
+            if let Some((name, authority)) = entry.trim().split_once('=') {
+                if coordinator::valid_service_name(name) {
+                    let name: Arc<str> = Arc::from(name);
+                    if let Some(port) = authority.strip_prefix("127.0.0.1:") {
+                        names.insert(format!("localhost:{port}"), Arc::clone(&name));
+                    }
+                    names.insert(authority.to_string(), name);
+                }
+            }
+        }
+        RwLock::new(names)
+    })
 }
 
 /// Records that the service `name` listens at `authority` (`host:port`). [`serve`] does this itself; call it
@@ -129,40 +147,110 @@ where
     let (parts, body) = request.into_parts();
     let body = body.collect().await?.to_bytes();
     let request = Request::from_parts(parts, body);
-    let execution =
-        header(&request, EXECUTION_HEADER).and_then(|id| id.parse::<u64>().ok()).and_then(Execution::lookup);
+    let id = header(&request, EXECUTION_HEADER).and_then(|id| id.parse::<u64>().ok());
     let parent = header(&request, PARENT_HEADER).and_then(|key| key.parse::<CallKey>().ok());
-    let response = match (execution, parent) {
-        (Some(execution), Some(parent)) => {
-            execution.received(parent, &name);
-            execution.enter();
-            let context = Context { execution: Arc::clone(&execution), service: Arc::clone(&name), parent };
-            let outcome = CatchPanic::new(context.scope(handler(request))).await;
-            let response = match outcome {
-                Ok(response) => {
-                    if let Some(unhandled) = response.extensions().get::<Unhandled>() {
-                        let location = crate::call::CallSite::from_location(unhandled.location).to_string();
-                        execution.crashed(&name, unhandled.message.clone(), Some(location));
-                    }
-                    response
+    let local = id.and_then(Execution::lookup);
+    let response = match (local, id, parent) {
+        // In-process: the execution lives here.
+        (Some(execution), _, Some(parent)) => in_context(&execution, &name, parent, &handler, request).await,
+        // Another process runs the execution: decide from the plan in the headers, report afterwards.
+        (None, Some(id), Some(parent)) if coordinator::configured().is_some() => {
+            let plan = header(&request, PLAN_HEADER).map(parse_plan).unwrap_or(Ok(HashMap::new()));
+            match plan {
+                Ok(plan) => remote(id, plan, parent, &name, &handler, request).await,
+                Err(why) => {
+                    tracing::warn!(service = %name, %why, "ignoring a malformed plan header");
+                    plain(&name, &handler, request).await
                 }
-                Err(panic) => {
-                    execution.crashed(&name, panic.message, panic.location.map(|l| l.to_string()));
-                    internal_error()
-                }
-            };
-            execution.leave();
-            response
-        }
-        _ => match CatchPanic::new(handler(request)).await {
-            Ok(response) => response,
-            Err(panic) => {
-                tracing::error!(service = %name, message = %panic.message, "handler panicked");
-                internal_error()
             }
-        },
+        }
+        // No context: in coordinator mode, a request of an external test; ask which execution is on.
+        (None, None, _) if coordinator::configured().is_some() => {
+            let path = request.uri().path().to_string();
+            match coordinator::current(&name, request.method().as_str(), &path).await {
+                Some((id, parent, plan)) => remote(id, plan, parent, &name, &handler, request).await,
+                None => plain(&name, &handler, request).await,
+            }
+        }
+        _ => plain(&name, &handler, request).await,
     };
     Ok(response.map(Full::new))
+}
+
+/// Runs the handler inside `execution`'s context: panics and unhandled errors become recorded crashes.
+async fn in_context<H, F>(
+    execution: &Arc<Execution>,
+    name: &Arc<str>,
+    parent: CallKey,
+    handler: &H,
+    request: Request<Bytes>,
+) -> Response<Bytes>
+where
+    H: Fn(Request<Bytes>) -> F,
+    F: Future<Output = Response<Bytes>>,
+{
+    execution.received(parent, name);
+    execution.enter();
+    let context = Context { execution: Arc::clone(execution), service: Arc::clone(name), parent };
+    let response = match CatchPanic::new(context.scope(handler(request))).await {
+        Ok(response) => {
+            if let Some(unhandled) = response.extensions().get::<Unhandled>() {
+                let location = crate::call::CallSite::from_location(unhandled.location).to_string();
+                execution.crashed(name, unhandled.message.clone(), Some(location));
+            }
+            response
+        }
+        Err(panic) => {
+            execution.crashed(name, panic.message, panic.location.map(|l| l.to_string()));
+            internal_error()
+        }
+    };
+    execution.leave();
+    response
+}
+
+/// Handles one request of an execution run by another process, then reports what was observed to the
+/// coordinator before answering.
+async fn remote<H, F>(
+    id: u64,
+    plan: HashMap<CallKey, crate::Fault>,
+    parent: CallKey,
+    name: &Arc<str>,
+    handler: &H,
+    request: Request<Bytes>,
+) -> Response<Bytes>
+where
+    H: Fn(Request<Bytes>) -> F,
+    F: Future<Output = Response<Bytes>>,
+{
+    let execution = Execution::remote(id, plan);
+    let response = in_context(&execution, name, parent, handler, request).await;
+    execution.quiesce().await;
+    let trace = execution.trace();
+    let report = RemoteReport {
+        service: name.to_string(),
+        parent,
+        status: response.status().as_u16(),
+        calls: trace.calls,
+        crashes: trace.crashes,
+    };
+    coordinator::report(id, &report).await;
+    response
+}
+
+/// Handles a request outside any execution.
+async fn plain<H, F>(name: &str, handler: &H, request: Request<Bytes>) -> Response<Bytes>
+where
+    H: Fn(Request<Bytes>) -> F,
+    F: Future<Output = Response<Bytes>>,
+{
+    match CatchPanic::new(handler(request)).await {
+        Ok(response) => response,
+        Err(panic) => {
+            tracing::error!(service = %name, message = %panic.message, "handler panicked");
+            internal_error()
+        }
+    }
 }
 
 fn header<'a>(request: &'a Request<Bytes>, name: &str) -> Option<&'a str> {

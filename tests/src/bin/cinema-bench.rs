@@ -135,7 +135,11 @@ async fn bench() {
     let bare_users = bare_cinema(&data).await;
     let bare = bare_client();
     let test = UserBookingsTest::new(&users, "chris_rivers", Oracle::Accepting);
-    let config = Config { order: cloture::plan::Order::Breadth, ..Config::default() };
+    let catalog = cloture::Catalog::load(&cloture::cli::workspace_root().join("cinema/faults.catalog"))
+        .expect("cinema/faults.catalog parses (run from the workspace)");
+    let config = Config { order: cloture::plan::Order::Breadth, catalog: catalog.clone(), ..Config::default() };
+    // Only the two fault-free reference runs: every execution makes the whole chain of requests.
+    let fault_free = Config { catalog: catalog.clone().only(Vec::new()), ..config.clone() };
 
     // Warm up connections and caches.
     for _ in 0..200 {
@@ -146,6 +150,7 @@ async fn bench() {
     // 1. Explorations vs bare chain, interleaved rounds.
     let explorations_per_round = 50;
     let (mut explore_time, mut explore_executions) = (Duration::ZERO, 0usize);
+    let (mut free_time, mut free_executions) = (Duration::ZERO, 0usize);
     let (mut plain_time, mut plain_requests) = (Duration::ZERO, 0usize);
     let (mut bare_time, mut bare_requests) = (Duration::ZERO, 0usize);
     for _ in 0..rounds {
@@ -155,6 +160,13 @@ async fn bench() {
             explore_executions += report.summary.executions;
         }
         explore_time += started.elapsed();
+
+        let started = Instant::now();
+        for _ in 0..explorations_per_round * 7 {
+            let report = cloture::explore(&fault_free, || test.clone().run()).await.expect("exploration");
+            free_executions += report.summary.executions;
+        }
+        free_time += started.elapsed();
 
         let started = Instant::now();
         for _ in 0..explorations_per_round * 14 {
@@ -174,11 +186,15 @@ async fn bench() {
     let explore_us = per(explore_time, explore_executions);
     let bare_us = per(bare_time, bare_requests);
     let plain_us = per(plain_time, plain_requests);
+    let free_us = per(free_time, free_executions);
     println!("## executions per second (cinema faulty test, hardened, chris_rivers, in-process, current_thread)");
     println!("cloture exploration:        {:>8.1} µs/execution  {:>8.0} executions/s", explore_us, 1e6 / explore_us);
+    println!("  (14 executions per exploration; faulted executions skip the calls a fault replaces)");
+    println!("cloture, fault-free runs:   {:>8.1} µs/execution  {:>8.0} executions/s", free_us, 1e6 / free_us);
     println!("cinema, no exploration:     {:>8.1} µs/request    {:>8.0} requests/s", plain_us, 1e6 / plain_us);
     println!("bare hyper chain (floor):   {:>8.1} µs/request    {:>8.0} requests/s", bare_us, 1e6 / bare_us);
     println!("ratio exploration / floor:  {:>8.2}x", explore_us / bare_us);
+    println!("ratio fault-free / floor:   {:>8.2}x", free_us / bare_us);
     println!("ratio cinema / floor:       {:>8.2}x", plain_us / bare_us);
 
     // 2. Added latency per instrumented call.
@@ -226,10 +242,11 @@ async fn bench() {
     // 3. Executions with and without dynamic reduction (counts, not times).
     let dwight = UserBookingsTest::new(&users, "dwight_schrute", Oracle::Accepting);
     println!("\n## executions needed, hardened, dwight_schrute (1 bookings call + 4 movie calls), 6 faults per call");
+    println!("(reference runs included; bfs order)");
     for max_faults in [1, 2, 3] {
         let mut counts = Vec::new();
         for reduce in [true, false] {
-            let config = Config { max_faults, reduce, order: cloture::plan::Order::Breadth, ..Config::default() };
+            let config = Config { max_faults, reduce, ..config.clone() };
             let report = cloture::explore(&config, || dwight.clone().run()).await.expect("exploration");
             counts.push((report.summary.executions, report.summary.pruned));
         }

@@ -1,0 +1,355 @@
+//! The coordinator: cloture's decisions served over HTTP on loopback, for services in other processes.
+//!
+//! In one process, services find their execution in a registry (a function call). A service in another
+//! process that uses cloture's client and server needs no round trip to decide: the execution's fault plan
+//! travels down in a request header (`x-cloture-plan`). It pays one round trip per request it handles, to
+//! report what it observed (calls, outcomes, panics) before it answers — so the trace is complete when the
+//! test gets its answer — plus one for a request that arrives without context (from an external test
+//! command), to learn the current execution. Filibuster pays four per call.
+//!
+//! API (JSON, `127.0.0.1` only; documented in docs/coordinator.md):
+//! - `GET /v1/health` → `{"status":"ok"}`
+//! - `GET /v1/current?service=S&method=M&path=P` → `{"execution","parent","plan"}` or 204 when none
+//! - `POST /v1/executions/{id}/report` with a [`RemoteReport`] → 204
+//! - `GET /v1/executions/{id}/injected[?service=S]` → `{"injected": bool}`
+//!
+//! Every input is validated; a malformed or hostile request gets a 4xx and changes nothing.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::call::CallKey;
+use crate::context::{parse_plan, Execution, RemoteReport};
+use crate::fault::Fault;
+
+/// Environment variable naming the coordinator (`http://127.0.0.1:PORT`) for services in other processes.
+pub const COORDINATOR_ENV: &str = "CLOTURE_COORDINATOR";
+/// Largest request body the coordinator accepts.
+const MAX_BODY: usize = 1 << 20;
+/// Most calls one report may carry.
+const MAX_CALLS: usize = 10_000;
+
+/// The execution that requests without context belong to, shared with the proxies.
+pub(crate) type Current = Arc<Mutex<Option<Arc<Execution>>>>;
+
+#[derive(Default)]
+struct State {
+    current: Current,
+}
+
+/// A running coordinator.
+pub struct Coordinator {
+    address: SocketAddr,
+    state: Arc<State>,
+    stop: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Coordinator {
+    /// Starts a coordinator on `127.0.0.1:port` (0 for a free port).
+    pub async fn bind(port: u16) -> std::io::Result<Coordinator> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        Coordinator::start(listener)
+    }
+
+    /// Starts a coordinator on `listener`, which must be bound to a loopback address.
+    pub fn start(listener: TcpListener) -> std::io::Result<Coordinator> {
+        let address = listener.local_addr()?;
+        if !address.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the coordinator binds loopback only, not {address}"),
+            ));
+        }
+        let state = Arc::new(State::default());
+        let stop = Arc::new(Notify::new());
+        let task = tokio::spawn(accept(listener, Arc::clone(&state), Arc::clone(&stop)));
+        Ok(Coordinator { address, state, stop, task })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Sets the execution that requests without context (from an external test command) belong to.
+    pub fn set_current(&self, execution: Option<Arc<Execution>>) {
+        *self.state.current.lock().expect("coordinator state poisoned") = execution;
+    }
+
+    /// The current-execution slot, for proxies.
+    pub(crate) fn current(&self) -> Current {
+        Arc::clone(&self.state.current)
+    }
+
+    /// Stops serving.
+    pub async fn shutdown(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+    }
+}
+
+async fn accept(listener: TcpListener, state: Arc<State>, stop: Arc<Notify>) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = stop.notified() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = Arc::clone(&state);
+        let service = service_fn(move |request| {
+            let state = Arc::clone(&state);
+            async move { Ok::<_, Infallible>(answer(&state, request).await) }
+        });
+        tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+    }
+}
+
+fn reply(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
+}
+
+fn bad(status: StatusCode, why: impl Into<String>) -> Response<Full<Bytes>> {
+    reply(status, json!({ "error": why.into() }))
+}
+
+fn query(request: &Request<Incoming>) -> HashMap<String, String> {
+    request
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), percent_decode(v)))
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..(i + 3).min(bytes.len())]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(byte) if hex.len() == 2 => {
+                        out.push(byte);
+                        i += 3;
+                    }
+                    _ => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A service name as services register them: short, no spaces or control characters.
+pub(crate) fn valid_service_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (request.method().clone(), segments.as_slice()) {
+        (Method::GET, ["v1", "health"]) => reply(StatusCode::OK, json!({ "status": "ok" })),
+        (Method::GET, ["v1", "current"]) => serve_current(state, &query(&request)),
+        (Method::POST, ["v1", "executions", id, "report"]) => {
+            let Some(execution) = find(id) else {
+                return bad(StatusCode::NOT_FOUND, format!("no live execution `{id}`"));
+            };
+            let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
+                Ok(body) => body.to_bytes(),
+                Err(_) => return bad(StatusCode::PAYLOAD_TOO_LARGE, format!("a report is at most {MAX_BODY} bytes")),
+            };
+            let report: RemoteReport = match serde_json::from_slice(&body) {
+                Ok(report) => report,
+                Err(error) => return bad(StatusCode::BAD_REQUEST, format!("not a report: {error}")),
+            };
+            if !valid_service_name(&report.service) {
+                return bad(StatusCode::BAD_REQUEST, "`service` is not a service name");
+            }
+            if report.calls.len() > MAX_CALLS || !(100..=599).contains(&report.status) {
+                return bad(StatusCode::BAD_REQUEST, "too many calls or an impossible status");
+            }
+            execution.absorb(report);
+            Response::builder().status(StatusCode::NO_CONTENT).body(Full::new(Bytes::new())).expect("a valid response")
+        }
+        (Method::GET, ["v1", "executions", id, "injected"]) => {
+            let Some(execution) = find(id) else {
+                return bad(StatusCode::NOT_FOUND, format!("no live execution `{id}`"));
+            };
+            let query = query(&request);
+            let service = query.get("service").map(String::as_str);
+            reply(StatusCode::OK, json!({ "injected": execution.fault_injected(service) }))
+        }
+        (_, ["v1", "health"] | ["v1", "current"] | ["v1", "executions", _, "report" | "injected"]) => {
+            bad(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
+        _ => bad(StatusCode::NOT_FOUND, format!("no such endpoint `{path}`")),
+    }
+}
+
+fn find(id: &str) -> Option<Arc<Execution>> {
+    id.parse::<u64>().ok().and_then(Execution::lookup)
+}
+
+fn serve_current(state: &State, query: &HashMap<String, String>) -> Response<Full<Bytes>> {
+    let (Some(service), Some(method), Some(path)) = (query.get("service"), query.get("method"), query.get("path"))
+    else {
+        return bad(StatusCode::BAD_REQUEST, "`service`, `method` and `path` are required");
+    };
+    if !valid_service_name(service) {
+        return bad(StatusCode::BAD_REQUEST, "`service` is not a service name");
+    }
+    if method.is_empty() || method.len() > 16 || !method.chars().all(|c| c.is_ascii_uppercase()) {
+        return bad(StatusCode::BAD_REQUEST, "`method` is not an HTTP method");
+    }
+    if !path.starts_with('/') || path.len() > 2048 {
+        return bad(StatusCode::BAD_REQUEST, "`path` must start with / and be at most 2048 bytes");
+    }
+    let execution = state.current.lock().expect("coordinator state poisoned").clone();
+    match execution {
+        None => Response::builder().status(StatusCode::NO_CONTENT).body(Full::new(Bytes::new())).expect("valid"),
+        Some(execution) => {
+            let parent = execution.external_root(service, method, path);
+            reply(
+                StatusCode::OK,
+                json!({
+                    "execution": execution.id().to_string(),
+                    "parent": parent.to_string(),
+                    "plan": execution.plan_header().unwrap_or(""),
+                }),
+            )
+        }
+    }
+}
+
+// ---- the service side: talking to the coordinator from another process ----
+
+/// The coordinator this process reports to, from `CLOTURE_COORDINATOR` (loopback URLs only).
+pub(crate) fn configured() -> Option<&'static str> {
+    static URL: OnceLock<Option<String>> = OnceLock::new();
+    URL.get_or_init(|| {
+        let url = std::env::var(COORDINATOR_ENV).ok()?;
+        let url = url.trim_end_matches('/').to_string();
+        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
+        if loopback.iter().any(|prefix| url.starts_with(prefix)) {
+            Some(url)
+        } else {
+            tracing::warn!(%url, "{COORDINATOR_ENV} must be a loopback http URL; ignored");
+            None
+        }
+    })
+    .as_deref()
+}
+
+fn client() -> &'static hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>> {
+    static CLIENT: OnceLock<hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector)
+    })
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+async fn exchange(request: Request<Full<Bytes>>) -> Option<(StatusCode, Bytes)> {
+    let call = async {
+        let response = client().request(request).await.ok()?;
+        let status = response.status();
+        let body = response.into_body().collect().await.ok()?.to_bytes();
+        Some((status, body))
+    };
+    match tokio::time::timeout(Duration::from_secs(5), call).await {
+        Ok(result) => result,
+        Err(_) => None,
+    }
+}
+
+/// Asks the coordinator which execution a request without context belongs to: its id, the key of the
+/// (external) call that delivered it, and its plan.
+pub(crate) async fn current(
+    service: &str,
+    method: &str,
+    path: &str,
+) -> Option<(u64, CallKey, HashMap<CallKey, Fault>)> {
+    let base = configured()?;
+    let url = format!("{base}/v1/current?service={}&method={}&path={}", encode(service), encode(method), encode(path));
+    let request = Request::get(url).body(Full::new(Bytes::new())).ok()?;
+    let (status, body) = exchange(request).await?;
+    if status != StatusCode::OK {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    let id = value["execution"].as_str()?.parse().ok()?;
+    let parent = value["parent"].as_str()?.parse().ok()?;
+    let plan = parse_plan(value["plan"].as_str().unwrap_or("")).ok()?;
+    Some((id, parent, plan))
+}
+
+/// Reports what this process observed for one request of execution `id`.
+pub(crate) async fn report(id: u64, report: &RemoteReport) {
+    let Some(base) = configured() else { return };
+    let body = serde_json::to_vec(report).expect("a report serializes");
+    let Ok(request) = Request::post(format!("{base}/v1/executions/{id}/report"))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+    else {
+        return;
+    };
+    match exchange(request).await {
+        Some((status, _)) if status.is_success() => {}
+        Some((status, body)) => {
+            tracing::warn!(%status, body = %String::from_utf8_lossy(&body), "the coordinator refused a report")
+        }
+        None => tracing::warn!("the coordinator did not answer a report"),
+    }
+}
