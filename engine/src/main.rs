@@ -7,12 +7,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use cloture::{Catalog, Report};
+use cloture::external::ServicesFile;
+use cloture::external::System;
+use cloture::{cli, Catalog, Config, Report};
 
 const HELP: &str = "\
 cloture: coverage-guided fault exploration for HTTP microservices
 
 usage:
+  cloture explore --functional-test COMMAND --services FILE [options]
+                                              explore a system of services in their own processes; the
+                                              command's exit status is the test's verdict
+  cloture replay ID --functional-test COMMAND --services FILE
+                                              re-run one execution of the last exploration
   cloture summary [REPORT]                    print the summary of a report (default target/cloture/report.json)
   cloture dot [REPORT]                        print the call graph as Graphviz DOT
   cloture milestones REPORT [PREFIX]          executions until final coverage (of files under PREFIX)
@@ -20,15 +27,98 @@ usage:
   cloture catalog scan SERVICE=FILE... [-o OUT]
                                               generate a fault catalog from service sources
   cloture catalog check FILE                  check a fault catalog
-  cloture help                                this help";
+  cloture help                                this help
+
+explore options (also: cloture explore --help):
+  --name NAME             the exploration's name in the report (default: the command)
+";
 
 fn main() -> ExitCode {
-    match run(std::env::args().skip(1).collect()) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(args.first().map(String::as_str), Some("explore" | "replay")) {
+        return external(args);
+    }
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("cloture: {error:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// `cloture explore` / `cloture replay`: an external system and a test command.
+fn external(args: Vec<String>) -> ExitCode {
+    let options = match cli::parse(args.iter().map(std::ffi::OsString::from), &["functional-test", "services", "name"])
+    {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("cloture: {error} (try cloture explore --help)");
+            return ExitCode::from(2);
+        }
+    };
+    if options.command == cli::Command::Help {
+        println!("usage: cloture explore --functional-test COMMAND --services FILE [options]\n\n{}", cli::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    let prepared = (|| -> Result<(ServicesFile, String, Config)> {
+        let command = options.extra("functional-test").context("--functional-test COMMAND is required")?.to_string();
+        let services_path = options.extra("services").context("--services FILE is required")?;
+        let services = ServicesFile::load(std::path::Path::new(services_path)).map_err(anyhow::Error::msg)?;
+        let root = cli::workspace_root();
+        let config = Config {
+            name: options.extra("name").unwrap_or(&command).to_string(),
+            report_dir: Some(root.join("target").join("cloture")),
+            replay_command: format!(
+                "cloture replay {{id}} --functional-test {} --services {services_path}",
+                shell_quote(&command)
+            ),
+            ..Config::default()
+        };
+        let config = options.configure(config).map_err(anyhow::Error::msg)?;
+        Ok((services, command, config))
+    })();
+    let (services, command, config) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            eprintln!("cloture: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime builds");
+    runtime.block_on(async {
+        let report_dir = config.report_dir.clone().expect("set above");
+        let mut system = match System::start(&services, &report_dir.join("services"), config.stop.clone()).await {
+            Ok(system) => system,
+            Err(error) => {
+                eprintln!("cloture: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        let code = cli::run(&options, &config, system.command_test(&command)).await;
+        system.stop().await;
+        let failure = system.failure.lock().expect("failure poisoned").clone();
+        if let Some(why) = failure {
+            // The report says why the exploration stopped early.
+            let path = report_dir.join("report.json");
+            if let Ok(mut report) = Report::read(&path) {
+                report.summary.stopped = Some(why);
+                report.summary.complete = false;
+                if let Err(error) = report.write(&report_dir) {
+                    eprintln!("cloture: {error}");
+                }
+            }
+            return ExitCode::from(2);
+        }
+        code
+    })
+}
+
+fn shell_quote(text: &str) -> String {
+    if text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=".contains(c)) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
 

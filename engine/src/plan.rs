@@ -11,6 +11,11 @@
 //!   vanish (the caller gave up before making it), any set holding faults on both `c` and `d` behaves like
 //!   the set without `d`'s fault.
 //!
+//! Partitions split the plan between machines: every candidate has a *lineage root*, the first fault of
+//! the chain it was derived by (a single-fault candidate is its own root, a candidate opened by execution
+//! `F` inherits `F`'s root), and partition `k/n` keeps the candidates whose root hashes to `k`. Children keep
+//! their parent's root, so whole subtrees stay in one partition.
+//!
 //! Pure code: no I/O, no clocks; the explorer feeds it traces and asks for the next candidate.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -31,6 +36,14 @@ pub fn execution_id(faults: &FaultSet) -> String {
         hash.write(format!("{key}={fault};").as_bytes());
     }
     format!("{:012x}", hash.finish() & 0xffff_ffff_ffff)
+}
+
+/// The partition (1-based, of `n`) that owns the candidates whose lineage root is `root`: a stable FNV hash
+/// of the root's `key=fault` text, the same in every run and on every machine.
+pub fn partition_of(root: (CallKey, Fault), n: usize) -> usize {
+    let mut hash = Fnv::new();
+    hash.write(format!("{}={}", root.0, root.1).as_bytes());
+    (hash.finish() % n.max(1) as u64) as usize + 1
 }
 
 /// The order candidates run in.
@@ -74,6 +87,8 @@ pub struct Candidate {
     pub faults: FaultSet,
     /// The call whose fault this candidate added to the execution it came from.
     pub added: CallKey,
+    /// The lineage root: the first fault of the chain this candidate was derived by.
+    pub root: (CallKey, Fault),
     seq: u64,
 }
 
@@ -96,6 +111,8 @@ pub struct PlanConfig {
     pub order: Order,
     /// Dynamic reduction on (observed answers and unreachable calls are pruned). Domination is always on.
     pub reduce: bool,
+    /// Only the candidates of partition `k` of `n` (1-based), by lineage root; `None` plans everything.
+    pub partition: Option<(usize, usize)>,
 }
 
 type Canonical = Vec<(CallKey, Fault)>;
@@ -125,6 +142,8 @@ pub struct Planner {
     answers: HashSet<(Canonical, CallKey, CallOutcome)>,
     calls_of: HashMap<Canonical, HashSet<CallKey>>,
     pruned: Vec<(FaultSet, PruneReason)>,
+    roots: HashMap<Canonical, (CallKey, Fault)>,
+    elsewhere: usize,
 }
 
 impl Planner {
@@ -144,6 +163,8 @@ impl Planner {
             answers: HashSet::new(),
             calls_of: HashMap::new(),
             pruned: Vec::new(),
+            roots: HashMap::new(),
+            elsewhere: 0,
         }
     }
 
@@ -186,6 +207,8 @@ impl Planner {
         if faults.len() >= self.config.max_faults {
             return;
         }
+        // Children inherit this execution's lineage root (a set the planner never planned: its first fault).
+        let root = self.roots.get(&canonical(faults)).copied().or_else(|| faults.iter().next().map(|(k, f)| (*k, *f)));
         let mut opened: HashSet<CallKey> = HashSet::new();
         for call in calls {
             if call.from == TEST_SERVICE
@@ -199,22 +222,29 @@ impl Planner {
             for fault in self.catalog.faults_for(&call.to) {
                 let mut next = faults.clone();
                 next.insert(call.key, fault);
-                self.consider(next, call.key);
+                self.consider(next, call.key, root.unwrap_or((call.key, fault)));
             }
         }
     }
 
-    fn consider(&mut self, faults: FaultSet, added: CallKey) {
+    fn consider(&mut self, faults: FaultSet, added: CallKey, root: (CallKey, Fault)) {
         let key = canonical(&faults);
-        if !self.seen.insert(key) {
+        if !self.seen.insert(key.clone()) {
             return;
+        }
+        if let Some((k, n)) = self.config.partition {
+            if partition_of(root, n) != k {
+                self.elsewhere += 1;
+                return;
+            }
         }
         if let Some(reason) = self.prune_reason(&faults, added) {
             self.pruned.push((faults, reason));
             return;
         }
         self.seq += 1;
-        self.queue.push(Candidate { faults, added, seq: self.seq });
+        self.roots.insert(key, root);
+        self.queue.push(Candidate { faults, added, root, seq: self.seq });
     }
 
     fn prune_reason(&self, faults: &FaultSet, added: CallKey) -> Option<PruneReason> {
@@ -276,6 +306,37 @@ impl Planner {
         }
     }
 
+    /// The fault sets the next `n` calls of [`Planner::next`] would return if nothing new were learnt in
+    /// between (with the same `score`), without taking them: what can run speculatively, concurrently.
+    pub fn upcoming(&self, n: usize, score: impl Fn(&Candidate) -> f64) -> Vec<FaultSet> {
+        let mut order: Vec<usize> = (0..self.queue.len())
+            .filter(|&index| {
+                let candidate = &self.queue[index];
+                self.prune_reason(&candidate.faults, candidate.added).is_none()
+            })
+            .collect();
+        match self.config.order {
+            Order::Depth => order.reverse(),
+            Order::Breadth => order.sort_by_key(|&index| rank(&self.queue[index])),
+            Order::Coverage => {
+                let scores: HashMap<usize, f64> =
+                    order.iter().map(|&index| (index, score(&self.queue[index]))).collect();
+                order.sort_by(|a, b| {
+                    scores[b]
+                        .partial_cmp(&scores[a])
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                        .then_with(|| rank(&self.queue[*a]).cmp(&rank(&self.queue[*b])))
+                });
+            }
+        }
+        order.into_iter().take(n).map(|index| self.queue[index].faults.clone()).collect()
+    }
+
+    /// Candidates left to other partitions.
+    pub fn elsewhere(&self) -> usize {
+        self.elsewhere
+    }
+
     fn breadth_first(&self) -> usize {
         (0..self.queue.len()).min_by_key(|&index| rank(&self.queue[index])).expect("queue is not empty")
     }
@@ -331,7 +392,7 @@ mod tests {
     }
 
     fn planner(max_faults: usize, order: Order, reduce: bool) -> Planner {
-        Planner::new(PlanConfig { max_faults, order, reduce }, only_connect(), HashSet::new())
+        Planner::new(PlanConfig { max_faults, order, reduce, partition: None }, only_connect(), HashSet::new())
     }
 
     /// test -> users (1); users -> bookings (2), users -> movies (3), (4).
@@ -413,7 +474,7 @@ mod tests {
     #[test]
     fn an_answer_already_seen_without_injection_is_pruned() {
         let mut planner = Planner::new(
-            PlanConfig { max_faults: 1, order: Order::Breadth, reduce: true },
+            PlanConfig { max_faults: 1, order: Order::Breadth, reduce: true, partition: None },
             Catalog::default().only(vec![Fault::Status(404), Fault::Connect]),
             HashSet::new(),
         );

@@ -1,0 +1,26 @@
+#!/usr/bin/env python3
+"""The functional test of the Python pair: GET /total is 200 {"total": 6}, or 503 when cloture injected a
+fault in this execution (asked from its coordinator). Exit status 0 passes."""
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+
+
+def fault_injected():
+    url = f"{os.environ['CLOTURE_COORDINATOR']}/v1/executions/{os.environ['CLOTURE_EXECUTION']}/injected"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)["injected"]
+
+
+try:
+    with urllib.request.urlopen(sys.argv[1] + "/total", timeout=5) as response:
+        status, body = response.status, json.load(response)
+except urllib.error.HTTPError as error:
+    status, body = error.code, error.read().decode(errors="replace")
+if status == 200 and body == {"total": 6}:
+    sys.exit(0)
+if status == 503 and fault_injected():
+    sys.exit(0)
+sys.exit(f"unexpected answer: {status} {body}")

@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""A service cloture cannot instrument (stdlib only): GET /total sums what back's /numbers returns.
+
+It handles back's error statuses and refused or reset connections with a 503, but not a timeout: that one
+ends in the generic handler as a 500. The bug cloture finds through its proxies.
+"""
+import json
+import os
+import sys
+import traceback
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+BACK = os.environ.get("BACK_URL", "http://127.0.0.1:7001")
+
+
+class Handler(BaseHTTPRequestHandler):
+    def reply(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/":
+            return self.reply(200, {"status": "ok"})
+        if self.path != "/total":
+            return self.reply(404, {"error": "not found"})
+        try:
+            try:
+                with urllib.request.urlopen(BACK + "/numbers", timeout=0.5) as response:
+                    numbers = json.load(response)["numbers"]
+            except urllib.error.HTTPError:
+                return self.reply(503, {"error": "back is malfunctioning"})
+            except (ConnectionError, urllib.error.URLError):
+                return self.reply(503, {"error": "back is unavailable"})
+            self.reply(200, {"total": sum(numbers)})
+        except Exception:
+            traceback.print_exc()
+            self.reply(500, {"error": "internal server error"})
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
