@@ -5,6 +5,7 @@
 //! the terminal summary, `report.json`, `report.html` and a replay command per execution. Arguments are
 //! parsed in two stages: raw flags into [`Options`], then validated into the explorer's [`Config`].
 
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::future::Future;
 use std::path::PathBuf;
@@ -12,9 +13,11 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::explore::{Config, Verdict};
+use crate::call::CallKey;
+use crate::explore::{Config, Probe, Verdict};
 use crate::fault::{Catalog, Fault};
-use crate::plan::Order;
+use crate::plan::{Candidate, Order};
+use crate::report::{FaultReport, Report};
 
 /// What to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +40,10 @@ pub struct Options {
     pub catalog: Option<PathBuf>,
     pub faults: Option<Vec<Fault>>,
     pub report_dir: Option<PathBuf>,
+    /// Most executions running at once.
+    pub jobs: Option<usize>,
+    /// Only share `k` of `n` (1-based) of the plan.
+    pub partition: Option<(usize, usize)>,
     /// Exit non-zero when any execution failed (for CI).
     pub strict: bool,
     pub quiet: bool,
@@ -60,6 +67,9 @@ options:
   --catalog FILE          per-service fault catalog (default: faults.catalog when present)
   --faults LIST           only these faults, e.g. timeout,status:503
   --report-dir DIR        where report.json and report.html go (default target/cloture)
+  --jobs N                run up to N executions at once (default 1; per-execution coverage runs one)
+  --partition K/N         explore only share K of N of the plan (split CI between machines; unite the
+                          reports with `cloture merge A.json B.json ... -o OUT.json`)
   --strict                exit 1 when any execution failed (CI)
   --quiet                 no progress, no summary
   -h, --help              this help";
@@ -79,6 +89,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, extra: &[&str]) -> Result
         catalog: None,
         faults: None,
         report_dir: None,
+        jobs: None,
+        partition: None,
         strict: false,
         quiet: false,
         extra: Vec::new(),
@@ -118,6 +130,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, extra: &[&str]) -> Result
                 options.faults = Some(faults);
             }
             Long("report-dir") => options.report_dir = Some(PathBuf::from(value(&mut parser, "--report-dir")?)),
+            Long("jobs") => options.jobs = Some(number(&value(&mut parser, "--jobs")?, "--jobs")?),
+            Long("partition") => options.partition = Some(partition(&value(&mut parser, "--partition")?)?),
             Long("strict") => options.strict = true,
             Long("quiet") => options.quiet = true,
             Long(flag) if extra.contains(&flag) => {
@@ -148,6 +162,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, extra: &[&str]) -> Result
 
 fn number(text: &str, flag: &str) -> Result<usize, String> {
     text.parse().map_err(|_| format!("{flag}: `{text}` is not a whole number"))
+}
+
+/// `k/n` with 1 ≤ k ≤ n.
+fn partition(text: &str) -> Result<(usize, usize), String> {
+    let parsed = text.split_once('/').and_then(|(k, n)| Some((k.trim().parse().ok()?, n.trim().parse().ok()?)));
+    match parsed {
+        Some((k, n)) if (1..=n).contains(&k) => Ok((k, n)),
+        Some(_) => Err(format!("--partition: `{text}` is not a share of the plan: K/N needs 1 ≤ K ≤ N")),
+        None => Err(format!("--partition: `{text}` is not of the form K/N, e.g. 1/2")),
+    }
 }
 
 fn seconds(text: &str, flag: &str) -> Result<Duration, String> {
@@ -198,6 +222,15 @@ impl Options {
         if let Some(dir) = &self.report_dir {
             config.report_dir = Some(dir.clone());
         }
+        if let Some(jobs) = self.jobs {
+            if jobs == 0 {
+                return Err("--jobs must be at least 1".to_string());
+            }
+            config.jobs = jobs;
+        }
+        if self.partition.is_some() {
+            config.partition = self.partition;
+        }
         config.progress = !self.quiet;
         Ok(config)
     }
@@ -224,7 +257,7 @@ where
         _ if config.coverage_paths.is_empty() => crate::explore::explore(config, test).await,
         _ => {
             let mut probe = crate::coverage::CoverageProbe::new(&workspace_root(), config.coverage_paths.clone());
-            let result = crate::explore::explore_with(config, test, Some(&mut probe)).await;
+            let result = crate::explore::explore_with(config, test, Some(&mut Measured(&mut probe))).await;
             if probe.snapshots > 0 && !options.quiet {
                 eprintln!(
                     "cloture: coverage: {} snapshots, {:.1} ms taking them, {:.1} ms turning them into lines",
@@ -262,6 +295,36 @@ where
     ExitCode::SUCCESS
 }
 
+/// The coverage probe, active only when it measures (a build without instrumentation or llvm tools
+/// measures nothing, and then `--jobs` is honoured).
+struct Measured<'a>(&'a mut crate::coverage::CoverageProbe);
+
+impl Probe for Measured<'_> {
+    fn before(&mut self) {
+        self.0.before();
+    }
+
+    fn after(&mut self, execution_id: &str) -> BTreeMap<String, Vec<u32>> {
+        self.0.after(execution_id)
+    }
+
+    fn score(&self, candidate: &Candidate, calls: &HashMap<CallKey, FaultReport>) -> f64 {
+        self.0.score(candidate, calls)
+    }
+
+    fn chosen(&mut self, candidate: &Candidate, calls: &HashMap<CallKey, FaultReport>) {
+        self.0.chosen(candidate, calls);
+    }
+
+    fn finish(&mut self, report: &mut Report) {
+        self.0.finish(report);
+    }
+
+    fn active(&self) -> bool {
+        crate::coverage::CoverageProbe::active(self.0)
+    }
+}
+
 /// The workspace root: the nearest directory upwards from the current one whose `Cargo.toml` declares a
 /// `[workspace]`, else the current directory.
 pub fn workspace_root() -> PathBuf {
@@ -284,10 +347,17 @@ mod tests {
     #[test]
     fn parses_a_full_command_line() {
         let options = parse(
-            args("explore --max-faults 3 --order bfs --faults timeout,status:503 --strict --edition hardened"),
+            args(
+                "explore --max-faults 3 --order bfs --faults timeout,status:503 --strict --edition hardened --jobs 4 \
+                 --partition 2/3",
+            ),
             &["edition"],
         )
         .unwrap();
+        assert_eq!(options.jobs, Some(4));
+        assert_eq!(options.partition, Some((2, 3)));
+        let config = options.configure(Config::default()).unwrap();
+        assert_eq!((config.jobs, config.partition), (4, Some((2, 3))));
         assert_eq!(options.command, Command::Explore);
         assert_eq!(options.max_faults, Some(3));
         assert_eq!(options.order, Some(Order::Breadth));
@@ -308,12 +378,18 @@ mod tests {
             ("frobnicate", "frobnicate"),
             ("replay", "execution id"),
             ("--edition x", "--edition"),
+            ("--partition 3/2", "3/2"),
+            ("--partition 0/2", "0/2"),
+            ("--partition x", "`x`"),
+            ("--jobs some", "some"),
         ] {
             let error = parse(args(line), &[]).unwrap_err();
             assert!(error.contains(needle), "{line}: {error}");
         }
         let error = parse(args("--max-faults 0"), &[]).unwrap().configure(Config::default()).unwrap_err();
         assert!(error.contains("at least 1"));
+        let error = parse(args("--jobs 0"), &[]).unwrap().configure(Config::default()).unwrap_err();
+        assert!(error.contains("--jobs") && error.contains("at least 1"), "{error}");
         let error = parse(args("--catalog /nonexistent/faults.catalog"), &[])
             .unwrap()
             .configure(Config::default())

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -136,6 +136,13 @@ fn bad(status: StatusCode, why: impl Into<String>) -> Response<Full<Bytes>> {
     reply(status, json!({ "error": why.into() }))
 }
 
+/// 405, with the `Allow` header HTTP requires.
+fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut response = bad(StatusCode::METHOD_NOT_ALLOWED, format!("method not allowed; use {allow}"));
+    response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+    response
+}
+
 fn query(request: &Request<Incoming>) -> HashMap<String, String> {
     request
         .uri()
@@ -153,18 +160,11 @@ fn percent_decode(text: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..(i + 3).min(bytes.len())]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(byte) if hex.len() == 2 => {
-                        out.push(byte);
-                        i += 3;
-                    }
-                    _ => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
+            // Two hex digits exactly: `from_str_radix` alone would also take a sign (`%+1`).
+            b'%' if i + 2 < bytes.len() && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("hex digits are ASCII");
+                out.push(u8::from_str_radix(hex, 16).expect("two hex digits"));
+                i += 3;
             }
             b'+' => {
                 out.push(b' ');
@@ -196,7 +196,10 @@ async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             };
             let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
                 Ok(body) => body.to_bytes(),
-                Err(_) => return bad(StatusCode::PAYLOAD_TOO_LARGE, format!("a report is at most {MAX_BODY} bytes")),
+                Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+                    return bad(StatusCode::PAYLOAD_TOO_LARGE, format!("a report is at most {MAX_BODY} bytes"))
+                }
+                Err(error) => return bad(StatusCode::BAD_REQUEST, format!("the body could not be read: {error}")),
             };
             let report: RemoteReport = match serde_json::from_slice(&body) {
                 Ok(report) => report,
@@ -219,9 +222,8 @@ async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Byte
             let service = query.get("service").map(String::as_str);
             reply(StatusCode::OK, json!({ "injected": execution.fault_injected(service) }))
         }
-        (_, ["v1", "health"] | ["v1", "current"] | ["v1", "executions", _, "report" | "injected"]) => {
-            bad(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
-        }
+        (_, ["v1", "health"] | ["v1", "current"] | ["v1", "executions", _, "injected"]) => not_allowed("GET"),
+        (_, ["v1", "executions", _, "report"]) => not_allowed("POST"),
         _ => bad(StatusCode::NOT_FOUND, format!("no such endpoint `{path}`")),
     }
 }
@@ -268,16 +270,23 @@ pub(crate) fn configured() -> Option<&'static str> {
     static URL: OnceLock<Option<String>> = OnceLock::new();
     URL.get_or_init(|| {
         let url = std::env::var(COORDINATOR_ENV).ok()?;
-        let url = url.trim_end_matches('/').to_string();
-        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
-        if loopback.iter().any(|prefix| url.starts_with(prefix)) {
-            Some(url)
-        } else {
-            tracing::warn!(%url, "{COORDINATOR_ENV} must be a loopback http URL; ignored");
-            None
+        let loopback = loopback_url(&url);
+        if loopback.is_none() {
+            tracing::warn!(%url, "{COORDINATOR_ENV} must be a loopback http URL (http://127.0.0.1:PORT); ignored");
         }
+        loopback
     })
     .as_deref()
+}
+
+/// `url` without trailing slashes if it is `http://` + a loopback host + `:PORT` and nothing else. A prefix
+/// check alone would let `http://127.0.0.1:1@example.com` (user info, then another host) through.
+fn loopback_url(url: &str) -> Option<String> {
+    let url = url.trim_end_matches('/');
+    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
+    let port = loopback.iter().find_map(|prefix| url.strip_prefix(prefix))?;
+    let valid = port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|port| port != 0);
+    valid.then(|| url.to_string())
 }
 
 fn client() -> &'static hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>> {
@@ -351,5 +360,38 @@ pub(crate) async fn report(id: u64, report: &RemoteReport) {
             tracing::warn!(%status, body = %String::from_utf8_lossy(&body), "the coordinator refused a report")
         }
         None => tracing::warn!("the coordinator did not answer a report"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_loopback_host_and_a_port_name_a_coordinator() {
+        for url in ["http://127.0.0.1:7100", "http://127.0.0.1:7100/", "http://localhost:1", "http://[::1]:65535"] {
+            assert_eq!(loopback_url(url).as_deref(), Some(url.trim_end_matches('/')), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:1@example.com",
+            "http://127.0.0.1:80@example.com:80/",
+            "http://localhost:80.example.com",
+            "http://127.0.0.1:7100/v1",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:70000",
+            "http://127.0.0.1:",
+            "https://127.0.0.1:7100",
+            "http://10.0.0.1:7100",
+        ] {
+            assert_eq!(loopback_url(url), None, "{url}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding_takes_exactly_two_hex_digits() {
+        assert_eq!(percent_decode("%2Fusers%2fx+y"), "/users/x y");
+        assert_eq!(percent_decode("%+1%-1%g0%4"), "% 1%-1%g0%4");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%25"), "%");
     }
 }

@@ -17,6 +17,9 @@ pub enum Error {
     UnknownExecution { id: String, report: std::path::PathBuf, known: String },
     #[error("replay needs a report directory (the report of the exploration to replay from)")]
     NoReportDir,
+    /// `index` is the position of the offending report among those given (0-based).
+    #[error("cannot merge report {}: {why}", index + 1)]
+    CannotMerge { index: usize, why: String },
     #[error("cannot {what}: {source}")]
     Io { what: String, source: std::io::Error },
 }

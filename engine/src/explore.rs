@@ -5,11 +5,18 @@
 //! inside its own [`Execution`] context under a deadline, waits for the services' handlers of that
 //! execution to finish, and is classified. It never stops at the first failure. I/O is limited to the
 //! optional coverage probe and writing the report at the end (and when stopped early).
+//!
+//! With `jobs > 1` (and no per-execution coverage), executions run concurrently on the current task: next to
+//! the candidate the planner chose, the ones it would choose next (if they teach it nothing new) run
+//! speculatively, and their results wait until the planner really chooses them. Results are observed one
+//! by one in the planner's order, so for a deterministic system the executions — and their order in the
+//! report — are exactly those of `jobs = 1`; a speculation the planner never confirms is dropped.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Display;
 use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,6 +81,12 @@ pub struct Config {
     /// when the program runs under cargo llvm-cov (used by [`crate::cli::run`], never by tests: resetting
     /// counters would disturb other tests of the same process).
     pub coverage_paths: Vec<String>,
+    /// Most executions running at once (at least 1). Per-execution coverage needs one at a time: with an
+    /// active probe the explorer runs one and says so in the report.
+    pub jobs: usize,
+    /// Only partition `k` of `n` (1-based) of the plan, for splitting the work between machines; the
+    /// reports of all partitions are united by `cloture merge`.
+    pub partition: Option<(usize, usize)>,
 }
 
 impl Default for Config {
@@ -93,6 +106,8 @@ impl Default for Config {
             progress: false,
             stop: Arc::new(AtomicBool::new(false)),
             coverage_paths: Vec::new(),
+            jobs: 1,
+            partition: None,
         }
     }
 }
@@ -109,6 +124,10 @@ pub trait Probe {
     fn chosen(&mut self, candidate: &Candidate, calls: &HashMap<CallKey, FaultReport>);
     /// Finishes the report's coverage section.
     fn finish(&mut self, report: &mut Report);
+    /// Whether the probe measures each execution, which needs executions one at a time.
+    fn active(&self) -> bool {
+        true
+    }
 }
 
 /// One finished execution, before it goes into the report.
@@ -146,25 +165,43 @@ where
     let mut executions: Vec<ExecutionReport> = Vec::new();
     let mut graph = CallGraph::default();
     let mut calls: HashMap<CallKey, FaultReport> = HashMap::new();
+    let measured = probe.as_deref().is_some_and(|probe| probe.active());
+    let jobs = if measured { 1 } else { config.jobs.max(1) };
+    let note = (jobs < config.jobs).then(|| {
+        format!(
+            "ran one execution at a time instead of {}: per-execution coverage measures executions one by one",
+            config.jobs
+        )
+    });
+    // Results of executions run ahead of the planner, by execution id.
+    let mut speculated: HashMap<String, Ran> = HashMap::new();
 
     settle().await;
-    // Reference runs.
+    // Reference runs (both at once when running concurrently; the second is dropped if the first fails).
     let mut references = Vec::new();
-    for _ in 0..2 {
-        if let Some(probe) = probe.as_deref_mut() {
-            probe.before();
-        }
-        let mut ran = run_once(config, &FaultSet::new(), &test).await;
-        if let Some(probe) = probe.as_deref_mut() {
-            ran.report.new_lines = probe.after(&ran.report.id);
-        }
-        ran.report.reference = true;
-        references.push(ran);
+    if jobs > 1 {
+        let none = FaultSet::new();
+        references = join_all(vec![run_once(config, &none, &test), run_once(config, &none, &test)]).await;
         if references[0].report.outcome == Outcome::Fail {
-            break;
+            references.truncate(1);
+        }
+    } else {
+        for _ in 0..2 {
+            if let Some(probe) = probe.as_deref_mut() {
+                probe.before();
+            }
+            let mut ran = run_once(config, &FaultSet::new(), &test).await;
+            if let Some(probe) = probe.as_deref_mut() {
+                ran.report.new_lines = probe.after(&ran.report.id);
+            }
+            references.push(ran);
+            if references[0].report.outcome == Outcome::Fail {
+                break;
+            }
         }
     }
-    for ran in &references {
+    for ran in &mut references {
+        ran.report.reference = true;
         remember_calls(&mut calls, &ran.trace);
         graph.add(&ran.trace.calls, ran.report.outcome == Outcome::Fail);
     }
@@ -177,7 +214,7 @@ where
     let first_trace = references[0].trace.clone();
     executions.extend(references.into_iter().map(|ran| ran.report));
     if let Some(failure) = reference_failure {
-        let report = build_report(
+        let mut report = build_report(
             config,
             executions,
             Vec::new(),
@@ -187,12 +224,19 @@ where
             Some("the test fails without faults".into()),
             probe.as_deref_mut(),
         );
+        report.config.jobs = jobs;
+        report.config.note = note;
         let path = write(config, &report)?;
         return Err(Error::ReferenceFailed { message: failure.message, location: failure.location, report: path });
     }
 
     let mut planner = Planner::new(
-        PlanConfig { max_faults: config.max_faults, order: config.order, reduce: config.reduce },
+        PlanConfig {
+            max_faults: config.max_faults,
+            order: config.order,
+            reduce: config.reduce,
+            partition: config.partition,
+        },
         config.catalog.clone(),
         nondeterministic.clone(),
     );
@@ -213,12 +257,19 @@ where
         let Some(candidate) = next else { break };
         if let Some(probe) = probe.as_deref_mut() {
             probe.chosen(&candidate, &calls);
-            probe.before();
         }
-        let mut ran = run_once(config, &candidate.faults, &test).await;
-        if let Some(probe) = probe.as_deref_mut() {
-            ran.report.new_lines = probe.after(&ran.report.id);
-        }
+        let batch = room(config, jobs, executions.len());
+        let ahead = if batch > 1 && !speculated.contains_key(&execution_id(&candidate.faults)) {
+            let wanted = batch - 1 + speculated.len();
+            match probe.as_deref() {
+                Some(probe) => planner.upcoming(wanted, |candidate| probe.score(candidate, &calls)),
+                None => planner.upcoming(wanted, |_| 0.0),
+            }
+        } else {
+            Vec::new()
+        };
+        let ran =
+            obtain(config, &test, batch, &mut speculated, probe.as_deref_mut(), &candidate.faults, ahead).await;
         let failed = ran.report.outcome == Outcome::Fail;
         remember_calls(&mut calls, &ran.trace);
         graph.add(&ran.trace.calls, failed);
@@ -238,10 +289,16 @@ where
         if faults.len() < 2 {
             continue;
         }
-        for key in faults.keys() {
-            let mut subset = faults.clone();
-            subset.remove(key);
-            let subset_id = execution_id(&subset);
+        let subsets: Vec<FaultSet> = faults
+            .keys()
+            .map(|key| {
+                let mut subset = faults.clone();
+                subset.remove(key);
+                subset
+            })
+            .collect();
+        for (position, subset) in subsets.iter().enumerate() {
+            let subset_id = execution_id(subset);
             let known = executions.iter().find(|e| e.id == subset_id).map(|e| e.outcome);
             let outcome = match known {
                 Some(outcome) => outcome,
@@ -250,17 +307,18 @@ where
                         stopped = Some(why);
                         break;
                     }
-                    if let Some(probe) = probe.as_deref_mut() {
-                        probe.before();
-                    }
-                    let mut ran = run_once(config, &subset, &test).await;
-                    if let Some(probe) = probe.as_deref_mut() {
-                        ran.report.new_lines = probe.after(&ran.report.id);
-                    }
+                    // The subsets after this one are what runs next if it passes.
+                    let ahead = subsets[position + 1..]
+                        .iter()
+                        .filter(|other| !executions.iter().any(|e| e.id == execution_id(other)))
+                        .cloned()
+                        .collect();
+                    let batch = room(config, jobs, executions.len());
+                    let ran = obtain(config, &test, batch, &mut speculated, probe.as_deref_mut(), subset, ahead).await;
                     let outcome = ran.report.outcome;
                     remember_calls(&mut calls, &ran.trace);
                     graph.add(&ran.trace.calls, outcome == Outcome::Fail);
-                    planner.mark_seen(&subset);
+                    planner.mark_seen(subset);
                     if outcome == Outcome::Fail {
                         failed_sets.push((subset.clone(), ran.report.id.clone()));
                     }
@@ -289,9 +347,92 @@ where
             reason: reason.clone(),
         })
         .collect();
-    let report = build_report(config, executions, pruned, &graph, started, &nondeterministic, stopped, probe);
+    let mut report = build_report(config, executions, pruned, &graph, started, &nondeterministic, stopped, probe);
+    report.config.jobs = jobs;
+    report.config.note = note;
     write(config, &report)?;
     Ok(report)
+}
+
+/// How many executions may run at once now: `jobs`, within what is left of the execution budget.
+fn room(config: &Config, jobs: usize, executions: usize) -> usize {
+    let left = config.max_executions.map_or(usize::MAX, |most| most.saturating_sub(executions));
+    jobs.min(left).max(1)
+}
+
+/// The execution of `faults`: taken from an earlier speculative run, or run now — with up to `batch - 1` of
+/// `ahead` (what the explorer expects to need next) alongside, whose results are kept in `speculated`.
+/// The probe measures only executions run one at a time.
+async fn obtain<T, F>(
+    config: &Config,
+    test: &T,
+    batch: usize,
+    speculated: &mut HashMap<String, Ran>,
+    probe: Option<&mut (dyn Probe + '_)>,
+    faults: &FaultSet,
+    ahead: Vec<FaultSet>,
+) -> Ran
+where
+    T: Fn() -> F,
+    F: Future,
+    F::Output: Verdict,
+{
+    let id = execution_id(faults);
+    if let Some(ran) = speculated.remove(&id) {
+        return ran;
+    }
+    let mut sets = vec![faults.clone()];
+    for set in ahead {
+        if sets.len() >= batch {
+            break;
+        }
+        let set_id = execution_id(&set);
+        if set_id != id && !speculated.contains_key(&set_id) && !sets.contains(&set) {
+            sets.push(set);
+        }
+    }
+    if sets.len() == 1 {
+        let mut probe = probe;
+        if let Some(probe) = probe.as_deref_mut() {
+            probe.before();
+        }
+        let mut ran = run_once(config, faults, test).await;
+        if let Some(probe) = probe {
+            ran.report.new_lines = probe.after(&ran.report.id);
+        }
+        return ran;
+    }
+    let mut results = join_all(sets.iter().map(|set| run_once(config, set, test)).collect()).await.into_iter();
+    let ran = results.next().expect("one result per fault set");
+    for other in results {
+        speculated.insert(other.report.id.clone(), other);
+    }
+    ran
+}
+
+/// Polls `futures` together on the current task until every one finished; their outputs in input order.
+/// (The test's futures need not be `Send`, so they cannot be spawned.)
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|context| {
+        let mut done = true;
+        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(context) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().map(|output| output.expect("every future finished")).collect()
 }
 
 /// Services spawned just before exploring register their names when their server task first runs; let
@@ -373,6 +514,9 @@ fn build_report(
             max_time_ms: config.max_time.map(|t| t.as_millis() as u64),
             deadline_ms: config.deadline.as_millis() as u64,
             replay_command: config.replay_command.clone(),
+            jobs: config.jobs.max(1),
+            partition: config.partition.map(|(k, n)| format!("{k}/{n}")),
+            note: None,
         },
         summary,
         executions,

@@ -1575,6 +1575,9 @@ mod tests {
                 max_time_ms: None,
                 deadline_ms: 10_000,
                 replay_command: "CLOTURE_REPLAY={id} cargo test".into(),
+                jobs: 1,
+                partition: None,
+                note: None,
             },
             summary: Summary {
                 executions: executions.len(),

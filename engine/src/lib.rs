@@ -25,6 +25,8 @@ pub mod fault;
 pub mod graph;
 /// The HTML report: one self-contained page to read in a browser.
 pub mod html;
+/// Merging the reports of a partitioned exploration into one.
+pub mod merge;
 /// Oracle helpers for functional tests.
 pub mod oracle;
 /// Planning: candidates, dynamic reduction, domination and search order.

@@ -27,6 +27,8 @@ usage:
   cloture catalog scan SERVICE=FILE... [-o OUT]
                                               generate a fault catalog from service sources
   cloture catalog check FILE                  check a fault catalog
+  cloture merge REPORT... -o OUT              unite the reports of a partitioned exploration (--partition K/N)
+                                              into OUT (and report.html next to it)
   cloture help                                this help
 
 explore options (also: cloture explore --help):
@@ -164,6 +166,7 @@ fn run(args: Vec<String>) -> Result<()> {
                 report.vulnerabilities.len()
             );
         }
+        "merge" => merge(rest)?,
         other => bail!("unknown command `{other}` (try `cloture help`)"),
     }
     Ok(())
@@ -202,5 +205,49 @@ fn catalog(args: &[String]) -> Result<()> {
         }
         _ => bail!("usage: cloture catalog scan SERVICE=FILE... [-o OUT] | cloture catalog check FILE"),
     }
+    Ok(())
+}
+
+/// `cloture merge A.json B.json ... -o OUT.json`.
+fn merge(args: &[String]) -> Result<()> {
+    let mut inputs: Vec<PathBuf> = Vec::new();
+    let mut output: Option<PathBuf> = None;
+    let mut items = args.iter();
+    while let Some(item) = items.next() {
+        match item.as_str() {
+            "-o" | "--output" => output = Some(PathBuf::from(items.next().context("-o needs a file")?)),
+            flag if flag.starts_with('-') => bail!("unknown option `{flag}` (usage: cloture merge REPORT... -o OUT)"),
+            path => inputs.push(PathBuf::from(path)),
+        }
+    }
+    let output = output.context("usage: cloture merge REPORT... -o OUT (-o is required)")?;
+    if inputs.is_empty() {
+        bail!("usage: cloture merge REPORT... -o OUT (no report given)");
+    }
+    let reports = inputs.iter().map(|path| Report::read(path)).collect::<Result<Vec<_>, _>>()?;
+    let merged = match cloture::merge::merge(&reports) {
+        Ok(merged) => merged,
+        Err(cloture::Error::CannotMerge { index, why }) if index > 0 => bail!(
+            "cannot merge {} with {}: {why}",
+            inputs[index].display(),
+            inputs[0].display()
+        ),
+        Err(cloture::Error::CannotMerge { index, why }) => bail!("cannot merge {}: {why}", inputs[index].display()),
+        Err(error) => return Err(error.into()),
+    };
+    let json = serde_json::to_string_pretty(&merged).context("the merged report serializes")?;
+    let dir = match output.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Atomically: a temporary file next to OUT, renamed over it.
+    let temporary = output.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temporary, json)
+        .and_then(|()| std::fs::rename(&temporary, &output))
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    let html = cloture::html::write(&merged, &dir, &cli::workspace_root())?;
+    print!("{}", merged.terminal_summary());
+    println!("report: {} ({} reports merged; {})", output.display(), reports.len(), html.display());
     Ok(())
 }

@@ -14,7 +14,13 @@
 //! Partitions split the plan between machines: every candidate has a *lineage root*, the first fault of
 //! the chain it was derived by (a single-fault candidate is its own root, a candidate opened by execution
 //! `F` inherits `F`'s root), and partition `k/n` keeps the candidates whose root hashes to `k`. Children keep
-//! their parent's root, so whole subtrees stay in one partition.
+//! their parent's root, so whole subtrees stay in one partition. So that a fault set reachable by several
+//! chains runs in one partition only, with dynamic reduction on a partition derives a set only along its
+//! canonical chain: faults added in the order their calls came in the reference run (the chain a
+//! breadth-first single run derives it by). A set off that chain is the same set as one its canonical
+//! parent opens — or, when that parent does not reach the call, one that behaves like the parent (the
+//! unreachable rule, so a single run prunes it too). Without reduction every chain is followed, and a set
+//! reachable from roots in two partitions runs in both.
 //!
 //! Pure code: no I/O, no clocks; the explorer feeds it traces and asks for the next candidate.
 
@@ -143,7 +149,8 @@ pub struct Planner {
     calls_of: HashMap<Canonical, HashSet<CallKey>>,
     pruned: Vec<(FaultSet, PruneReason)>,
     roots: HashMap<Canonical, (CallKey, Fault)>,
-    elsewhere: usize,
+    /// Position of each call in the reference run, for canonical chains.
+    positions: HashMap<CallKey, usize>,
 }
 
 impl Planner {
@@ -164,7 +171,7 @@ impl Planner {
             calls_of: HashMap::new(),
             pruned: Vec::new(),
             roots: HashMap::new(),
-            elsewhere: 0,
+            positions: HashMap::new(),
         }
     }
 
@@ -177,6 +184,12 @@ impl Planner {
     pub fn observe(&mut self, faults: &FaultSet, calls: &[CallRecord], failed: bool) {
         let key = canonical(faults);
         self.seen.insert(key.clone());
+        if faults.is_empty() && self.positions.is_empty() {
+            for call in calls {
+                let next = self.positions.len();
+                self.positions.entry(call.key).or_insert(next);
+            }
+        }
         let call_keys: HashSet<CallKey> = calls.iter().map(|call| call.key).collect();
         let parents: HashMap<CallKey, CallKey> = calls.iter().map(|call| (call.key, call.parent)).collect();
 
@@ -228,15 +241,14 @@ impl Planner {
     }
 
     fn consider(&mut self, faults: FaultSet, added: CallKey, root: (CallKey, Fault)) {
+        if let Some((k, n)) = self.config.partition {
+            if partition_of(root, n) != k || (self.config.reduce && !self.canonical_step(&faults, added)) {
+                return;
+            }
+        }
         let key = canonical(&faults);
         if !self.seen.insert(key.clone()) {
             return;
-        }
-        if let Some((k, n)) = self.config.partition {
-            if partition_of(root, n) != k {
-                self.elsewhere += 1;
-                return;
-            }
         }
         if let Some(reason) = self.prune_reason(&faults, added) {
             self.pruned.push((faults, reason));
@@ -269,6 +281,15 @@ impl Planner {
             }
         }
         None
+    }
+
+    /// Whether adding the fault on `added` is the last step of the canonical chain of `faults`: its call came
+    /// last in the reference run among the set's calls. Sets with a call the reference run did not make have
+    /// no canonical chain: every step is accepted.
+    fn canonical_step(&self, faults: &FaultSet, added: CallKey) -> bool {
+        let Some(&position) = self.positions.get(&added) else { return true };
+        faults.keys().all(|key| self.positions.get(key).is_some_and(|&other| other <= position))
+            || faults.keys().any(|key| !self.positions.contains_key(key))
     }
 
     /// The next candidate to run, or `None` when the space is explored. `score` ranks candidates for the
@@ -330,11 +351,6 @@ impl Planner {
             }
         }
         order.into_iter().take(n).map(|index| self.queue[index].faults.clone()).collect()
-    }
-
-    /// Candidates left to other partitions.
-    pub fn elsewhere(&self) -> usize {
-        self.elsewhere
     }
 
     fn breadth_first(&self) -> usize {
@@ -500,6 +516,116 @@ mod tests {
         let pick = guided.next(|c| if c.added == CallKey(3) { 5.0 } else { 0.0 }).unwrap();
         assert_eq!(pick.added, CallKey(3));
         assert_eq!(guided.next(|_| 0.0).unwrap().added, CallKey(2), "ties go breadth-first");
+    }
+
+    /// test -> users (1); users -> bookings (2); users -> movies (3), (4), (5).
+    fn wide_reference() -> Vec<CallRecord> {
+        let mut calls = reference();
+        calls.push(call(5, 1, "users", "movies", None, CallOutcome::Status(200)));
+        calls
+    }
+
+    /// Runs a whole plan against a system whose calls under `faults` are `calls_of(faults)`; every execution
+    /// passes. Returns the candidates in the order they ran.
+    fn run_plan(mut planner: Planner, calls_of: impl Fn(&FaultSet) -> Vec<CallRecord>) -> Vec<Candidate> {
+        planner.observe(&FaultSet::new(), &calls_of(&FaultSet::new()), false);
+        let mut ran = Vec::new();
+        while let Some(candidate) = planner.next(|_| 0.0) {
+            planner.observe(&candidate.faults, &calls_of(&candidate.faults), false);
+            ran.push(candidate);
+        }
+        ran
+    }
+
+    fn partitioned(max_faults: usize, partition: Option<(usize, usize)>) -> Planner {
+        let catalog = Catalog::default().only(vec![Fault::Connect, Fault::Timeout, Fault::Status(503)]);
+        Planner::new(PlanConfig { max_faults, order: Order::Breadth, reduce: true, partition }, catalog, HashSet::new())
+    }
+
+    /// Every call happens whatever the faults.
+    fn independent(faults: &FaultSet) -> Vec<CallRecord> {
+        wide_reference()
+            .into_iter()
+            .map(|mut c| {
+                c.fault = faults.get(&c.key).copied();
+                c
+            })
+            .collect()
+    }
+
+    /// The users handler gives up at its first failed call: later calls never happen.
+    fn giving_up(faults: &FaultSet) -> Vec<CallRecord> {
+        let first = faults.keys().min().copied().unwrap_or(CallKey(u64::MAX));
+        independent(faults).into_iter().filter(|c| c.key <= first).collect()
+    }
+
+    #[test]
+    fn every_root_belongs_to_exactly_one_partition() {
+        for n in 1..=4 {
+            for key in 0..50 {
+                for fault in [Fault::Connect, Fault::Timeout, Fault::Status(500)] {
+                    let owner = partition_of((CallKey(key), fault), n);
+                    assert!((1..=n).contains(&owner));
+                    assert_eq!(owner, partition_of((CallKey(key), fault), n), "stable");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn partitions_split_the_plan_without_overlap_and_keep_subtrees_together() {
+        for (system, max_faults) in
+            [(independent as fn(&FaultSet) -> Vec<CallRecord>, 2), (independent, 3), (giving_up, 2), (giving_up, 3)]
+        {
+            let whole: Vec<FaultSet> =
+                run_plan(partitioned(max_faults, None), system).into_iter().map(|c| c.faults).collect();
+            assert!(whole.len() >= 12, "{} candidates", whole.len());
+            for n in [2, 3] {
+                let mut union: Vec<FaultSet> = Vec::new();
+                for k in 1..=n {
+                    let ran = run_plan(partitioned(max_faults, Some((k, n))), system);
+                    let sets: Vec<&FaultSet> = ran.iter().map(|c| &c.faults).collect();
+                    for candidate in &ran {
+                        assert_eq!(partition_of(candidate.root, n), k, "{:?}", candidate.faults);
+                        // The subtree stays together: the root ran here, and so did the parent.
+                        assert!(sets.contains(&&set(&[(candidate.root.0 .0, candidate.root.1)])));
+                        if candidate.faults.len() > 1 {
+                            let mut parent = candidate.faults.clone();
+                            parent.remove(&candidate.added);
+                            assert!(sets.contains(&&parent), "{:?} without its parent", candidate.faults);
+                        }
+                    }
+                    union.extend(ran.into_iter().map(|c| c.faults));
+                }
+                let distinct: HashSet<Canonical> = union.iter().map(canonical).collect();
+                assert_eq!(distinct.len(), union.len(), "a fault set ran in two partitions");
+                let expected: HashSet<Canonical> = whole.iter().map(canonical).collect();
+                assert_eq!(distinct, expected, "{n} partitions, max_faults {max_faults}");
+            }
+        }
+    }
+
+    #[test]
+    fn children_keep_the_root_of_the_execution_they_come_from() {
+        let ran = run_plan(partitioned(3, None), independent);
+        for candidate in &ran {
+            let (first, fault) = candidate.faults.iter().next().map(|(k, f)| (*k, *f)).unwrap();
+            assert_eq!(candidate.root, (first, fault), "breadth first, the earliest call roots the chain");
+        }
+        assert!(ran.iter().any(|c| c.faults.len() == 3));
+    }
+
+    #[test]
+    fn upcoming_predicts_the_next_candidates_without_taking_them() {
+        for order in [Order::Breadth, Order::Depth, Order::Coverage] {
+            let mut planner = planner(1, order, true);
+            planner.observe(&FaultSet::new(), &reference(), false);
+            let score = |c: &Candidate| if c.added == CallKey(3) { 1.0 } else { 0.0 };
+            let predicted = planner.upcoming(2, score);
+            assert_eq!(planner.pending(), 3);
+            let taken: Vec<FaultSet> = (0..2).map(|_| planner.next(score).unwrap().faults).collect();
+            assert_eq!(predicted, taken, "{order}");
+        }
     }
 
     #[test]

@@ -51,6 +51,19 @@ pub struct ReportConfig {
     pub deadline_ms: u64,
     /// The command that re-runs one execution, with `{id}` standing for its id.
     pub replay_command: String,
+    /// Most executions that ran at once.
+    #[serde(default = "one")]
+    pub jobs: usize,
+    /// The share of the plan this run explored, `k/n`; absent for the whole plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// Why the exploration ran with other settings than asked (e.g. one job under per-execution coverage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Counts and timing of the whole exploration.
@@ -384,6 +397,12 @@ impl Report {
                 None => String::new(),
             }
         );
+        if let Some(partition) = &self.config.partition {
+            let _ = writeln!(out, "  partition {partition} of the plan: `cloture merge` unites the partitions' reports");
+        }
+        if let Some(note) = &self.config.note {
+            let _ = writeln!(out, "  note: {note}");
+        }
         if !s.nondeterministic.is_empty() {
             let _ = writeln!(
                 out,

@@ -156,3 +156,76 @@ async fn a_budget_stops_the_exploration_and_says_so() {
     assert!(!report.summary.complete);
     assert!(report.summary.stopped.as_deref().unwrap_or_default().contains("budget"));
 }
+
+/// What a vulnerability is, whatever the order its executions were found in.
+fn vulnerability_shapes(report: &Report) -> BTreeSet<(String, Vec<String>, Vec<String>, Vec<String>, Vec<String>)> {
+    let sorted = |items: &[String]| -> Vec<String> { items.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect() };
+    report
+        .vulnerabilities
+        .iter()
+        .map(|v| (v.class.to_string(), sorted(&v.faults), sorted(&v.callees), sorted(&v.call_sites), sorted(&v.locations)))
+        .collect()
+}
+
+fn failing_ids(report: &Report) -> BTreeSet<String> {
+    report.executions.iter().filter(|e| e.outcome == Outcome::Fail).map(|e| e.id.clone()).collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_partitioned_run_merged_finds_the_same_failures_as_a_single_run() {
+    let cinema = cinema::start(CinemaConfig::new(Edition::Recitation)).await.expect("the cinema starts");
+    let test = UserBookingsTest::new(&cinema.url(Service::Users), "chris_rivers", Oracle::Accepting);
+    let mut whole = config("partitioned");
+    whole.max_faults = 2;
+    let single = cloture::explore(&whole, || test.clone().run()).await.expect("the exploration completes");
+    let mut partitions = Vec::new();
+    for k in 1..=2 {
+        let share = Config { partition: Some((k, 2)), ..whole.clone() };
+        let report = cloture::explore(&share, || test.clone().run()).await.expect("the partition completes");
+        assert_eq!(report.config.partition.as_deref(), Some(format!("{k}/2").as_str()));
+        assert!(report.summary.executions < single.summary.executions, "{}", report.terminal_summary());
+        partitions.push(report);
+    }
+    cinema.shutdown().await.unwrap();
+    let merged = cloture::merge::merge(&partitions).expect("the partitions merge");
+    assert_eq!(merged.config.partition, None, "the two halves are the whole plan");
+    assert!(merged.summary.complete);
+    assert_eq!(failing_ids(&merged), failing_ids(&single), "merged:\n{}\nsingle:\n{}", merged.terminal_summary(), single.terminal_summary());
+    assert_eq!(vulnerability_shapes(&merged), vulnerability_shapes(&single));
+    // Titles list callees and faults in the order they were found, which differs between one run and two.
+    let titles = |report: &Report| -> BTreeSet<Vec<String>> {
+        report
+            .vulnerabilities
+            .iter()
+            .map(|v| {
+                let mut words: Vec<String> = v.title.replace(',', " ").split_whitespace().map(String::from).collect();
+                words.sort();
+                words
+            })
+            .collect()
+    };
+    assert_eq!(titles(&merged), titles(&single));
+    assert_eq!(merged.executions.iter().filter(|e| e.reference).count(), 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn parallel_jobs_find_the_same_executions_as_sequential() {
+    for (edition, user) in [(Edition::Recitation, "chris_rivers"), (Edition::Hardened, "dwight_schrute")] {
+        let cinema = cinema::start(CinemaConfig::new(edition)).await.expect("the cinema starts");
+        let test = UserBookingsTest::new(&cinema.url(Service::Users), user, Oracle::Accepting);
+        let mut runs = Vec::new();
+        for jobs in [1, 4] {
+            let config = Config { jobs, ..config("parallel") };
+            let report = cloture::explore(&config, || test.clone().run()).await.expect("the exploration completes");
+            assert_eq!(report.config.jobs, jobs);
+            runs.push(report);
+        }
+        cinema.shutdown().await.unwrap();
+        let shape = |report: &Report| -> Vec<(String, Outcome, Option<String>)> {
+            report.executions.iter().map(|e| (e.id.clone(), e.outcome, e.minimal_subset.clone())).collect()
+        };
+        assert_eq!(shape(&runs[1]), shape(&runs[0]), "{edition} {user}");
+        assert_eq!(runs[1].summary.pruned, runs[0].summary.pruned);
+        assert_eq!(vulnerability_shapes(&runs[1]), vulnerability_shapes(&runs[0]));
+    }
+}

@@ -1,0 +1,521 @@
+//! Merging reports: the partitions of one exploration (`--partition k/n`, run on several machines) united
+//! into one report, as one run over the whole plan would have written it.
+//!
+//! Executions are united by id (the reference runs are taken once, from the first report), the summary is
+//! recomputed, vulnerabilities are regrouped, call graphs and coverage united. One reconciliation: a
+//! failing execution whose faults strictly contain those of a failure that another partition found is
+//! listed as pruned (`dominated`) — its partition did not know that failure, a single run would have, and
+//! would not have run it. Reports of different systems (name, labels, schema) or of different plans
+//! (`max_faults`, `reduce`) are refused. Pure: reading and writing the files is the caller's.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use crate::call::CallKey;
+use crate::fault::Fault;
+use crate::graph::{Edge, EdgeData, GraphData, Node, NodeData, SiteStats};
+use crate::plan::PruneReason;
+use crate::report::{
+    group_vulnerabilities, CoverageReport, Counts, ExecutionReport, FileCoverage, Outcome, PrunedReport, Report,
+    Summary, SCHEMA,
+};
+use crate::Error;
+
+/// Unites `reports` (the first one's settings win where they may differ, e.g. budgets).
+pub fn merge(reports: &[Report]) -> Result<Report, Error> {
+    let Some(first) = reports.first() else {
+        return Err(Error::CannotMerge { index: 0, why: "there is no report to merge".to_string() });
+    };
+    for (index, report) in reports.iter().enumerate() {
+        if report.schema != SCHEMA {
+            return Err(Error::CannotMerge { index, why: format!("schema `{}` is not `{SCHEMA}`", report.schema) });
+        }
+        let differs = |what: &str, theirs: String, ours: String| Error::CannotMerge {
+            index,
+            why: format!("its {what} {theirs} differs from the first report's {ours}"),
+        };
+        if report.name != first.name {
+            return Err(differs("name", format!("`{}`", report.name), format!("`{}`", first.name)));
+        }
+        if report.labels != first.labels {
+            return Err(differs("labels", labels(report), labels(first)));
+        }
+        if report.config.max_faults != first.config.max_faults {
+            return Err(differs(
+                "max_faults",
+                report.config.max_faults.to_string(),
+                first.config.max_faults.to_string(),
+            ));
+        }
+        if report.config.reduce != first.config.reduce {
+            return Err(differs("reduce", report.config.reduce.to_string(), first.config.reduce.to_string()));
+        }
+    }
+
+    // Executions by id, and which reports ran each.
+    let mut executions: Vec<ExecutionReport> = first.executions.iter().filter(|e| e.reference).cloned().collect();
+    let mut ran_by: HashMap<String, BTreeSet<usize>> = HashMap::new();
+    for (index, report) in reports.iter().enumerate() {
+        for execution in report.executions.iter().filter(|e| !e.reference) {
+            let reports = ran_by.entry(execution.id.clone()).or_default();
+            if reports.is_empty() {
+                executions.push(execution.clone());
+            }
+            reports.insert(index);
+        }
+    }
+
+    // Failures another partition knew to be dominated.
+    let fault_set = |e: &ExecutionReport| -> BTreeSet<(CallKey, Fault)> { e.faults.iter().map(|f| (f.key, f.fault)).collect() };
+    let failures: Vec<(&ExecutionReport, BTreeSet<(CallKey, Fault)>)> = executions
+        .iter()
+        .filter(|e| !e.reference && e.outcome == Outcome::Fail)
+        .map(|e| (e, fault_set(e)))
+        .collect();
+    let mut dominated: BTreeMap<String, String> = BTreeMap::new();
+    for (execution, faults) in &failures {
+        let elsewhere = |other: &ExecutionReport| ran_by[&other.id].iter().any(|r| !ran_by[&execution.id].contains(r));
+        let by = failures.iter().find(|(other, subset)| {
+            subset.len() < faults.len() && subset.is_subset(faults) && elsewhere(other)
+        });
+        if let Some((other, _)) = by {
+            dominated.insert(execution.id.clone(), other.id.clone());
+        }
+    }
+    let mut pruned: Vec<PrunedReport> = Vec::new();
+    let mut removed: Vec<ExecutionReport> = Vec::new();
+    executions.retain(|e| {
+        let keep = !dominated.contains_key(&e.id);
+        if !keep {
+            removed.push(e.clone());
+        }
+        keep
+    });
+    // A dominated failure's own failing subset stands for it.
+    let stand_in = |id: &str| -> String {
+        let mut id = id.to_string();
+        while let Some(by) = dominated.get(&id) {
+            id = by.clone();
+        }
+        id
+    };
+    for execution in &mut executions {
+        if let Some(subset) = &execution.minimal_subset {
+            execution.minimal_subset = Some(stand_in(subset));
+        }
+    }
+    for execution in &removed {
+        pruned.push(PrunedReport {
+            id: execution.id.clone(),
+            faults: execution
+                .faults
+                .iter()
+                .map(|f| format!("{} → {} {} {} {}", f.from, f.to, f.method, f.path, f.fault))
+                .collect(),
+            reason: PruneReason::Dominated,
+        });
+    }
+    let executed: HashSet<&str> = executions.iter().map(|e| e.id.as_str()).collect();
+    for candidate in reports.iter().flat_map(|r| &r.pruned) {
+        if !executed.contains(candidate.id.as_str()) && !pruned.iter().any(|p| p.id == candidate.id) {
+            pruned.push(candidate.clone());
+        }
+    }
+
+    let vulnerabilities = group_vulnerabilities(&executions, &first.config.replay_command);
+    let stopped: Vec<String> = reports
+        .iter()
+        .filter_map(|r| {
+            r.summary.stopped.as_ref().map(|why| match &r.config.partition {
+                Some(partition) => format!("partition {partition}: {why}"),
+                None => why.clone(),
+            })
+        })
+        .collect();
+    let mut nondeterministic: Vec<String> =
+        reports.iter().flat_map(|r| r.summary.nondeterministic.iter().cloned()).collect();
+    nondeterministic.sort();
+    nondeterministic.dedup();
+    let summary = Summary {
+        executions: executions.len(),
+        passed: executions.iter().filter(|e| e.outcome == Outcome::Pass).count(),
+        failed: executions.iter().filter(|e| e.outcome == Outcome::Fail).count(),
+        pruned: pruned.len(),
+        duration_ms: reports.iter().map(|r| r.summary.duration_ms).max().unwrap_or_default(),
+        complete: reports.iter().all(|r| r.summary.complete),
+        stopped: (!stopped.is_empty()).then(|| stopped.join("; ")),
+        nondeterministic,
+        vulnerabilities: vulnerabilities.len(),
+    };
+    let mut config = first.config.clone();
+    config.partition = partitions(reports);
+    config.jobs = reports.iter().map(|r| r.config.jobs).max().unwrap_or(1);
+    config.note = joined(reports.iter().map(|r| r.config.note.clone()));
+    let coverage = merge_coverage(reports, &|id| stand_in(id), &executed);
+    Ok(Report {
+        schema: SCHEMA.to_string(),
+        name: first.name.clone(),
+        labels: first.labels.clone(),
+        config,
+        summary,
+        executions,
+        vulnerabilities,
+        pruned,
+        call_graph: merge_graphs(reports.iter().map(|r| &r.call_graph)),
+        coverage,
+    })
+}
+
+fn labels(report: &Report) -> String {
+    let pairs: Vec<String> = report.labels.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+/// Distinct texts, in order, joined with `; `.
+fn joined(texts: impl Iterator<Item = Option<String>>) -> Option<String> {
+    let mut distinct: Vec<String> = Vec::new();
+    for text in texts.flatten() {
+        if !distinct.contains(&text) {
+            distinct.push(text);
+        }
+    }
+    (!distinct.is_empty()).then(|| distinct.join("; "))
+}
+
+/// The share of the plan the merged reports cover: `None` for the whole plan (every partition of `n`, or
+/// a report of the whole plan among them), else the partitions present, e.g. `1/3,2/3`.
+fn partitions(reports: &[Report]) -> Option<String> {
+    let mut shares: Vec<(usize, usize)> = Vec::new();
+    for report in reports {
+        let share = report.config.partition.as_deref()?;
+        let parsed = share.split_once('/').and_then(|(k, n)| Some((k.parse().ok()?, n.parse().ok()?)));
+        let Some(share) = parsed else { return Some(share.to_string()) };
+        if !shares.contains(&share) {
+            shares.push(share);
+        }
+    }
+    shares.sort_by_key(|&(k, n)| (n, k));
+    let whole = shares.first().is_some_and(|&(_, n)| (1..=n).all(|k| shares.contains(&(k, n))));
+    (!whole).then(|| shares.iter().map(|(k, n)| format!("{k}/{n}")).collect::<Vec<_>>().join(","))
+}
+
+/// The call graphs as one: nodes identified by kind and name (services) or service and site (call
+/// sites), their stats summed (calls of the reference runs, which every partition makes, are counted once
+/// per report), edges united.
+pub fn merge_graphs<'a>(graphs: impl Iterator<Item = &'a GraphData>) -> GraphData {
+    fn identity(node: &Node) -> (&'static str, String, String) {
+        match node {
+            Node::Service { name } => ("service", name.clone(), String::new()),
+            Node::Site { service, site } => ("site", service.clone(), site.clone()),
+        }
+    }
+    let mut merged = GraphData::default();
+    let mut ids: HashMap<(&'static str, String, String), usize> = HashMap::new();
+    for graph in graphs {
+        let mut renumbered: HashMap<usize, usize> = HashMap::new();
+        for node in &graph.nodes {
+            let id = *ids.entry(identity(&node.node)).or_insert_with(|| {
+                merged.nodes.push(NodeData { id: merged.nodes.len(), node: node.node.clone(), stats: None });
+                merged.nodes.len() - 1
+            });
+            renumbered.insert(node.id, id);
+            if let Some(stats) = &node.stats {
+                let total = merged.nodes[id].stats.get_or_insert_with(SiteStats::default);
+                total.calls += stats.calls;
+                total.faults_injected += stats.faults_injected;
+                total.failing_executions += stats.failing_executions;
+            }
+        }
+        for edge in &graph.edges {
+            let (Some(&from), Some(&to)) = (renumbered.get(&edge.from), renumbered.get(&edge.to)) else { continue };
+            let same_kind = |other: &EdgeData| {
+                matches!((&other.edge, &edge.edge), (Edge::Contains, Edge::Contains) | (Edge::Calls { .. }, Edge::Calls { .. }))
+            };
+            if !merged.edges.iter().any(|other| other.from == from && other.to == to && same_kind(other)) {
+                merged.edges.push(EdgeData { from, to, edge: edge.edge.clone() });
+            }
+        }
+    }
+    merged
+}
+
+/// The coverage sections as one: "before" from the first report that has the file, newly covered lines
+/// and their first executions united, the minimal executions united (an execution dropped as dominated
+/// replaced by the failure that stands in for it).
+fn merge_coverage(
+    reports: &[Report],
+    stand_in: &dyn Fn(&str) -> String,
+    executed: &HashSet<&str>,
+) -> Option<CoverageReport> {
+    let sections: Vec<&CoverageReport> = reports.iter().filter_map(|r| r.coverage.as_ref()).collect();
+    if sections.is_empty() {
+        return None;
+    }
+    let mut merged = CoverageReport {
+        guided: sections.iter().all(|s| s.guided),
+        note: joined(sections.iter().map(|s| s.note.clone())),
+        ..CoverageReport::default()
+    };
+    let paths: BTreeSet<&String> = sections.iter().flat_map(|s| s.files.keys()).collect();
+    for path in paths {
+        let files: Vec<&FileCoverage> = sections.iter().filter_map(|s| s.files.get(path)).collect();
+        let base = files[0];
+        let before: BTreeSet<u32> = base.covered_before.iter().copied().collect();
+        let lines: BTreeSet<u32> = files.iter().flat_map(|f| f.lines.iter().copied()).collect();
+        let covered: BTreeSet<u32> =
+            files.iter().flat_map(|f| f.covered_before.iter().chain(&f.newly_covered).copied()).collect();
+        let newly: Vec<u32> = covered.difference(&before).copied().collect();
+        let mut covered_by = BTreeMap::new();
+        for file in &files {
+            for (line, id) in &file.covered_by {
+                if newly.contains(line) {
+                    covered_by.entry(*line).or_insert_with(|| stand_in(id));
+                }
+            }
+        }
+        merged.files.insert(
+            path.clone(),
+            FileCoverage {
+                before: base.before,
+                after: Counts { covered: covered.len(), lines: lines.len() },
+                newly_covered: newly,
+                lines: lines.into_iter().collect(),
+                covered_before: base.covered_before.clone(),
+                covered_by,
+            },
+        );
+    }
+    for section in &sections {
+        for lines in &section.fault_lines {
+            if executed.contains(lines.execution.as_str())
+                && !merged.fault_lines.iter().any(|l| l.execution == lines.execution)
+            {
+                merged.fault_lines.push(lines.clone());
+            }
+        }
+        for id in &section.minimal_executions {
+            let id = stand_in(id);
+            if !merged.minimal_executions.contains(&id) {
+                merged.minimal_executions.push(id);
+            }
+        }
+    }
+    Some(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::CallSite;
+    use crate::report::{Failure, FailureClass, FaultReport, ReportConfig};
+
+    fn fault(key: u64, fault: Fault, to: &str) -> FaultReport {
+        FaultReport {
+            key: CallKey(key),
+            from: "users".into(),
+            to: to.into(),
+            method: "GET".into(),
+            path: format!("/{to}"),
+            site: CallSite { file: "src/users.rs".into(), line: key as u32, column: 9 },
+            fault,
+        }
+    }
+
+    fn execution(id: &str, faults: Vec<FaultReport>, fails_at: Option<&str>) -> ExecutionReport {
+        ExecutionReport {
+            id: id.into(),
+            reference: faults.is_empty(),
+            faults,
+            outcome: if fails_at.is_some() { Outcome::Fail } else { Outcome::Pass },
+            failure: fails_at.map(|location| Failure {
+                class: FailureClass::Crash,
+                message: "users crashed".into(),
+                location: Some(location.into()),
+                service: Some("users".into()),
+            }),
+            duration_ms: 1.0,
+            calls: 3,
+            new_lines: BTreeMap::new(),
+            minimal_subset: None,
+            replay: format!("replay {id}"),
+        }
+    }
+
+    fn graph(calls: u64) -> GraphData {
+        GraphData {
+            nodes: vec![
+                NodeData { id: 0, node: Node::Service { name: "users".into() }, stats: None },
+                NodeData {
+                    id: 1,
+                    node: Node::Site { service: "users".into(), site: "src/users.rs:2:9".into() },
+                    stats: Some(SiteStats { calls, faults_injected: 1, failing_executions: 0 }),
+                },
+                NodeData { id: 2, node: Node::Service { name: "bookings".into() }, stats: None },
+            ],
+            edges: vec![
+                EdgeData { from: 0, to: 1, edge: Edge::Contains },
+                EdgeData { from: 1, to: 2, edge: Edge::Calls { method: "GET".into(), path: "/bookings".into() } },
+            ],
+        }
+    }
+
+    fn report(partition: Option<&str>, executions: Vec<ExecutionReport>) -> Report {
+        let mut all = vec![execution("000000000000", vec![], None), execution("000000000000", vec![], None)];
+        all.extend(executions);
+        Report {
+            schema: SCHEMA.into(),
+            name: "bookings".into(),
+            labels: [("edition".to_string(), "recitation".to_string())].into_iter().collect(),
+            config: ReportConfig {
+                max_faults: 2,
+                order: "bfs".into(),
+                reduce: true,
+                max_executions: None,
+                max_time_ms: None,
+                deadline_ms: 1000,
+                replay_command: "replay {id}".into(),
+                jobs: 1,
+                partition: partition.map(str::to_string),
+                note: None,
+            },
+            summary: Summary { complete: true, duration_ms: 10, ..Summary::default() },
+            vulnerabilities: group_vulnerabilities(&all, "replay {id}"),
+            executions: all,
+            pruned: Vec::new(),
+            call_graph: graph(4),
+            coverage: None,
+        }
+    }
+
+    fn two_partitions() -> (Report, Report) {
+        let one = report(
+            Some("1/2"),
+            vec![
+                execution("aaaaaaaaaaaa", vec![fault(2, Fault::Status(500), "bookings")], Some("src/users.rs:10:5")),
+                execution("bbbbbbbbbbbb", vec![fault(3, Fault::Connect, "movies")], None),
+            ],
+        );
+        let two = report(
+            Some("2/2"),
+            vec![
+                execution("cccccccccccc", vec![fault(3, Fault::Timeout, "movies")], Some("src/users.rs:20:5")),
+                // Also run by partition 1, e.g. while minimising.
+                execution("bbbbbbbbbbbb", vec![fault(3, Fault::Connect, "movies")], None),
+            ],
+        );
+        (one, two)
+    }
+
+    #[test]
+    fn partitions_unite_by_id_with_the_reference_runs_once() {
+        let (mut one, mut two) = two_partitions();
+        one.summary.duration_ms = 30;
+        two.summary.complete = false;
+        two.summary.stopped = Some("execution budget of 4 used up".into());
+        let merged = merge(&[one, two]).unwrap();
+        let ids: Vec<&str> = merged.executions.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["000000000000", "000000000000", "aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"]);
+        assert_eq!(merged.executions.iter().filter(|e| e.reference).count(), 2);
+        let s = &merged.summary;
+        assert_eq!((s.executions, s.passed, s.failed, s.duration_ms), (5, 3, 2, 30));
+        assert!(!s.complete);
+        assert_eq!(s.stopped.as_deref(), Some("partition 2/2: execution budget of 4 used up"));
+        assert_eq!(merged.vulnerabilities.len(), 2);
+        assert_eq!(merged.summary.vulnerabilities, 2);
+        assert_eq!(merged.config.partition, None, "both halves make the whole plan");
+        let (one, _) = two_partitions();
+        assert_eq!(merge(&[one]).unwrap().config.partition.as_deref(), Some("1/2"));
+    }
+
+    #[test]
+    fn a_failure_dominated_by_another_partitions_failure_is_listed_as_pruned() {
+        let (mut one, two) = two_partitions();
+        let mut superset = execution(
+            "dddddddddddd",
+            vec![fault(3, Fault::Connect, "movies"), fault(4, Fault::Timeout, "movies")],
+            Some("src/users.rs:20:5"),
+        );
+        superset.minimal_subset = Some("cccccccccccc".into());
+        // Partition 1 did not know that timeout fails alone; it minimised and found it.
+        one.executions.push(superset);
+        one.executions.push(execution("cccccccccccc", vec![fault(4, Fault::Timeout, "movies")], Some("src/users.rs:20:5")));
+        one.pruned.push(PrunedReport { id: "eeeeeeeeeeee".into(), faults: vec![], reason: PruneReason::Observed });
+        one.pruned.push(PrunedReport { id: "bbbbbbbbbbbb".into(), faults: vec![], reason: PruneReason::Observed });
+        let merged = merge(&[one, two]).unwrap();
+        assert!(merged.execution("dddddddddddd").is_none());
+        let pruned: Vec<(&str, &PruneReason)> = merged.pruned.iter().map(|p| (p.id.as_str(), &p.reason)).collect();
+        assert_eq!(pruned, [("dddddddddddd", &PruneReason::Dominated), ("eeeeeeeeeeee", &PruneReason::Observed)]);
+        assert_eq!(merged.summary.pruned, 2);
+        // Within one report a non-minimal failure stays, as a single run keeps it.
+        let (mut alone, _) = two_partitions();
+        alone.executions.push(execution(
+            "ffffffffffff",
+            vec![fault(2, Fault::Status(500), "bookings"), fault(3, Fault::Connect, "movies")],
+            Some("src/users.rs:10:5"),
+        ));
+        assert!(merge(&[alone]).unwrap().execution("ffffffffffff").is_some());
+    }
+
+    #[test]
+    fn reports_of_different_systems_or_plans_are_refused_naming_the_report() {
+        let (one, two) = two_partitions();
+        let mut other = two.clone();
+        other.name = "movies".into();
+        let error = merge(&[one.clone(), other]).unwrap_err();
+        assert!(matches!(error, Error::CannotMerge { index: 1, .. }), "{error}");
+        assert!(error.to_string().contains("`movies`"), "{error}");
+        let mut other = two.clone();
+        other.labels.insert("edition".into(), "hardened".into());
+        assert!(merge(&[one.clone(), other]).unwrap_err().to_string().contains("hardened"));
+        let mut other = two.clone();
+        other.schema = "cloture.report/0".into();
+        assert!(merge(&[one.clone(), other]).unwrap_err().to_string().contains("cloture.report/0"));
+        let mut other = two;
+        other.config.max_faults = 3;
+        assert!(merge(&[one, other]).unwrap_err().to_string().contains("max_faults"));
+        assert!(merge(&[]).is_err());
+    }
+
+    #[test]
+    fn call_graphs_unite_their_nodes_and_sum_the_stats() {
+        let mut other = graph(6);
+        other.nodes.push(NodeData { id: 3, node: Node::Service { name: "movies".into() }, stats: None });
+        other.edges.push(EdgeData { from: 1, to: 3, edge: Edge::Calls { method: "GET".into(), path: "/m".into() } });
+        let merged = merge_graphs([graph(4), other].iter());
+        assert_eq!(merged.nodes.len(), 4);
+        assert_eq!(merged.edges.len(), 3);
+        let site = merged.nodes.iter().find_map(|n| n.stats.clone()).unwrap();
+        assert_eq!(site, SiteStats { calls: 10, faults_injected: 2, failing_executions: 0 });
+        assert!(merged.nodes.iter().enumerate().all(|(index, node)| node.id == index));
+    }
+
+    #[test]
+    fn coverage_unites_the_newly_covered_lines() {
+        let (mut one, mut two) = two_partitions();
+        let file = |newly: Vec<u32>, by: &str| FileCoverage {
+            before: Counts { covered: 2, lines: 6 },
+            after: Counts { covered: 2 + newly.len(), lines: 6 },
+            covered_by: newly.iter().map(|line| (*line, by.to_string())).collect(),
+            newly_covered: newly,
+            lines: vec![1, 2, 3, 4, 5, 6],
+            covered_before: vec![1, 2],
+        };
+        let section = |file: FileCoverage, minimal: &str| CoverageReport {
+            guided: true,
+            files: [("src/users.rs".to_string(), file)].into_iter().collect(),
+            fault_lines: Vec::new(),
+            minimal_executions: vec!["000000000000".into(), minimal.into()],
+            note: None,
+        };
+        one.coverage = Some(section(file(vec![3, 4], "aaaaaaaaaaaa"), "aaaaaaaaaaaa"));
+        two.coverage = Some(section(file(vec![4, 5], "cccccccccccc"), "cccccccccccc"));
+        let merged = merge(&[one, two]).unwrap();
+        let coverage = merged.coverage.unwrap();
+        let users = &coverage.files["src/users.rs"];
+        assert_eq!(users.newly_covered, [3, 4, 5]);
+        assert_eq!(users.after, Counts { covered: 5, lines: 6 });
+        assert_eq!(users.before, Counts { covered: 2, lines: 6 });
+        assert_eq!(users.covered_by[&4], "aaaaaaaaaaaa", "the first report's first execution wins");
+        assert_eq!(users.covered_by[&5], "cccccccccccc");
+        assert_eq!(coverage.minimal_executions, ["000000000000", "aaaaaaaaaaaa", "cccccccccccc"]);
+    }
+}
