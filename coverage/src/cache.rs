@@ -47,7 +47,20 @@ impl Processor {
         if profraw.is_empty() {
             return Err(Error::InvalidInput { what: "profraw snapshot", value: String::new(), reason: "is empty" });
         }
-        let key = hash_bytes(profraw);
+        self.lines_for_many(&[profraw])
+    }
+
+    /// Line coverage of several snapshots taken together (e.g. one per service process of one
+    /// execution), merged into one profile. Cached like [`Processor::lines_for`].
+    pub fn lines_for_many(&mut self, profraws: &[&[u8]]) -> Result<LineCoverage, Error> {
+        if profraws.is_empty() || profraws.iter().any(|p| p.is_empty()) {
+            return Err(Error::InvalidInput { what: "profraw snapshot", value: String::new(), reason: "is empty" });
+        }
+        let mut hasher = DefaultHasher::new();
+        for profraw in profraws {
+            profraw.hash(&mut hasher);
+        }
+        let key = hasher.finish();
         if let Some(hit) = self.cache.get(&key) {
             tracing::trace!(key, "coverage cache hit");
             return Ok(hit.clone());
@@ -57,18 +70,22 @@ impl Processor {
             path: self.workdir.clone(),
             source,
         })?;
-        let raw = self.workdir.join(format!("snapshot-{key:016x}.profraw"));
+        let mut raws = Vec::with_capacity(profraws.len());
+        for (index, profraw) in profraws.iter().enumerate() {
+            let raw = self.workdir.join(format!("snapshot-{key:016x}-{index}.profraw"));
+            std::fs::write(&raw, profraw).map_err(|source| Error::Io {
+                action: "write profraw",
+                path: raw.clone(),
+                source,
+            })?;
+            raws.push(raw);
+        }
         let data = self.workdir.join(format!("snapshot-{key:016x}.profdata"));
-        std::fs::write(&raw, profraw).map_err(|source| Error::Io {
-            action: "write profraw",
-            path: raw.clone(),
-            source,
-        })?;
-        self.tools.merge(std::slice::from_ref(&raw), &data)?;
+        self.tools.merge(&raws, &data)?;
         let export = self.tools.export(&data, &self.objects, &self.sources)?;
         let lines = LineCoverage::from_export(&export, &self.root);
         self.spans = function_spans(&export, &self.root);
-        for p in [&raw, &data] {
+        for p in raws.iter().chain(std::iter::once(&data)) {
             if let Err(e) = std::fs::remove_file(p) {
                 tracing::debug!(path = %p.display(), error = %e, "cannot remove temporary file");
             }
@@ -90,11 +107,6 @@ impl Processor {
     }
 }
 
-fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    bytes.hash(&mut h);
-    h.finish()
-}
 
 #[cfg(test)]
 mod tests {

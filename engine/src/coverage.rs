@@ -24,6 +24,9 @@ use crate::report::{Counts, CoverageReport, FaultLines, FaultReport, FileCoverag
 /// Per-execution coverage for the source files under `paths` (workspace-relative prefixes).
 pub struct CoverageProbe {
     processor: Option<Processor>,
+    /// Services in other processes whose counters are snapshotted through their control path; empty:
+    /// this process's own counters.
+    remote: Vec<std::net::SocketAddr>,
     paths: Vec<String>,
     note: Option<String>,
     first: bool,
@@ -46,23 +49,7 @@ impl CoverageProbe {
     /// A probe for the sources under `paths` in the workspace at `root`. Never fails: what is missing is
     /// reported as the coverage section's note, and the probe then does nothing.
     pub fn new(root: &Path, paths: Vec<String>) -> CoverageProbe {
-        let mut probe = CoverageProbe {
-            processor: None,
-            paths,
-            note: None,
-            first: true,
-            reference: None,
-            cumulative: LineCoverage::default(),
-            spans: Vec::new(),
-            per_execution: Vec::new(),
-            covered_by: BTreeMap::new(),
-            tried: HashMap::new(),
-            tried_family: HashSet::new(),
-            last: None,
-            snapshot_time: Duration::ZERO,
-            processing_time: Duration::ZERO,
-            snapshots: 0,
-        };
+        let mut probe = CoverageProbe::new_inactive(paths);
         if !runtime::enabled() {
             probe.note = Some("this build has no coverage instrumentation (run it under cargo llvm-cov, e.g. make faulty): exploration ran without guidance".to_string());
             return probe;
@@ -86,6 +73,63 @@ impl CoverageProbe {
         probe.processor =
             Some(Processor::new(tools, vec![executable], root.to_path_buf(), workdir).with_sources(sources));
         probe
+    }
+
+    /// A probe for services in other processes listening at `services`, built from the binaries `objects`
+    /// with coverage instrumentation (they answer [`crate::server::COVERAGE_PATH`]). Never fails: what is
+    /// missing is reported as the coverage section's note.
+    pub fn for_processes(
+        root: &Path,
+        paths: Vec<String>,
+        services: Vec<std::net::SocketAddr>,
+        objects: Vec<PathBuf>,
+    ) -> CoverageProbe {
+        let mut probe = CoverageProbe::new_inactive(paths);
+        // Services that answer the control path were built with coverage; the others (other languages,
+        // builds without instrumentation) are explored without it.
+        let services: Vec<std::net::SocketAddr> =
+            services.into_iter().filter(|address| remote_snapshot(address).is_ok()).collect();
+        if services.is_empty() {
+            probe.note = Some(format!(
+                "no service answers {} (none was built with coverage, e.g. under cargo llvm-cov): \
+                 exploration ran without coverage",
+                crate::server::COVERAGE_PATH
+            ));
+            return probe;
+        }
+        let tools = match LlvmTools::locate() {
+            Ok(tools) => tools,
+            Err(error) => {
+                probe.note = Some(format!("{error}: exploration ran without coverage guidance"));
+                return probe;
+            }
+        };
+        let sources = source_files(root, &probe.paths);
+        let workdir = root.join("target").join("cloture").join("profiles");
+        probe.processor = Some(Processor::new(tools, objects, root.to_path_buf(), workdir).with_sources(sources));
+        probe.remote = services;
+        probe
+    }
+
+    fn new_inactive(paths: Vec<String>) -> CoverageProbe {
+        CoverageProbe {
+            processor: None,
+            remote: Vec::new(),
+            paths,
+            note: None,
+            first: true,
+            reference: None,
+            cumulative: LineCoverage::default(),
+            spans: Vec::new(),
+            per_execution: Vec::new(),
+            covered_by: BTreeMap::new(),
+            tried: HashMap::new(),
+            tried_family: HashSet::new(),
+            last: None,
+            snapshot_time: Duration::ZERO,
+            processing_time: Duration::ZERO,
+            snapshots: 0,
+        }
     }
 
     /// Whether coverage is being measured.
@@ -114,6 +158,32 @@ impl CoverageProbe {
     }
 }
 
+/// Takes (and resets) the counters of a service in another process through its control path: a small
+/// blocking HTTP/1.1 exchange on loopback, made between executions when nothing else runs.
+fn remote_snapshot(address: &std::net::SocketAddr) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Write};
+    let fail = |why: String| format!("coverage snapshot of the service at {address}: {why}");
+    let mut stream = std::net::TcpStream::connect_timeout(address, Duration::from_secs(5)).map_err(|e| fail(e.to_string()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| fail(e.to_string()))?;
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        crate::server::COVERAGE_PATH
+    );
+    stream.write_all(request.as_bytes()).map_err(|e| fail(e.to_string()))?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).map_err(|e| fail(e.to_string()))?;
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| fail("no HTTP answer".into()))?;
+    let head = String::from_utf8_lossy(&answer[..split]);
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(fail(format!("answered `{}`", head.lines().next().unwrap_or(""))));
+    }
+    let body = answer[split + 4..].to_vec();
+    if body.is_empty() {
+        return Err(fail("empty snapshot".into()));
+    }
+    Ok(body)
+}
+
 fn source_files(root: &Path, prefixes: &[String]) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack: Vec<PathBuf> = prefixes.iter().map(|p| root.join(p)).collect();
@@ -137,25 +207,54 @@ impl Probe for CoverageProbe {
         }
         // The first reference run keeps what start-up covered, so "before" is the functional test's
         // whole picture; every later execution starts from zero.
-        if !std::mem::take(&mut self.first) {
+        if std::mem::take(&mut self.first) {
+            return;
+        }
+        if self.remote.is_empty() {
             runtime::reset();
+        } else {
+            // A snapshot resets the service's counters; what it held is discarded.
+            for address in self.remote.clone() {
+                if let Err(why) = remote_snapshot(&address) {
+                    self.fail(why);
+                    return;
+                }
+            }
         }
     }
 
     fn after(&mut self, execution_id: &str) -> BTreeMap<String, Vec<u32>> {
-        let Some(processor) = self.processor.as_mut() else { return BTreeMap::new() };
-        let started = Instant::now();
-        let Some(bytes) = runtime::snapshot() else {
-            self.fail("the LLVM profile runtime gave no snapshot".to_string());
+        if self.processor.is_none() {
             return BTreeMap::new();
-        };
-        self.snapshot_time += started.elapsed();
-        self.snapshots += 1;
-        if let Err(error) = runtime::write_profraw(&bytes, &format!("cloture-{execution_id}")) {
-            tracing::warn!(%error, "snapshot not written for cargo llvm-cov report");
         }
         let started = Instant::now();
-        let lines = match processor.lines_for(&bytes) {
+        let mut snapshots: Vec<Vec<u8>> = Vec::new();
+        if self.remote.is_empty() {
+            let Some(bytes) = runtime::snapshot() else {
+                self.fail("the LLVM profile runtime gave no snapshot".to_string());
+                return BTreeMap::new();
+            };
+            if let Err(error) = runtime::write_profraw(&bytes, &format!("cloture-{execution_id}")) {
+                tracing::warn!(%error, "snapshot not written for cargo llvm-cov report");
+            }
+            snapshots.push(bytes);
+        } else {
+            for address in &self.remote {
+                match remote_snapshot(address) {
+                    Ok(bytes) => snapshots.push(bytes),
+                    Err(why) => {
+                        self.fail(why);
+                        return BTreeMap::new();
+                    }
+                }
+            }
+        }
+        self.snapshot_time += started.elapsed();
+        self.snapshots += 1;
+        let Some(processor) = self.processor.as_mut() else { return BTreeMap::new() };
+        let started = Instant::now();
+        let parts: Vec<&[u8]> = snapshots.iter().map(Vec::as_slice).collect();
+        let lines = match processor.lines_for_many(&parts) {
             Ok(lines) => lines,
             Err(error) => {
                 self.fail(error.to_string());

@@ -247,6 +247,24 @@ impl System {
         }));
     }
 
+    /// Where the services listen (loopback).
+    pub fn addresses(&self, file: &ServicesFile) -> Vec<std::net::SocketAddr> {
+        file.services.iter().map(|s| std::net::SocketAddr::from(([127, 0, 0, 1], s.port))).collect()
+    }
+
+    /// The executables of the services started here (for coverage), each once.
+    pub fn binaries(&self) -> Vec<PathBuf> {
+        let running = self.running.lock().expect("services poisoned");
+        let mut binaries: Vec<PathBuf> = running
+            .iter()
+            .filter_map(|r| r.child.as_ref()?.id())
+            .filter_map(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).ok())
+            .collect();
+        binaries.sort();
+        binaries.dedup();
+        binaries
+    }
+
     /// The functional test: runs `command` with `sh -c` once per execution; exit status 0 passes.
     pub fn command_test<'a>(
         &'a self,

@@ -10,10 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::call::CallKey;
-use crate::fault::Fault;
 use crate::graph::{Edge, EdgeData, GraphData, Node, NodeData, SiteStats};
-use crate::plan::PruneReason;
+use crate::plan::{execution_id, FaultSet, PruneReason};
 use crate::report::{
     group_vulnerabilities, CoverageReport, Counts, ExecutionReport, FileCoverage, Outcome, PrunedReport, Report,
     Summary, SCHEMA,
@@ -64,18 +62,24 @@ pub fn merge(reports: &[Report]) -> Result<Report, Error> {
         }
     }
 
-    // Failures another partition knew to be dominated.
-    let fault_set = |e: &ExecutionReport| -> BTreeSet<(CallKey, Fault)> { e.faults.iter().map(|f| (f.key, f.fault)).collect() };
-    let failures: Vec<(&ExecutionReport, BTreeSet<(CallKey, Fault)>)> = executions
+    // Failures dominated by a failure another partition found. A report lists the faults an execution
+    // injected; its id names the fault set it planned, which holds more when a planned fault's call never
+    // happened. A failure whose planned set is what it injected dominates every other execution injecting
+    // at least those faults.
+    let injected = |e: &ExecutionReport| -> FaultSet { e.faults.iter().map(|f| (f.key, f.fault)).collect() };
+    let failures: Vec<(&ExecutionReport, FaultSet)> = executions
         .iter()
         .filter(|e| !e.reference && e.outcome == Outcome::Fail)
-        .map(|e| (e, fault_set(e)))
+        .map(|e| (e, injected(e)))
         .collect();
     let mut dominated: BTreeMap<String, String> = BTreeMap::new();
     for (execution, faults) in &failures {
         let elsewhere = |other: &ExecutionReport| ran_by[&other.id].iter().any(|r| !ran_by[&execution.id].contains(r));
         let by = failures.iter().find(|(other, subset)| {
-            subset.len() < faults.len() && subset.is_subset(faults) && elsewhere(other)
+            other.id != execution.id
+                && execution_id(subset) == other.id
+                && subset.iter().all(|(key, fault)| faults.get(key) == Some(fault))
+                && elsewhere(other)
         });
         if let Some((other, _)) = by {
             dominated.insert(execution.id.clone(), other.id.clone());
@@ -305,7 +309,8 @@ fn merge_coverage(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::CallSite;
+    use crate::call::{CallKey, CallSite};
+    use crate::fault::Fault;
     use crate::report::{Failure, FailureClass, FaultReport, ReportConfig};
 
     fn fault(key: u64, fault: Fault, to: &str) -> FaultReport {
@@ -320,9 +325,12 @@ mod tests {
         }
     }
 
-    fn execution(id: &str, faults: Vec<FaultReport>, fails_at: Option<&str>) -> ExecutionReport {
+    /// An execution that injected every fault it planned.
+    fn execution(faults: Vec<FaultReport>, fails_at: Option<&str>) -> ExecutionReport {
+        let id = execution_id(&faults.iter().map(|f| (f.key, f.fault)).collect());
         ExecutionReport {
-            id: id.into(),
+            replay: format!("replay {id}"),
+            id,
             reference: faults.is_empty(),
             faults,
             outcome: if fails_at.is_some() { Outcome::Fail } else { Outcome::Pass },
@@ -336,8 +344,11 @@ mod tests {
             calls: 3,
             new_lines: BTreeMap::new(),
             minimal_subset: None,
-            replay: format!("replay {id}"),
         }
+    }
+
+    fn id(faults: &[FaultReport]) -> String {
+        execution_id(&faults.iter().map(|f| (f.key, f.fault)).collect())
     }
 
     fn graph(calls: u64) -> GraphData {
@@ -359,7 +370,7 @@ mod tests {
     }
 
     fn report(partition: Option<&str>, executions: Vec<ExecutionReport>) -> Report {
-        let mut all = vec![execution("000000000000", vec![], None), execution("000000000000", vec![], None)];
+        let mut all = vec![execution(vec![], None), execution(vec![], None)];
         all.extend(executions);
         Report {
             schema: SCHEMA.into(),
@@ -386,20 +397,29 @@ mod tests {
         }
     }
 
+    fn bookings_500() -> FaultReport {
+        fault(2, Fault::Status(500), "bookings")
+    }
+
+    fn movies_connect() -> FaultReport {
+        fault(3, Fault::Connect, "movies")
+    }
+
+    fn movies_timeout() -> FaultReport {
+        fault(4, Fault::Timeout, "movies")
+    }
+
     fn two_partitions() -> (Report, Report) {
         let one = report(
             Some("1/2"),
-            vec![
-                execution("aaaaaaaaaaaa", vec![fault(2, Fault::Status(500), "bookings")], Some("src/users.rs:10:5")),
-                execution("bbbbbbbbbbbb", vec![fault(3, Fault::Connect, "movies")], None),
-            ],
+            vec![execution(vec![bookings_500()], Some("src/users.rs:10:5")), execution(vec![movies_connect()], None)],
         );
         let two = report(
             Some("2/2"),
             vec![
-                execution("cccccccccccc", vec![fault(3, Fault::Timeout, "movies")], Some("src/users.rs:20:5")),
+                execution(vec![movies_timeout()], Some("src/users.rs:20:5")),
                 // Also run by partition 1, e.g. while minimising.
-                execution("bbbbbbbbbbbb", vec![fault(3, Fault::Connect, "movies")], None),
+                execution(vec![movies_connect()], None),
             ],
         );
         (one, two)
@@ -412,8 +432,12 @@ mod tests {
         two.summary.complete = false;
         two.summary.stopped = Some("execution budget of 4 used up".into());
         let merged = merge(&[one, two]).unwrap();
-        let ids: Vec<&str> = merged.executions.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(ids, ["000000000000", "000000000000", "aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"]);
+        let ids: Vec<String> = merged.executions.iter().map(|e| e.id.clone()).collect();
+        let reference = id(&[]);
+        assert_eq!(
+            ids,
+            [reference.clone(), reference, id(&[bookings_500()]), id(&[movies_connect()]), id(&[movies_timeout()])]
+        );
         assert_eq!(merged.executions.iter().filter(|e| e.reference).count(), 2);
         let s = &merged.summary;
         assert_eq!((s.executions, s.passed, s.failed, s.duration_ms), (5, 3, 2, 30));
@@ -429,30 +453,36 @@ mod tests {
     #[test]
     fn a_failure_dominated_by_another_partitions_failure_is_listed_as_pruned() {
         let (mut one, two) = two_partitions();
-        let mut superset = execution(
-            "dddddddddddd",
-            vec![fault(3, Fault::Connect, "movies"), fault(4, Fault::Timeout, "movies")],
-            Some("src/users.rs:20:5"),
-        );
-        superset.minimal_subset = Some("cccccccccccc".into());
-        // Partition 1 did not know that timeout fails alone; it minimised and found it.
-        one.executions.push(superset);
-        one.executions.push(execution("cccccccccccc", vec![fault(4, Fault::Timeout, "movies")], Some("src/users.rs:20:5")));
+        // Partition 1 did not know that the timeout fails alone: it ran a superset, then minimised it.
+        let mut superset = execution(vec![movies_connect(), movies_timeout()], Some("src/users.rs:20:5"));
+        superset.minimal_subset = Some(id(&[movies_timeout()]));
+        // A planned fault whose call never happened: only the timeout was injected.
+        let mut vanished = execution(vec![movies_timeout()], Some("src/users.rs:20:5"));
+        vanished.id = "0123456789ab".into();
+        one.executions.push(superset.clone());
+        one.executions.push(vanished);
+        one.executions.push(execution(vec![movies_timeout()], Some("src/users.rs:20:5")));
         one.pruned.push(PrunedReport { id: "eeeeeeeeeeee".into(), faults: vec![], reason: PruneReason::Observed });
-        one.pruned.push(PrunedReport { id: "bbbbbbbbbbbb".into(), faults: vec![], reason: PruneReason::Observed });
+        one.pruned.push(PrunedReport { id: id(&[movies_connect()]), faults: vec![], reason: PruneReason::Observed });
         let merged = merge(&[one, two]).unwrap();
-        assert!(merged.execution("dddddddddddd").is_none());
+        assert!(merged.execution(&superset.id).is_none());
+        assert!(merged.execution("0123456789ab").is_none());
         let pruned: Vec<(&str, &PruneReason)> = merged.pruned.iter().map(|p| (p.id.as_str(), &p.reason)).collect();
-        assert_eq!(pruned, [("dddddddddddd", &PruneReason::Dominated), ("eeeeeeeeeeee", &PruneReason::Observed)]);
-        assert_eq!(merged.summary.pruned, 2);
+        assert_eq!(
+            pruned,
+            [
+                (superset.id.as_str(), &PruneReason::Dominated),
+                ("0123456789ab", &PruneReason::Dominated),
+                ("eeeeeeeeeeee", &PruneReason::Observed)
+            ]
+        );
+        assert_eq!(merged.summary.pruned, 3);
+        assert_eq!(merged.summary.failed, 2);
         // Within one report a non-minimal failure stays, as a single run keeps it.
         let (mut alone, _) = two_partitions();
-        alone.executions.push(execution(
-            "ffffffffffff",
-            vec![fault(2, Fault::Status(500), "bookings"), fault(3, Fault::Connect, "movies")],
-            Some("src/users.rs:10:5"),
-        ));
-        assert!(merge(&[alone]).unwrap().execution("ffffffffffff").is_some());
+        let kept = execution(vec![bookings_500(), movies_connect()], Some("src/users.rs:10:5"));
+        alone.executions.push(kept.clone());
+        assert!(merge(&[alone]).unwrap().execution(&kept.id).is_some());
     }
 
     #[test]
@@ -491,6 +521,7 @@ mod tests {
     #[test]
     fn coverage_unites_the_newly_covered_lines() {
         let (mut one, mut two) = two_partitions();
+        let (first, second) = (id(&[bookings_500()]), id(&[movies_timeout()]));
         let file = |newly: Vec<u32>, by: &str| FileCoverage {
             before: Counts { covered: 2, lines: 6 },
             after: Counts { covered: 2 + newly.len(), lines: 6 },
@@ -503,19 +534,19 @@ mod tests {
             guided: true,
             files: [("src/users.rs".to_string(), file)].into_iter().collect(),
             fault_lines: Vec::new(),
-            minimal_executions: vec!["000000000000".into(), minimal.into()],
+            minimal_executions: vec![id(&[]), minimal.into()],
             note: None,
         };
-        one.coverage = Some(section(file(vec![3, 4], "aaaaaaaaaaaa"), "aaaaaaaaaaaa"));
-        two.coverage = Some(section(file(vec![4, 5], "cccccccccccc"), "cccccccccccc"));
+        one.coverage = Some(section(file(vec![3, 4], &first), &first));
+        two.coverage = Some(section(file(vec![4, 5], &second), &second));
         let merged = merge(&[one, two]).unwrap();
         let coverage = merged.coverage.unwrap();
         let users = &coverage.files["src/users.rs"];
         assert_eq!(users.newly_covered, [3, 4, 5]);
         assert_eq!(users.after, Counts { covered: 5, lines: 6 });
         assert_eq!(users.before, Counts { covered: 2, lines: 6 });
-        assert_eq!(users.covered_by[&4], "aaaaaaaaaaaa", "the first report's first execution wins");
-        assert_eq!(users.covered_by[&5], "cccccccccccc");
-        assert_eq!(coverage.minimal_executions, ["000000000000", "aaaaaaaaaaaa", "cccccccccccc"]);
+        assert_eq!(users.covered_by[&4], first, "the first report's first execution wins");
+        assert_eq!(users.covered_by[&5], second);
+        assert_eq!(coverage.minimal_executions, [id(&[]), first, second]);
     }
 }

@@ -606,6 +606,24 @@ mod tests {
     }
 
     #[test]
+    fn without_reduction_partitions_follow_every_chain_and_miss_nothing() {
+        let config = |partition| PlanConfig { max_faults: 2, order: Order::Breadth, reduce: false, partition };
+        let catalog = || Catalog::default().only(vec![Fault::Connect, Fault::Timeout]);
+        let whole: HashSet<Canonical> = run_plan(Planner::new(config(None), catalog(), HashSet::new()), giving_up)
+            .iter()
+            .map(|c| canonical(&c.faults))
+            .collect();
+        let mut union = HashSet::new();
+        for k in 1..=3 {
+            let ran = run_plan(Planner::new(config(Some((k, 3))), catalog(), HashSet::new()), giving_up);
+            assert!(ran.iter().all(|c| partition_of(c.root, 3) == k));
+            union.extend(ran.iter().map(|c| canonical(&c.faults)));
+        }
+        assert_eq!(union, whole);
+        assert!(whole.iter().any(|faults| faults.len() == 2));
+    }
+
+    #[test]
     fn children_keep_the_root_of_the_execution_they_come_from() {
         let ran = run_plan(partitioned(3, None), independent);
         for candidate in &ran {

@@ -147,6 +147,9 @@ where
     let (parts, body) = request.into_parts();
     let body = body.collect().await?.to_bytes();
     let request = Request::from_parts(parts, body);
+    if request.uri().path() == COVERAGE_PATH && cloture_coverage::runtime::enabled() {
+        return Ok(coverage_snapshot(&name, &request).map(Full::new));
+    }
     let id = header(&request, EXECUTION_HEADER).and_then(|id| id.parse::<u64>().ok());
     let parent = header(&request, PARENT_HEADER).and_then(|key| key.parse::<CallKey>().ok());
     let local = id.and_then(Execution::lookup);
@@ -175,6 +178,32 @@ where
         _ => plain(&name, &handler, request).await,
     };
     Ok(response.map(Full::new))
+}
+
+/// The control path answered only by builds with coverage instrumentation: `POST` takes a snapshot of the
+/// LLVM counters, writes it where `cargo llvm-cov report` finds it, resets the counters and answers the
+/// snapshot (`.profraw` bytes), so the explorer measures each execution of a service in another process.
+/// Builds without coverage (every normal build) do not answer it: the path goes to the handler as usual.
+pub const COVERAGE_PATH: &str = "/__cloture/coverage";
+
+fn coverage_snapshot(name: &str, request: &Request<Bytes>) -> Response<Bytes> {
+    let respond = |status: StatusCode, body: Bytes| {
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        response
+    };
+    if request.method() != http::Method::POST {
+        return respond(StatusCode::METHOD_NOT_ALLOWED, Bytes::from_static(b"POST only"));
+    }
+    let Some(bytes) = cloture_coverage::runtime::snapshot() else {
+        return respond(StatusCode::INTERNAL_SERVER_ERROR, Bytes::from_static(b"no snapshot"));
+    };
+    let tag = format!("cloture-{name}");
+    if let Err(error) = cloture_coverage::runtime::write_profraw(&bytes, &tag) {
+        tracing::warn!(%error, "snapshot not written for cargo llvm-cov report");
+    }
+    cloture_coverage::runtime::reset();
+    respond(StatusCode::OK, Bytes::from(bytes))
 }
 
 /// Runs the handler inside `execution`'s context: panics and unhandled errors become recorded crashes.
