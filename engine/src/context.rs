@@ -68,6 +68,7 @@ pub enum CallOutcome {
 
 /// One outbound call, as recorded by the caller's client.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CallRecord {
     pub key: CallKey,
     pub parent: CallKey,
@@ -83,6 +84,7 @@ pub struct CallRecord {
 
 /// A service that panicked or answered 500 from an unhandled error while handling a request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Crash {
     pub service: String,
     pub message: String,

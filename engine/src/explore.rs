@@ -268,8 +268,7 @@ where
         } else {
             Vec::new()
         };
-        let ran =
-            obtain(config, &test, batch, &mut speculated, probe.as_deref_mut(), &candidate.faults, ahead).await;
+        let ran = obtain(config, &test, batch, &mut speculated, probe.as_deref_mut(), &candidate.faults, ahead).await;
         let failed = ran.report.outcome == Outcome::Fail;
         remember_calls(&mut calls, &ran.trace);
         graph.add(&ran.trace.calls, failed);

@@ -277,9 +277,9 @@ impl System {
             Box::pin(async move {
                 let execution = Context::current().map(|context| context.execution);
                 coordinator.set_current(execution.clone());
-                let result = run_command(&command, &coordinator.url(), execution.as_ref().map(|e| e.id())).await;
-                coordinator.set_current(None);
-                result
+                // Cleared however the command ends, also when the deadline drops this future.
+                let _current = ClearCurrent(coordinator.current());
+                run_command(&command, &coordinator.url(), execution.as_ref().map(|e| e.id())).await
             })
         }
     }
@@ -327,6 +327,8 @@ async fn run_command(command: &str, coordinator: &str, execution: Option<u64>) -
         process.env("CLOTURE_EXECUTION", id.to_string());
     }
     let mut child = process.spawn().map_err(|e| format!("cannot run the test command: {e}"))?;
+    // The command runs in its own process group: at the deadline the whole group is killed, not just `sh`.
+    let _group = KillGroup(child.id());
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -344,6 +346,33 @@ async fn run_command(command: &str, coordinator: &str, execution: Option<u64>) -
         "the test command failed ({status}){}",
         if last.is_empty() { String::new() } else { format!(": {}", last.join(" / ")) }
     ))
+}
+
+/// Kills a process group when dropped (the test command and everything it started).
+struct KillGroup(Option<u32>);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            // Harmless when the group already exited; `kill` reports that on its stderr, which is discarded.
+            let _ = std::process::Command::new("kill")
+                .args(["-s", "KILL", "--"])
+                .arg(format!("-{group}"))
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Clears the coordinator's current execution when dropped.
+struct ClearCurrent(crate::coordinator::Current);
+
+impl Drop for ClearCurrent {
+    fn drop(&mut self) {
+        if let Ok(mut current) = self.0.lock() {
+            *current = None;
+        }
+    }
 }
 
 fn log_tail(log: &Path) -> String {

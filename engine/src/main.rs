@@ -227,11 +227,9 @@ fn merge(args: &[String]) -> Result<()> {
     let reports = inputs.iter().map(|path| Report::read(path)).collect::<Result<Vec<_>, _>>()?;
     let merged = match cloture::merge::merge(&reports) {
         Ok(merged) => merged,
-        Err(cloture::Error::CannotMerge { index, why }) if index > 0 => bail!(
-            "cannot merge {} with {}: {why}",
-            inputs[index].display(),
-            inputs[0].display()
-        ),
+        Err(cloture::Error::CannotMerge { index, why }) if index > 0 => {
+            bail!("cannot merge {} with {}: {why}", inputs[index].display(), inputs[0].display())
+        }
         Err(cloture::Error::CannotMerge { index, why }) => bail!("cannot merge {}: {why}", inputs[index].display()),
         Err(error) => return Err(error.into()),
     };

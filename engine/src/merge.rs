@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use crate::graph::{Edge, EdgeData, GraphData, Node, NodeData, SiteStats};
 use crate::plan::{execution_id, FaultSet, PruneReason};
 use crate::report::{
-    group_vulnerabilities, CoverageReport, Counts, ExecutionReport, FileCoverage, Outcome, PrunedReport, Report,
+    group_vulnerabilities, Counts, CoverageReport, ExecutionReport, FileCoverage, Outcome, PrunedReport, Report,
     Summary, SCHEMA,
 };
 use crate::Error;
@@ -29,7 +29,7 @@ pub fn merge(reports: &[Report]) -> Result<Report, Error> {
         }
         let differs = |what: &str, theirs: String, ours: String| Error::CannotMerge {
             index,
-            why: format!("its {what} {theirs} differs from the first report's {ours}"),
+            why: format!("it has {what} {theirs} where the first report has {ours}"),
         };
         if report.name != first.name {
             return Err(differs("name", format!("`{}`", report.name), format!("`{}`", first.name)));
@@ -67,11 +67,8 @@ pub fn merge(reports: &[Report]) -> Result<Report, Error> {
     // happened. A failure whose planned set is what it injected dominates every other execution injecting
     // at least those faults.
     let injected = |e: &ExecutionReport| -> FaultSet { e.faults.iter().map(|f| (f.key, f.fault)).collect() };
-    let failures: Vec<(&ExecutionReport, FaultSet)> = executions
-        .iter()
-        .filter(|e| !e.reference && e.outcome == Outcome::Fail)
-        .map(|e| (e, injected(e)))
-        .collect();
+    let failures: Vec<(&ExecutionReport, FaultSet)> =
+        executions.iter().filter(|e| !e.reference && e.outcome == Outcome::Fail).map(|e| (e, injected(e))).collect();
     let mut dominated: BTreeMap<String, String> = BTreeMap::new();
     for (execution, faults) in &failures {
         let elsewhere = |other: &ExecutionReport| ran_by[&other.id].iter().any(|r| !ran_by[&execution.id].contains(r));
@@ -232,7 +229,10 @@ pub fn merge_graphs<'a>(graphs: impl Iterator<Item = &'a GraphData>) -> GraphDat
         for edge in &graph.edges {
             let (Some(&from), Some(&to)) = (renumbered.get(&edge.from), renumbered.get(&edge.to)) else { continue };
             let same_kind = |other: &EdgeData| {
-                matches!((&other.edge, &edge.edge), (Edge::Contains, Edge::Contains) | (Edge::Calls { .. }, Edge::Calls { .. }))
+                matches!(
+                    (&other.edge, &edge.edge),
+                    (Edge::Contains, Edge::Contains) | (Edge::Calls { .. }, Edge::Calls { .. })
+                )
             };
             if !merged.edges.iter().any(|other| other.from == from && other.to == to && same_kind(other)) {
                 merged.edges.push(EdgeData { from, to, edge: edge.edge.clone() });

@@ -398,7 +398,8 @@ impl Report {
             }
         );
         if let Some(partition) = &self.config.partition {
-            let _ = writeln!(out, "  partition {partition} of the plan: `cloture merge` unites the partitions' reports");
+            let _ =
+                writeln!(out, "  partition {partition} of the plan: `cloture merge` unites the partitions' reports");
         }
         if let Some(note) = &self.config.note {
             let _ = writeln!(out, "  note: {note}");

@@ -219,7 +219,8 @@ async fn current_refuses_missing_or_invalid_parameters_with_400_and_records_noth
 #[tokio::test]
 async fn current_answers_the_execution_a_parent_key_and_the_plan_and_records_the_root_call() {
     let coordinator = Coordinator::bind(0).await.expect("a coordinator");
-    let plan = HashMap::from([(key("00abcdef01234567"), Fault::Timeout), (key("0000000000000042"), Fault::Status(503))]);
+    let plan =
+        HashMap::from([(key("00abcdef01234567"), Fault::Timeout), (key("0000000000000042"), Fault::Status(503))]);
     let execution = Execution::start(plan);
     coordinator.set_current(Some(execution.clone()));
 

@@ -157,13 +157,19 @@ async fn a_budget_stops_the_exploration_and_says_so() {
     assert!(report.summary.stopped.as_deref().unwrap_or_default().contains("budget"));
 }
 
-/// What a vulnerability is, whatever the order its executions were found in.
-fn vulnerability_shapes(report: &Report) -> BTreeSet<(String, Vec<String>, Vec<String>, Vec<String>, Vec<String>)> {
-    let sorted = |items: &[String]| -> Vec<String> { items.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect() };
+/// A vulnerability's class, faults, callees, call sites and failure locations, each list sorted.
+type Shape = (String, Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+
+/// What each vulnerability is, whatever the order its executions were found in.
+fn vulnerability_shapes(report: &Report) -> BTreeSet<Shape> {
+    let sorted =
+        |items: &[String]| -> Vec<String> { items.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect() };
     report
         .vulnerabilities
         .iter()
-        .map(|v| (v.class.to_string(), sorted(&v.faults), sorted(&v.callees), sorted(&v.call_sites), sorted(&v.locations)))
+        .map(|v| {
+            (v.class.to_string(), sorted(&v.faults), sorted(&v.callees), sorted(&v.call_sites), sorted(&v.locations))
+        })
         .collect()
 }
 
@@ -190,7 +196,13 @@ async fn a_partitioned_run_merged_finds_the_same_failures_as_a_single_run() {
     let merged = cloture::merge::merge(&partitions).expect("the partitions merge");
     assert_eq!(merged.config.partition, None, "the two halves are the whole plan");
     assert!(merged.summary.complete);
-    assert_eq!(failing_ids(&merged), failing_ids(&single), "merged:\n{}\nsingle:\n{}", merged.terminal_summary(), single.terminal_summary());
+    assert_eq!(
+        failing_ids(&merged),
+        failing_ids(&single),
+        "merged:\n{}\nsingle:\n{}",
+        merged.terminal_summary(),
+        single.terminal_summary()
+    );
     assert_eq!(vulnerability_shapes(&merged), vulnerability_shapes(&single));
     // Titles list callees and faults in the order they were found, which differs between one run and two.
     let titles = |report: &Report| -> BTreeSet<Vec<String>> {
@@ -228,4 +240,70 @@ async fn parallel_jobs_find_the_same_executions_as_sequential() {
         assert_eq!(runs[1].summary.pruned, runs[0].summary.pruned);
         assert_eq!(vulnerability_shapes(&runs[1]), vulnerability_shapes(&runs[0]));
     }
+    // A budget holds whatever the jobs.
+    let cinema = cinema::start(CinemaConfig::new(Edition::Recitation)).await.expect("the cinema starts");
+    let test = UserBookingsTest::new(&cinema.url(Service::Users), "chris_rivers", Oracle::Accepting);
+    let mut ids = Vec::new();
+    for jobs in [1, 4] {
+        let config = Config { jobs, max_executions: Some(5), ..config("parallel budget") };
+        let report = cloture::explore(&config, || test.clone().run()).await.expect("the exploration completes");
+        assert_eq!(report.summary.executions, 5);
+        assert!(!report.summary.complete);
+        ids.push(report.executions.iter().map(|e| e.id.clone()).collect::<Vec<_>>());
+    }
+    cinema.shutdown().await.unwrap();
+    assert_eq!(ids[0], ids[1]);
+}
+
+/// A probe that measures every execution (like per-execution coverage) but records nothing.
+struct Measuring {
+    running: usize,
+    most: usize,
+}
+
+impl cloture::explore::Probe for Measuring {
+    fn before(&mut self) {
+        self.running += 1;
+        self.most = self.most.max(self.running);
+    }
+
+    fn after(&mut self, _execution_id: &str) -> std::collections::BTreeMap<String, Vec<u32>> {
+        self.running -= 1;
+        Default::default()
+    }
+
+    fn score(
+        &self,
+        _candidate: &cloture::plan::Candidate,
+        _calls: &std::collections::HashMap<cloture::CallKey, cloture::report::FaultReport>,
+    ) -> f64 {
+        0.0
+    }
+
+    fn chosen(
+        &mut self,
+        _candidate: &cloture::plan::Candidate,
+        _calls: &std::collections::HashMap<cloture::CallKey, cloture::report::FaultReport>,
+    ) {
+    }
+
+    fn finish(&mut self, _report: &mut Report) {}
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_active_probe_runs_one_execution_at_a_time_and_says_so() {
+    let cinema = cinema::start(CinemaConfig::new(Edition::Recitation)).await.expect("the cinema starts");
+    let test = UserBookingsTest::new(&cinema.url(Service::Users), "chris_rivers", Oracle::Accepting);
+    let config = Config { jobs: 4, ..config("measured") };
+    let mut probe = Measuring { running: 0, most: 0 };
+    let report = cloture::explore::explore_with(&config, || test.clone().run(), Some(&mut probe))
+        .await
+        .expect("the exploration completes");
+    cinema.shutdown().await.unwrap();
+    assert_eq!(probe.most, 1);
+    assert_eq!(report.config.jobs, 1);
+    let note = report.config.note.as_deref().unwrap_or_default();
+    assert!(note.contains("one execution at a time instead of 4"), "{note}");
+    assert!(report.terminal_summary().contains(note));
+    assert!(report.summary.complete && report.summary.stopped.is_none());
 }

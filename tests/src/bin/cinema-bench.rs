@@ -5,8 +5,11 @@
 //! 2. Added latency per instrumented call: one GET through cloture's client inside an execution, against the
 //!    bare hyper-util client, to the same bare server.
 //! 3. Executions needed with and without dynamic reduction (deterministic counts, no clock).
+//! 4. Concurrent executions (`--jobs`): jobs 1 against jobs 2, on the current-thread runtime (concurrency,
+//!    not parallelism) and on a two-worker multi-thread runtime (the services' handlers may then run in
+//!    parallel; the explorer still polls its executions on one task).
 //!
-//! Everything runs on one current-thread runtime, so no cross-core wake-ups blur the comparison; rounds
+//! Sections 1–3 run on one current-thread runtime, so no cross-core wake-ups blur the comparison; rounds
 //! of each variant are interleaved so that noise on a shared machine hits all of them alike.
 
 use std::collections::BTreeMap;
@@ -125,6 +128,69 @@ fn per(duration: Duration, count: usize) -> f64 {
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(bench());
+    jobs(&runtime);
+}
+
+/// Section 4: executions per second with jobs 1 and 2, on the current-thread runtime and on a two-worker
+/// multi-thread runtime, each with its own cinema; rounds interleave all four variants.
+fn jobs(current: &tokio::runtime::Runtime) {
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(10);
+    let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtimes = [("current_thread", current), ("multi_thread, 2 workers", &multi)];
+    let catalog = cloture::Catalog::load(&cloture::cli::workspace_root().join("cinema/faults.catalog"))
+        .expect("cinema/faults.catalog parses (run from the workspace)");
+    let config = Config { order: cloture::plan::Order::Breadth, catalog, ..Config::default() };
+    let explorations_per_round = 50;
+    let systems: Vec<(cinema::Cinema, UserBookingsTest)> = runtimes
+        .iter()
+        .map(|(_, runtime)| {
+            runtime.block_on(async {
+                let cinema = cinema::start(CinemaConfig::new(Edition::Hardened)).await.expect("cinema starts");
+                let test = UserBookingsTest::new(&cinema.url(Service::Users), "chris_rivers", Oracle::Accepting);
+                // Warm up connections and caches, with both settings.
+                for jobs in [1, 2] {
+                    let config = Config { jobs, ..config.clone() };
+                    for _ in 0..10 {
+                        cloture::explore(&config, || test.clone().run()).await.expect("exploration");
+                    }
+                }
+                (cinema, test)
+            })
+        })
+        .collect();
+    let mut totals = [[(Duration::ZERO, 0usize); 2]; 2];
+    for _ in 0..rounds {
+        for (index, (_, runtime)) in runtimes.iter().enumerate() {
+            let test = &systems[index].1;
+            for (slot, jobs) in [1, 2].into_iter().enumerate() {
+                let config = Config { jobs, ..config.clone() };
+                let started = Instant::now();
+                let executions = runtime.block_on(async {
+                    let mut executions = 0;
+                    for _ in 0..explorations_per_round {
+                        let report = cloture::explore(&config, || test.clone().run()).await.expect("exploration");
+                        executions += report.summary.executions;
+                    }
+                    executions
+                });
+                totals[index][slot].0 += started.elapsed();
+                totals[index][slot].1 += executions;
+            }
+        }
+    }
+    println!("\n## concurrent executions (--jobs), cinema faulty test, hardened, chris_rivers, in-process");
+    println!("(14 executions per exploration; the same executions whatever the jobs)");
+    for (index, (name, _)) in runtimes.iter().enumerate() {
+        let us: Vec<f64> = totals[index].iter().map(|(time, count)| per(*time, *count)).collect();
+        for (slot, jobs) in [1, 2].into_iter().enumerate() {
+            let label = format!("{name}, jobs {jobs}:");
+            println!("{label:<42}{:>8.1} µs/execution  {:>8.0} executions/s", us[slot], 1e6 / us[slot]);
+        }
+        println!("{:<42}{:>8.2}x", format!("{name}, jobs 2 / jobs 1:"), us[0] / us[1]);
+    }
+    for ((cinema, _), (_, runtime)) in systems.into_iter().zip(runtimes) {
+        runtime.block_on(cinema.shutdown()).expect("shutdown");
+    }
 }
 
 async fn bench() {
