@@ -56,11 +56,7 @@ impl Processor {
         if profraws.is_empty() || profraws.iter().any(|p| p.is_empty()) {
             return Err(Error::InvalidInput { what: "profraw snapshot", value: String::new(), reason: "is empty" });
         }
-        let mut hasher = DefaultHasher::new();
-        for profraw in profraws {
-            profraw.hash(&mut hasher);
-        }
-        let key = hasher.finish();
+        let key = snapshot_key(profraws);
         if let Some(hit) = self.cache.get(&key) {
             tracing::trace!(key, "coverage cache hit");
             return Ok(hit.clone());
@@ -107,6 +103,14 @@ impl Processor {
     }
 }
 
+/// The cache key of a set of snapshots.
+fn snapshot_key(profraws: &[&[u8]]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    for profraw in profraws {
+        profraw.hash(&mut hasher);
+    }
+    hasher.finish()
+}
 
 #[cfg(test)]
 mod tests {
@@ -121,7 +125,7 @@ mod tests {
         let mut p = Processor::new(tools, vec!["/bin/x".into()], "/w".into(), workdir.clone());
         let bytes = b"pretend profraw".to_vec();
         let cov = LineCoverage { files: [("a.rs".to_owned(), FileLines::default())].into() };
-        p.cache.insert(hash_bytes(&bytes), cov.clone());
+        p.cache.insert(snapshot_key(&[&bytes]), cov.clone());
         assert_eq!(p.lines_for(&bytes).expect("cached"), cov);
 
         let err = p.lines_for(b"different").expect_err("tools missing");

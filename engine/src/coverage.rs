@@ -163,7 +163,8 @@ impl CoverageProbe {
 fn remote_snapshot(address: &std::net::SocketAddr) -> Result<Vec<u8>, String> {
     use std::io::{Read, Write};
     let fail = |why: String| format!("coverage snapshot of the service at {address}: {why}");
-    let mut stream = std::net::TcpStream::connect_timeout(address, Duration::from_secs(5)).map_err(|e| fail(e.to_string()))?;
+    let mut stream =
+        std::net::TcpStream::connect_timeout(address, Duration::from_secs(5)).map_err(|e| fail(e.to_string()))?;
     stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| fail(e.to_string()))?;
     let request = format!(
         "POST {} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",

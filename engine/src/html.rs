@@ -1456,6 +1456,32 @@ const SCRIPT: &str = r##"
 })();
 "##;
 
+/// Writes `report.html` into `dir`, with the sources of the report's coverage files read from the
+/// workspace at `root` (a file that cannot be read is shown without its source).
+pub fn write(
+    report: &Report,
+    dir: &std::path::Path,
+    root: &std::path::Path,
+) -> Result<std::path::PathBuf, crate::Error> {
+    let mut sources = BTreeMap::new();
+    let mut wanted: Vec<String> = report.coverage.iter().flat_map(|c| c.files.keys().cloned()).collect();
+    for vulnerability in &report.vulnerabilities {
+        for place in vulnerability.locations.iter().chain(&vulnerability.call_sites) {
+            if let Some((file, _)) = place.split_once(':') {
+                wanted.push(file.to_string());
+            }
+        }
+    }
+    for file in wanted {
+        if let Ok(text) = std::fs::read_to_string(root.join(&file)) {
+            sources.insert(file, text);
+        }
+    }
+    let path = dir.join("report.html");
+    crate::report::write_atomically(&path, render(report, &sources).as_bytes())?;
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1793,30 +1819,4 @@ mod tests {
         assert_eq!(split_location("nowhere"), None);
         assert_eq!(split_location("a:b"), None);
     }
-}
-
-/// Writes `report.html` into `dir`, with the sources of the report's coverage files read from the
-/// workspace at `root` (a file that cannot be read is shown without its source).
-pub fn write(
-    report: &Report,
-    dir: &std::path::Path,
-    root: &std::path::Path,
-) -> Result<std::path::PathBuf, crate::Error> {
-    let mut sources = BTreeMap::new();
-    let mut wanted: Vec<String> = report.coverage.iter().flat_map(|c| c.files.keys().cloned()).collect();
-    for vulnerability in &report.vulnerabilities {
-        for place in vulnerability.locations.iter().chain(&vulnerability.call_sites) {
-            if let Some((file, _)) = place.split_once(':') {
-                wanted.push(file.to_string());
-            }
-        }
-    }
-    for file in wanted {
-        if let Ok(text) = std::fs::read_to_string(root.join(&file)) {
-            sources.insert(file, text);
-        }
-    }
-    let path = dir.join("report.html");
-    crate::report::write_atomically(&path, render(report, &sources).as_bytes())?;
-    Ok(path)
 }
