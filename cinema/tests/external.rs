@@ -51,7 +51,8 @@ async fn explore(edition: &str) -> cloture::Report {
     let (file, users) = services(edition);
     let config = config(&dir);
     let stop = Arc::new(AtomicBool::new(false));
-    let mut system = System::start(&file, &dir.join("services"), stop).await.expect("the cinema starts");
+    let mut system =
+        System::start(&file, &dir.join("services"), stop, Default::default()).await.expect("the cinema starts");
     let script = workspace().join("tests/external/test_user_bookings.py");
     let command = format!("python3 {} http://127.0.0.1:{users}", script.display());
     let report = cloture::explore(&config, system.command_test(&command)).await;
@@ -103,7 +104,8 @@ async fn a_port_in_use_is_reported_with_the_service_and_nothing_is_left_running(
     ]}))
     .expect("valid");
     let dir = std::env::temp_dir().join(format!("cloture-port-{}", std::process::id()));
-    let error = System::start(&file, &dir, Arc::new(AtomicBool::new(false))).await.err().expect("refused");
+    let error =
+        System::start(&file, &dir, Arc::new(AtomicBool::new(false)), Default::default()).await.err().expect("refused");
     assert!(error.contains(&format!("port {port}")) && error.contains("movies"), "{error}");
     std::fs::remove_dir_all(&dir).ok();
 }

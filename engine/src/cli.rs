@@ -5,7 +5,6 @@
 //! the terminal summary, `report.json`, `report.html` and a replay command per execution. Arguments are
 //! parsed in two stages: raw flags into [`Options`], then validated into the explorer's [`Config`].
 
-use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::future::Future;
 use std::path::PathBuf;
@@ -13,11 +12,10 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::call::CallKey;
-use crate::explore::{Config, Probe, Verdict};
+use crate::coverage::CoverageProbe;
+use crate::explore::{Config, Verdict};
 use crate::fault::{Catalog, Fault};
-use crate::plan::{Candidate, Order};
-use crate::report::{FaultReport, Report};
+use crate::plan::Order;
 
 /// What to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,6 +243,17 @@ where
     F: Future,
     F::Output: Verdict,
 {
+    run_with(options, config, test, None).await
+}
+
+/// [`run`] with a given coverage probe (e.g. one for services in other processes); without one, a probe
+/// for this process is made when `config.coverage_paths` is set.
+pub async fn run_with<T, F>(options: &Options, config: &Config, test: T, probe: Option<CoverageProbe>) -> ExitCode
+where
+    T: Fn() -> F,
+    F: Future,
+    F::Output: Verdict,
+{
     let stop = config.stop.clone();
     let interrupt = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -254,19 +263,26 @@ where
     });
     let result = match &options.command {
         Command::Replay(id) => crate::explore::replay(config, id, test).await,
-        _ if config.coverage_paths.is_empty() => crate::explore::explore(config, test).await,
         _ => {
-            let mut probe = crate::coverage::CoverageProbe::new(&workspace_root(), config.coverage_paths.clone());
-            let result = crate::explore::explore_with(config, test, Some(&mut Measured(&mut probe))).await;
-            if probe.snapshots > 0 && !options.quiet {
-                eprintln!(
-                    "cloture: coverage: {} snapshots, {:.1} ms taking them, {:.1} ms turning them into lines",
-                    probe.snapshots,
-                    probe.snapshot_time.as_secs_f64() * 1000.0,
-                    probe.processing_time.as_secs_f64() * 1000.0
-                );
+            let mut probe = probe.or_else(|| {
+                (!config.coverage_paths.is_empty())
+                    .then(|| CoverageProbe::new(&workspace_root(), config.coverage_paths.clone()))
+            });
+            match probe.as_mut() {
+                None => crate::explore::explore(config, test).await,
+                Some(probe) => {
+                    let result = crate::explore::explore_with(config, test, Some(probe)).await;
+                    if probe.snapshots > 0 && !options.quiet {
+                        eprintln!(
+                            "cloture: coverage: {} snapshots, {:.1} ms taking them, {:.1} ms turning them into lines",
+                            probe.snapshots,
+                            probe.snapshot_time.as_secs_f64() * 1000.0,
+                            probe.processing_time.as_secs_f64() * 1000.0
+                        );
+                    }
+                    result
+                }
             }
-            result
         }
     };
     interrupt.abort();
@@ -293,36 +309,6 @@ where
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
-}
-
-/// The coverage probe, active only when it measures (a build without instrumentation or llvm tools
-/// measures nothing, and then `--jobs` is honoured).
-struct Measured<'a>(&'a mut crate::coverage::CoverageProbe);
-
-impl Probe for Measured<'_> {
-    fn before(&mut self) {
-        self.0.before();
-    }
-
-    fn after(&mut self, execution_id: &str) -> BTreeMap<String, Vec<u32>> {
-        self.0.after(execution_id)
-    }
-
-    fn score(&self, candidate: &Candidate, calls: &HashMap<CallKey, FaultReport>) -> f64 {
-        self.0.score(candidate, calls)
-    }
-
-    fn chosen(&mut self, candidate: &Candidate, calls: &HashMap<CallKey, FaultReport>) {
-        self.0.chosen(candidate, calls);
-    }
-
-    fn finish(&mut self, report: &mut Report) {
-        self.0.finish(report);
-    }
-
-    fn active(&self) -> bool {
-        crate::coverage::CoverageProbe::active(self.0)
-    }
 }
 
 /// The workspace root: the nearest directory upwards from the current one whose `Cargo.toml` declares a

@@ -132,11 +132,6 @@ impl CoverageProbe {
         }
     }
 
-    /// Whether coverage is being measured.
-    pub fn active(&self) -> bool {
-        self.processor.is_some()
-    }
-
     fn relevant(&self, file: &str) -> bool {
         self.paths.iter().any(|prefix| file.starts_with(prefix.as_str()))
     }
@@ -319,6 +314,10 @@ impl Probe for CoverageProbe {
             }
             _ => None,
         };
+    }
+
+    fn active(&self) -> bool {
+        self.processor.is_some()
     }
 
     fn finish(&mut self, report: &mut Report) {

@@ -77,6 +77,8 @@ pub struct Config {
     pub progress: bool,
     /// Set to stop after the current execution (e.g. on Ctrl-C); the report is still written.
     pub stop: Arc<AtomicBool>,
+    /// Why `stop` was set, when not by an interruption (e.g. a service process exited).
+    pub stop_reason: Arc<std::sync::Mutex<Option<String>>>,
     /// Workspace-relative source prefixes (e.g. `cinema/src/`) whose coverage is measured per execution
     /// when the program runs under cargo llvm-cov (used by [`crate::cli::run`], never by tests: resetting
     /// counters would disturb other tests of the same process).
@@ -105,6 +107,7 @@ impl Default for Config {
             replay_command: "CLOTURE_REPLAY={id} cargo test".to_string(),
             progress: false,
             stop: Arc::new(AtomicBool::new(false)),
+            stop_reason: Arc::default(),
             coverage_paths: Vec::new(),
             jobs: 1,
             partition: None,
@@ -335,7 +338,7 @@ where
     }
     progress.finish();
     if stopped.is_none() && config.stop.load(Ordering::Relaxed) {
-        stopped = Some("interrupted".to_string());
+        stopped = Some(stop_reason(config));
     }
     let pruned = planner
         .pruned()
@@ -449,9 +452,13 @@ fn describe(calls: &HashMap<CallKey, FaultReport>, key: CallKey, fault: crate::F
     }
 }
 
+fn stop_reason(config: &Config) -> String {
+    config.stop_reason.lock().ok().and_then(|reason| reason.clone()).unwrap_or_else(|| "interrupted".to_string())
+}
+
 fn budget_exhausted(config: &Config, executions: usize, started: Instant) -> Option<String> {
     if config.stop.load(Ordering::Relaxed) {
-        return Some("interrupted".to_string());
+        return Some(stop_reason(config));
     }
     if config.max_executions.is_some_and(|most| executions >= most) {
         return Some(format!("execution budget of {} used up", config.max_executions.unwrap_or_default()));

@@ -129,7 +129,12 @@ pub struct System {
 impl System {
     /// Starts the coordinator, the proxies and the services, and waits until every service is ready.
     /// `logs` receives one log file per started service. `stop` is set if a service dies later.
-    pub async fn start(file: &ServicesFile, logs: &Path, stop: Arc<AtomicBool>) -> Result<System, String> {
+    pub async fn start(
+        file: &ServicesFile,
+        logs: &Path,
+        stop: Arc<AtomicBool>,
+        stop_reason: Arc<Mutex<Option<String>>>,
+    ) -> Result<System, String> {
         let coordinator = Coordinator::bind(0).await.map_err(|e| format!("cannot start the coordinator: {e}"))?;
         let services_env: Vec<String> =
             file.services.iter().map(|s| format!("{}=127.0.0.1:{}", s.name, s.port)).collect();
@@ -188,7 +193,7 @@ impl System {
                 return Err(why);
             }
         }
-        system.watch(stop);
+        system.watch(stop, stop_reason);
         Ok(system)
     }
 
@@ -221,7 +226,7 @@ impl System {
     }
 
     /// Checks the services every 100 ms; when one exits, records why and stops the exploration.
-    fn watch(&mut self, stop: Arc<AtomicBool>) {
+    fn watch(&mut self, stop: Arc<AtomicBool>, stop_reason: Arc<Mutex<Option<String>>>) {
         let running = Arc::clone(&self.running);
         let stopping = Arc::clone(&self.stopping);
         let failure = Arc::clone(&self.failure);
@@ -237,7 +242,10 @@ impl System {
                     if let Ok(Some(status)) = child.try_wait() {
                         let why = format!("service `{}` exited ({status}){}", service.name, log_tail(&service.log));
                         eprintln!("cloture: {why}; stopping after the current execution");
-                        *failure.lock().expect("failure poisoned") = Some(why);
+                        *failure.lock().expect("failure poisoned") = Some(why.clone());
+                        if let Ok(mut reason) = stop_reason.lock() {
+                            *reason = Some(why);
+                        }
                         stop.store(true, Ordering::Relaxed);
                         service.child = None;
                         return;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use cloture::coverage::CoverageProbe;
 use cloture::external::ServicesFile;
 use cloture::external::System;
 use cloture::{cli, Catalog, Config, Report};
@@ -51,8 +52,10 @@ fn main() -> ExitCode {
 
 /// `cloture explore` / `cloture replay`: an external system and a test command.
 fn external(args: Vec<String>) -> ExitCode {
-    let options = match cli::parse(args.iter().map(std::ffi::OsString::from), &["functional-test", "services", "name"])
-    {
+    let options = match cli::parse(
+        args.iter().map(std::ffi::OsString::from),
+        &["functional-test", "services", "name", "coverage"],
+    ) {
         Ok(options) => options,
         Err(error) => {
             eprintln!("cloture: {error} (try cloture explore --help)");
@@ -60,7 +63,7 @@ fn external(args: Vec<String>) -> ExitCode {
         }
     };
     if options.command == cli::Command::Help {
-        println!("usage: cloture explore --functional-test COMMAND --services FILE [options]\n\n{}", cli::USAGE);
+        println!("{EXPLORE_HELP}\n\n{}", cli::USAGE);
         return ExitCode::SUCCESS;
     }
     let prepared = (|| -> Result<(ServicesFile, String, Config)> {
@@ -68,16 +71,18 @@ fn external(args: Vec<String>) -> ExitCode {
         let services_path = options.extra("services").context("--services FILE is required")?;
         let services = ServicesFile::load(std::path::Path::new(services_path)).map_err(anyhow::Error::msg)?;
         let root = cli::workspace_root();
-        let config = Config {
+        let mut config = Config {
             name: options.extra("name").unwrap_or(&command).to_string(),
             report_dir: Some(root.join("target").join("cloture")),
-            replay_command: format!(
-                "cloture replay {{id}} --functional-test {} --services {services_path}",
-                shell_quote(&command)
-            ),
             ..Config::default()
         };
-        let config = options.configure(config).map_err(anyhow::Error::msg)?;
+        config.replay_command = replay_command(&options, &command, services_path);
+        let mut config = options.configure(config).map_err(anyhow::Error::msg)?;
+        if config.jobs > 1 {
+            // Requests of an external test carry no context: they belong to the one current execution.
+            eprintln!("cloture: --jobs {} ignored: external test commands run one execution at a time", config.jobs);
+            config.jobs = 1;
+        }
         Ok((services, command, config))
     })();
     let (services, command, config) = match prepared {
@@ -90,30 +95,58 @@ fn external(args: Vec<String>) -> ExitCode {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime builds");
     runtime.block_on(async {
         let report_dir = config.report_dir.clone().expect("set above");
-        let mut system = match System::start(&services, &report_dir.join("services"), config.stop.clone()).await {
+        let started =
+            System::start(&services, &report_dir.join("services"), config.stop.clone(), config.stop_reason.clone())
+                .await;
+        let mut system = match started {
             Ok(system) => system,
             Err(error) => {
                 eprintln!("cloture: {error}");
                 return ExitCode::from(2);
             }
         };
-        let code = cli::run(&options, &config, system.command_test(&command)).await;
+        let probe = options.extra("coverage").map(|prefix| {
+            CoverageProbe::for_processes(
+                &cli::workspace_root(),
+                vec![prefix.to_string()],
+                system.addresses(&services),
+                system.binaries(),
+            )
+        });
+        let code = cli::run_with(&options, &config, system.command_test(&command), probe).await;
         system.stop().await;
-        let failure = system.failure.lock().expect("failure poisoned").clone();
-        if let Some(why) = failure {
-            // The report says why the exploration stopped early.
-            let path = report_dir.join("report.json");
-            if let Ok(mut report) = Report::read(&path) {
-                report.summary.stopped = Some(why);
-                report.summary.complete = false;
-                if let Err(error) = report.write(&report_dir) {
-                    eprintln!("cloture: {error}");
-                }
-            }
+        let failed = system.failure.lock().expect("failure poisoned").is_some();
+        if failed {
             return ExitCode::from(2);
         }
         code
     })
+}
+
+const EXPLORE_HELP: &str = "\
+usage: cloture explore --functional-test COMMAND --services FILE [options]
+       cloture replay ID --functional-test COMMAND --services FILE [options]
+
+  --functional-test CMD   the test, run with sh -c once per execution; exit status 0 passes
+  --services FILE         the services (JSON, see docs/external.md)
+  --name NAME             the exploration's name in the report (default: the command)
+  --coverage PREFIX       measure coverage of the sources under PREFIX (workspace-relative) in services
+                          built with coverage (e.g. by cargo llvm-cov)";
+
+/// The replay command printed for every execution: the same test, services and settings that matter.
+fn replay_command(options: &cli::Options, command: &str, services: &str) -> String {
+    let mut replay = format!(
+        "cloture replay {{id}} --functional-test {} --services {}",
+        shell_quote(command),
+        shell_quote(services)
+    );
+    if let Some(dir) = &options.report_dir {
+        replay.push_str(&format!(" --report-dir {}", shell_quote(&dir.display().to_string())));
+    }
+    if let Some(deadline) = options.deadline {
+        replay.push_str(&format!(" --deadline {}", deadline.as_secs_f64()));
+    }
+    replay
 }
 
 fn shell_quote(text: &str) -> String {

@@ -39,7 +39,9 @@ async fn proxies_find_the_unhandled_timeout_in_a_python_service() {
     }))
     .expect("a valid services file");
     let logs = std::env::temp_dir().join(format!("cloture-proxy-{}", std::process::id()));
-    let mut system = System::start(&file, &logs, Arc::new(AtomicBool::new(false))).await.expect("the pair starts");
+    let mut system = System::start(&file, &logs, Arc::new(AtomicBool::new(false)), Default::default())
+        .await
+        .expect("the pair starts");
     let command = format!("python3 {}/check.py http://127.0.0.1:{to_front}", dir.display());
     let config = Config { deadline: Duration::from_secs(20), ..Config::default() };
     let report = cloture::explore(&config, system.command_test(&command)).await;
