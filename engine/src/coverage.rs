@@ -7,8 +7,10 @@
 //! reference run is the "before" picture. Guidance: a call site guards the lines after it in its function
 //! that the reference run left uncovered (its `Err` and non-200 arms); candidates whose call site still
 //! guards uncovered lines run first, discounted when the same fault family was already tried at that site
-//! or a fault there covered nothing new. Without a coverage build or without llvm tools, the probe says
-//! why in the report and exploration runs unguided.
+//! or a fault there covered nothing new; a fault family not yet tried at a site gets a bonus, because an
+//! error that leaves through `?` on an already-covered line is a new path that line coverage cannot see.
+//! Without a coverage build or without llvm tools, the probe says why in the report and exploration runs
+//! unguided.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -303,6 +305,10 @@ impl Probe for CoverageProbe {
         }
         if self.tried_family.contains(&(call.site.clone(), fault.family())) {
             score *= 0.25;
+        } else {
+            // A fault family not yet tried at this site may take a path that line coverage cannot show:
+            // an error leaving through `?` runs no new line, yet it is a different path.
+            score += 0.5;
         }
         score
     }
