@@ -708,11 +708,16 @@ impl<'a> Page<'a> {
             }
         }
         let few = self.annotated.len() <= 3;
-        for (path, &index) in &self.annotated {
+        // Files where faults were injected or a service failed come first and open; then the others.
+        let marked = |path: &str| {
+            markers.failures.keys().any(|(f, _)| *f == path) || markers.sites.keys().any(|(f, _)| *f == path)
+        };
+        let any_marked = self.annotated.keys().any(|path| marked(path));
+        let mut ordered: Vec<(&String, &usize)> = self.annotated.iter().collect();
+        ordered.sort_by_key(|(path, _)| !marked(path));
+        for (path, &index) in ordered {
             let (Some(file), Some(text)) = (coverage.files.get(path), self.sources.get(path)) else { continue };
-            let interesting = !file.newly_covered.is_empty()
-                || markers.failures.keys().any(|(f, _)| *f == path)
-                || markers.sites.keys().any(|(f, _)| *f == path);
+            let interesting = marked(path) || (!any_marked && !file.newly_covered.is_empty());
             let _ = writeln!(
                 out,
                 "<details class=\"source\" id=\"src-{index}\"{}><summary><code>{}</code> <span class=\"muted\">{}/{} \
