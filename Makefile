@@ -45,4 +45,5 @@ faulty: clean-coverage
 	@echo "cloture report: target/cloture/report.html"
 
 bench:
+	cargo build --release -p cinema --bin cinema
 	cargo run --release -p cinema-tests --bin cinema-bench

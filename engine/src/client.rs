@@ -155,7 +155,11 @@ impl RequestBuilder {
         }
         let exchange = async {
             let response = self.client.inner.request(request).await.map_err(|error| {
-                let kind = if error.is_connect() { ErrorKind::Connect } else { ErrorKind::Request };
+                let kind = if error.is_connect() || reset_before_answer(&error) {
+                    ErrorKind::Connect
+                } else {
+                    ErrorKind::Request
+                };
                 Error::new(kind, error_chain(&error))
             })?;
             let (parts, body) = response.into_parts();
@@ -193,6 +197,25 @@ fn injected(fault: Fault, target: &str) -> Result<Response, Error> {
             Ok(Response { status, headers, body: Bytes::from(body) })
         }
     }
+}
+
+/// Whether the connection was closed or reset before any answer arrived: for the caller, the same as a
+/// refused connection (no request was served).
+fn reset_before_answer(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_incomplete_message) {
+            return true;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+            if matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe) {
+                return true;
+            }
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -273,6 +273,14 @@ impl System {
         binaries
     }
 
+    /// Runs `future` (an in-process functional test) as the coordinator's current execution, so that
+    /// proxies and services reached without context attribute its requests to the execution it runs in.
+    pub async fn in_execution<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.coordinator.set_current(Context::current().map(|context| context.execution));
+        let _current = ClearCurrent(self.coordinator.current());
+        future.await
+    }
+
     /// The functional test: runs `command` with `sh -c` once per execution; exit status 0 passes.
     pub fn command_test<'a>(
         &'a self,

@@ -170,3 +170,18 @@ async fn a_hanging_test_is_classified_as_timeout() {
         .count();
     assert_eq!(timeouts, 5, "{}", report.terminal_summary());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_connection_closed_before_any_answer_is_a_connect_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/x", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            drop(stream);
+        }
+    });
+    let error = Client::new().get(url).send().await.unwrap_err();
+    assert!(error.is_connect(), "{error}");
+    assert!(!error.is_injected());
+}
