@@ -307,3 +307,23 @@ async fn an_active_probe_runs_one_execution_at_a_time_and_says_so() {
     assert!(report.terminal_summary().contains(note));
     assert!(report.summary.complete && report.summary.stopped.is_none());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn dynamic_reduction_loses_no_failure_on_the_recitation_edition() {
+    let with = config("dwight recitation reduced");
+    let without = Config { reduce: false, ..with.clone() };
+    let (reduced, cinema) = explore(Edition::Recitation, "dwight_schrute", Oracle::Accepting, with).await;
+    cinema.shutdown().await.unwrap();
+    let (full, cinema) = explore(Edition::Recitation, "dwight_schrute", Oracle::Accepting, without).await;
+    cinema.shutdown().await.unwrap();
+    let failing = |report: &Report| -> BTreeSet<String> {
+        report.executions.iter().filter(|e| e.outcome == Outcome::Fail).map(|e| e.id.clone()).collect()
+    };
+    let vulnerabilities = |report: &Report| -> BTreeSet<(String, Vec<String>)> {
+        report.vulnerabilities.iter().map(|v| (v.title.clone(), v.locations.clone())).collect()
+    };
+    assert!(reduced.summary.executions < full.summary.executions);
+    assert_eq!(failing(&reduced), failing(&full), "{}\n{}", reduced.terminal_summary(), full.terminal_summary());
+    assert_eq!(vulnerabilities(&reduced), vulnerabilities(&full));
+    assert_eq!(reduced.vulnerabilities.len(), 3);
+}
