@@ -366,3 +366,60 @@ impl Probe for CoverageProbe {
         report.coverage = Some(section);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ReportConfig, Summary};
+
+    fn empty_report() -> Report {
+        Report {
+            schema: crate::report::SCHEMA.to_string(),
+            name: "t".to_string(),
+            labels: BTreeMap::new(),
+            config: ReportConfig {
+                max_faults: 1,
+                order: "coverage".to_string(),
+                reduce: true,
+                max_executions: None,
+                max_time_ms: None,
+                deadline_ms: 1000,
+                replay_command: String::new(),
+                jobs: 1,
+                partition: None,
+                note: None,
+            },
+            summary: Summary::default(),
+            executions: Vec::new(),
+            vulnerabilities: Vec::new(),
+            pruned: Vec::new(),
+            call_graph: Default::default(),
+            coverage: None,
+        }
+    }
+
+    #[cfg(not(coverage))]
+    #[test]
+    fn a_build_without_coverage_explores_unguided_and_says_why() {
+        let mut probe = CoverageProbe::new(Path::new("."), vec!["cinema/src/".to_string()]);
+        assert!(!probe.active());
+        probe.before();
+        assert!(probe.after("x").is_empty());
+        let mut report = empty_report();
+        probe.finish(&mut report);
+        let note = report.coverage.and_then(|c| c.note).expect("a note says why there is no coverage");
+        assert!(note.contains("no coverage instrumentation") && note.contains("without guidance"), "{note}");
+    }
+
+    #[test]
+    fn services_that_do_not_answer_the_control_path_give_a_note_not_an_error() {
+        // A closed port: nothing answers.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let mut probe = CoverageProbe::for_processes(Path::new("."), vec!["x/".to_string()], vec![closed], Vec::new());
+        assert!(!probe.active());
+        let mut report = empty_report();
+        probe.finish(&mut report);
+        let note = report.coverage.and_then(|c| c.note).expect("note");
+        assert!(note.contains("no service answers"), "{note}");
+    }
+}
