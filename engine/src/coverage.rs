@@ -56,24 +56,12 @@ impl CoverageProbe {
             probe.note = Some("this build has no coverage instrumentation (run it under cargo llvm-cov, e.g. make faulty): exploration ran without guidance".to_string());
             return probe;
         }
-        let tools = match LlvmTools::locate() {
-            Ok(tools) => tools,
-            Err(error) => {
-                probe.note = Some(format!("{error}: exploration ran without coverage guidance"));
-                return probe;
-            }
-        };
-        let executable = match std::env::current_exe() {
-            Ok(path) => path,
+        match std::env::current_exe() {
+            Ok(executable) => probe.attach_processor(root, vec![executable]),
             Err(error) => {
                 probe.note = Some(format!("cannot find the running executable ({error}): no coverage guidance"));
-                return probe;
             }
-        };
-        let sources = source_files(root, &probe.paths);
-        let workdir = root.join("target").join("cloture").join("profiles");
-        probe.processor =
-            Some(Processor::new(tools, vec![executable], root.to_path_buf(), workdir).with_sources(sources));
+        }
         probe
     }
 
@@ -99,18 +87,22 @@ impl CoverageProbe {
             ));
             return probe;
         }
-        let tools = match LlvmTools::locate() {
-            Ok(tools) => tools,
-            Err(error) => {
-                probe.note = Some(format!("{error}: exploration ran without coverage guidance"));
-                return probe;
-            }
-        };
-        let sources = source_files(root, &probe.paths);
-        let workdir = root.join("target").join("cloture").join("profiles");
-        probe.processor = Some(Processor::new(tools, objects, root.to_path_buf(), workdir).with_sources(sources));
+        probe.attach_processor(root, objects);
         probe.remote = services;
         probe
+    }
+
+    /// Sets up the snapshot-to-lines processor for the executables `objects`, or notes why it cannot.
+    fn attach_processor(&mut self, root: &Path, objects: Vec<PathBuf>) {
+        match LlvmTools::locate() {
+            Ok(tools) => {
+                let sources = source_files(root, &self.paths);
+                let workdir = root.join("target").join("cloture").join("profiles");
+                self.processor =
+                    Some(Processor::new(tools, objects, root.to_path_buf(), workdir).with_sources(sources));
+            }
+            Err(error) => self.note = Some(format!("{error}: exploration ran without coverage guidance")),
+        }
     }
 
     fn new_inactive(paths: Vec<String>) -> CoverageProbe {
