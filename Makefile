@@ -8,7 +8,7 @@ ifeq ($(filter $(EDITION),recitation hardened),)
 $(error EDITION must be recitation or hardened, not '$(EDITION)')
 endif
 
-.PHONY: help test lint coverage faulty report tools bench clean-coverage
+.PHONY: help test lint coverage faulty tools bench clean-coverage
 
 help:
 	@echo "make faulty    explore faults in the cinema (EDITION=recitation|hardened), reports in target/cloture/"

@@ -177,13 +177,26 @@ fn seconds(text: &str, flag: &str) -> Result<Duration, String> {
     if !(value.is_finite() && value > 0.0) {
         return Err(format!("{flag}: `{text}` must be a positive number of seconds"));
     }
-    Ok(Duration::from_secs_f64(value))
+    Duration::try_from_secs_f64(value).map_err(|_| format!("{flag}: `{text}` seconds is too long"))
 }
 
 impl Options {
     /// The value of a program-specific flag.
     pub fn extra(&self, flag: &str) -> Option<&str> {
         self.extra.iter().rev().find(|(name, _)| name == flag).map(|(_, value)| value.as_str())
+    }
+
+    /// The flags a replay command must repeat so that it replays from the same report with the same
+    /// deadline: ` --report-dir DIR --deadline SECONDS`, each when it was given; empty otherwise.
+    pub fn replay_flags(&self) -> String {
+        let mut flags = String::new();
+        if let Some(dir) = &self.report_dir {
+            flags.push_str(&format!(" --report-dir {}", shell_quote(&dir.display().to_string())));
+        }
+        if let Some(deadline) = self.deadline {
+            flags.push_str(&format!(" --deadline {}", deadline.as_secs_f64()));
+        }
+        flags
     }
 
     /// Validates the options into the explorer's settings, on top of `config`.
@@ -311,6 +324,15 @@ where
     ExitCode::SUCCESS
 }
 
+/// `text` as one shell word: as it is when it is plain, else in single quotes.
+pub fn shell_quote(text: &str) -> String {
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=".contains(c)) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 /// The workspace root: the nearest directory upwards from the current one whose `Cargo.toml` declares a
 /// `[workspace]`, else the current directory.
 pub fn workspace_root() -> PathBuf {
@@ -355,12 +377,23 @@ mod tests {
     }
 
     #[test]
+    fn replay_commands_repeat_the_report_dir_and_the_deadline() {
+        assert_eq!(parse(args("explore"), &[]).unwrap().replay_flags(), "");
+        let options = parse(["--report-dir", "/tmp/my reports", "--deadline", "2.5"].map(OsString::from), &[]).unwrap();
+        assert_eq!(options.replay_flags(), " --report-dir '/tmp/my reports' --deadline 2.5");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
     fn bad_input_gets_a_message_naming_it() {
         for (line, needle) in [
             ("--faults tiemout", "tiemout"),
             ("--order sideways", "sideways"),
             ("--max-faults many", "many"),
             ("--deadline -1", "-1"),
+            ("--deadline 1e20", "1e20"),
+            ("--max-time 1e300", "1e300"),
             ("frobnicate", "frobnicate"),
             ("replay", "execution id"),
             ("--edition x", "--edition"),

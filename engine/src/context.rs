@@ -177,15 +177,7 @@ fn next_execution_id() -> u64 {
 impl Execution {
     /// Creates and registers an execution that injects `plan`. It is unregistered when the last `Arc` drops.
     pub fn start(plan: HashMap<CallKey, Fault>) -> Arc<Execution> {
-        let execution = Arc::new(Execution {
-            id: next_execution_id(),
-            registered: true,
-            plan_text: plan_text(&plan),
-            plan,
-            trace: Mutex::new(Trace::default()),
-            in_flight: AtomicUsize::new(0),
-            idle: Notify::new(),
-        });
+        let execution = Execution::new(next_execution_id(), plan, true);
         registry().lock().expect("execution registry poisoned").insert(execution.id, Arc::downgrade(&execution));
         execution
     }
@@ -193,9 +185,13 @@ impl Execution {
     /// A stand-in for execution `id` of another process, for one request handled here: it injects `plan`
     /// and records what this process observes, to be reported to the coordinator.
     pub(crate) fn remote(id: u64, plan: HashMap<CallKey, Fault>) -> Arc<Execution> {
+        Execution::new(id, plan, false)
+    }
+
+    fn new(id: u64, plan: HashMap<CallKey, Fault>, registered: bool) -> Arc<Execution> {
         Arc::new(Execution {
             id,
-            registered: false,
+            registered,
             plan_text: plan_text(&plan),
             plan,
             trace: Mutex::new(Trace::default()),
@@ -308,14 +304,12 @@ impl Execution {
         self.lock().clone()
     }
 
-    pub(crate) fn enter(&self) {
+    /// Counts a request handler of this execution as running until the returned guard drops: also when the
+    /// handler's future is dropped before it finishes (the caller hung up), so [`Execution::quiesce`] never
+    /// waits for a handler that is gone.
+    pub(crate) fn enter(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-    }
-
-    pub(crate) fn leave(&self) {
-        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_waiters();
-        }
+        InFlight(self)
     }
 
     /// Waits until no request handler of this execution is running any more.
@@ -335,6 +329,17 @@ impl Execution {
     }
 }
 
+/// A running request handler of an execution; see [`Execution::enter`].
+pub(crate) struct InFlight<'a>(&'a Execution);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
 impl Drop for Execution {
     fn drop(&mut self) {
         if !self.registered {
@@ -343,5 +348,24 @@ impl Drop for Execution {
         if let Ok(mut registry) = registry().lock() {
             registry.remove(&self.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_handler_dropped_before_it_finishes_is_not_waited_for() {
+        let execution = Execution::start(HashMap::new());
+        let handler = async {
+            let _in_flight = execution.enter();
+            std::future::pending::<()>().await
+        };
+        // The handler starts, then is dropped unfinished, as hyper drops it when the caller hangs up.
+        assert!(tokio::time::timeout(Duration::from_millis(10), handler).await.is_err());
+        assert!(tokio::time::timeout(Duration::from_secs(1), execution.quiesce()).await.is_ok());
     }
 }

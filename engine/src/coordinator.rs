@@ -96,6 +96,11 @@ impl Coordinator {
         Arc::clone(&self.state.current)
     }
 
+    /// Stops accepting connections, without waiting.
+    pub(crate) fn close(&self) {
+        self.stop.notify_one();
+    }
+
     /// Stops serving.
     pub async fn shutdown(self) {
         self.stop.notify_one();

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::call::CallKey;
-use crate::context::{CallOutcome, Execution, Trace, TEST_SERVICE};
+use crate::context::{CallOutcome, CallRecord, Execution, Trace, TEST_SERVICE};
 use crate::fault::Catalog;
 use crate::graph::CallGraph;
 use crate::plan::{execution_id, Candidate, FaultSet, Order, PlanConfig, Planner};
@@ -213,7 +213,8 @@ where
         [first, second] => keys(&first.trace).symmetric_difference(&keys(&second.trace)).copied().collect(),
         _ => HashSet::new(),
     };
-    let reference_failure = references[0].report.failure.clone();
+    // A test that fails in either fault-free run (a flaky one) gives nothing to compare faulty runs with.
+    let reference_failure = references.iter().find_map(|ran| ran.report.failure.clone());
     let first_trace = references[0].trace.clone();
     executions.extend(references.into_iter().map(|ran| ran.report));
     if let Some(failure) = reference_failure {
@@ -471,15 +472,20 @@ fn budget_exhausted(config: &Config, executions: usize, started: Instant) -> Opt
 
 fn remember_calls(calls: &mut HashMap<CallKey, FaultReport>, trace: &Trace) {
     for call in &trace.calls {
-        calls.entry(call.key).or_insert_with(|| FaultReport {
-            key: call.key,
-            from: call.from.clone(),
-            to: call.to.clone(),
-            method: call.method.clone(),
-            path: call.path.clone(),
-            site: call.site.clone(),
-            fault: call.fault.unwrap_or(crate::Fault::Connect),
-        });
+        calls.entry(call.key).or_insert_with(|| fault_report(call, call.fault.unwrap_or(crate::Fault::Connect)));
+    }
+}
+
+/// `fault` at `call`, as the report names it.
+fn fault_report(call: &CallRecord, fault: crate::Fault) -> FaultReport {
+    FaultReport {
+        key: call.key,
+        from: call.from.clone(),
+        to: call.to.clone(),
+        method: call.method.clone(),
+        path: call.path.clone(),
+        site: call.site.clone(),
+        fault,
     }
 }
 
@@ -564,18 +570,7 @@ where
     let report = ExecutionReport {
         id: id.clone(),
         reference: false,
-        faults: trace
-            .injected()
-            .map(|(call, fault)| FaultReport {
-                key: call.key,
-                from: call.from.clone(),
-                to: call.to.clone(),
-                method: call.method.clone(),
-                path: call.path.clone(),
-                site: call.site.clone(),
-                fault,
-            })
-            .collect(),
+        faults: trace.injected().map(|(call, fault)| fault_report(call, fault)).collect(),
         outcome: if failure.is_some() { Outcome::Fail } else { Outcome::Pass },
         failure,
         duration_ms: duration.as_secs_f64() * 1000.0,

@@ -300,7 +300,8 @@ impl System {
         }
     }
 
-    /// Stops proxies, the services started here (SIGTERM, SIGKILL after 5 s) and the coordinator.
+    /// Stops proxies, the services started here (SIGTERM to each one's process group, SIGKILL after 5 s)
+    /// and the coordinator.
     pub async fn stop(&mut self) {
         self.stopping.store(true, Ordering::Relaxed);
         if let Some(watcher) = self.watcher.take() {
@@ -314,17 +315,23 @@ impl System {
             running.iter_mut().filter_map(|r| r.child.take().map(|c| (r.name.clone(), c))).collect()
         };
         for (name, mut child) in children {
-            if let Some(pid) = child.id() {
-                let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+            // Each service has its own process group: whatever it started goes with it.
+            let group = child.id();
+            if let Some(group) = group {
+                signal_group(group, "TERM");
             }
             match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
                 Ok(_) => {}
                 Err(_) => {
                     eprintln!("cloture: service `{name}` ignored SIGTERM for 5 s; killing it");
+                    if let Some(group) = group {
+                        signal_group(group, "KILL");
+                    }
                     let _ = child.kill().await;
                 }
             }
         }
+        self.coordinator.close();
     }
 }
 
@@ -370,14 +377,19 @@ struct KillGroup(Option<u32>);
 impl Drop for KillGroup {
     fn drop(&mut self) {
         if let Some(group) = self.0 {
-            // Harmless when the group already exited; `kill` reports that on its stderr, which is discarded.
-            let _ = std::process::Command::new("kill")
-                .args(["-s", "KILL", "--"])
-                .arg(format!("-{group}"))
-                .stderr(Stdio::null())
-                .status();
+            signal_group(group, "KILL");
         }
     }
+}
+
+/// Sends `signal` (`TERM`, `KILL`) to every process of process group `group`. Harmless when the group
+/// already exited; `kill` reports that on its stderr, which is discarded.
+fn signal_group(group: u32, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .args(["-s", signal, "--"])
+        .arg(format!("-{group}"))
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Clears the coordinator's current execution when dropped.

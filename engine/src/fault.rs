@@ -188,7 +188,7 @@ impl Catalog {
                     statuses.push(Fault::Status(*code));
                 }
             }
-            // Helper idioms: `not_found(..)`, `AppError::NotFound(..)`, `bad_request(..)`.
+            // Idioms of error-building functions: `not_found(..)`, `AppError::NotFound(..)`, `bad_request(..)`.
             for (idioms, code) in [(["not_found(", "NotFound"], 404), (["bad_request(", "BadRequest"], 400)] {
                 let fault = Fault::Status(code);
                 if idioms.iter().any(|idiom| text.contains(idiom)) && !statuses.contains(&fault) {

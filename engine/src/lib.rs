@@ -27,7 +27,7 @@ pub mod graph;
 pub mod html;
 /// Merging the reports of a partitioned exploration into one.
 pub mod merge;
-/// Oracle helpers for functional tests.
+/// Oracle functions for functional tests.
 pub mod oracle;
 /// Planning: candidates, dynamic reduction, domination and search order.
 pub mod plan;

@@ -1,7 +1,9 @@
-//! The `cloture` command: tools around exploration reports and fault catalogs.
+//! The `cloture` command: exploration of external systems, and tools around reports and fault catalogs.
 //!
-//! Explorations themselves run inside the program that starts the system under test (see `cloture::cli`);
-//! this binary reads and renders what they wrote, and generates fault catalogs from service sources.
+//! `cloture explore` / `cloture replay` drive services in their own processes with a functional test that
+//! is a command (see `cloture::external`); explorations of a system in the same process run inside the
+//! program that starts it (see `cloture::cli`). The other commands read, render and merge what explorations
+//! wrote, and generate fault catalogs from service sources.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -137,24 +139,11 @@ usage: cloture explore --functional-test COMMAND --services FILE [options]
 fn replay_command(options: &cli::Options, command: &str, services: &str) -> String {
     let mut replay = format!(
         "cloture replay {{id}} --functional-test {} --services {}",
-        shell_quote(command),
-        shell_quote(services)
+        cli::shell_quote(command),
+        cli::shell_quote(services)
     );
-    if let Some(dir) = &options.report_dir {
-        replay.push_str(&format!(" --report-dir {}", shell_quote(&dir.display().to_string())));
-    }
-    if let Some(deadline) = options.deadline {
-        replay.push_str(&format!(" --deadline {}", deadline.as_secs_f64()));
-    }
+    replay.push_str(&options.replay_flags());
     replay
-}
-
-fn shell_quote(text: &str) -> String {
-    if text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=".contains(c)) {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
 }
 
 fn report_path(args: &[String]) -> Result<PathBuf> {

@@ -1,4 +1,4 @@
-//! Oracle helpers for functional tests: did this execution inject a fault?
+//! Oracle functions for functional tests: did this execution inject a fault?
 //!
 //! A test that must accept graceful degradation asks these, e.g. "a 503 is fine exactly when a fault was
 //! injected". They read the current task's execution context, so they answer for the execution the calling

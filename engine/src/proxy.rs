@@ -77,7 +77,11 @@ impl Proxy {
                 let stream = tokio::select! {
                     accepted = listener.accept() => match accepted {
                         Ok((stream, _)) => stream,
-                        Err(_) => continue,
+                        Err(_) => {
+                            // Out of file descriptors and the like: back off instead of spinning.
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
                     },
                     () = stopped.notified() => return,
                 };

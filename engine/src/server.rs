@@ -219,9 +219,9 @@ where
     F: Future<Output = Response<Bytes>>,
 {
     execution.received(parent, name);
-    execution.enter();
+    let _in_flight = execution.enter();
     let context = Context { execution: Arc::clone(execution), service: Arc::clone(name), parent };
-    let response = match CatchPanic::new(context.scope(handler(request))).await {
+    match CatchPanic::new(context.scope(handler(request))).await {
         Ok(response) => {
             if let Some(unhandled) = response.extensions().get::<Unhandled>() {
                 let location = crate::call::CallSite::from_location(unhandled.location).to_string();
@@ -233,9 +233,7 @@ where
             execution.crashed(name, panic.message, panic.location.map(|l| l.to_string()));
             internal_error()
         }
-    };
-    execution.leave();
-    response
+    }
 }
 
 /// Handles one request of an execution run by another process, then reports what was observed to the

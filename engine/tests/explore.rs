@@ -142,6 +142,25 @@ async fn a_test_that_fails_without_faults_stops_with_a_clear_error() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_test_that_fails_only_in_the_second_reference_run_stops_too() {
+    let runs = std::cell::Cell::new(0);
+    let flaky = || {
+        runs.set(runs.get() + 1);
+        let run = runs.get();
+        async move {
+            if run == 2 {
+                Err::<(), _>("flaky answer")
+            } else {
+                Ok(())
+            }
+        }
+    };
+    let error = cloture::explore(&config(), flaky).await.unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("fails without faults") && text.contains("flaky answer"), "{text}");
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_hanging_test_is_classified_as_timeout() {
     let system = start(true).await;
     let mut config = config();

@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: GET through cloture's client, a request with any method over a
+//! What the integration tests share: GET through cloture's client, a request with any method over a
 //! raw socket, the functional test's expected body, and stand-ins for a failing service: a closed port, a
 //! listener that never answers, a server that answers every request with an error status, and users
 //! started alone, pointed wherever a test wants.

@@ -81,6 +81,7 @@ fn settings(options: &cli::Options) -> Result<(Edition, String, Oracle, Config),
     if oracle != Oracle::Accepting {
         replay.push_str(&format!(" --oracle {oracle}"));
     }
+    replay.push_str(&options.replay_flags());
     config.replay_command = replay;
     config.labels.insert("edition".to_string(), edition.to_string());
     config.labels.insert("user".to_string(), user.clone());
