@@ -71,7 +71,7 @@ pub struct Config {
     pub catalog: Catalog,
     /// Where `report.json` and friends are written; `None` writes nothing.
     pub report_dir: Option<PathBuf>,
-    /// The command that replays one execution, `{id}` standing for its id.
+    /// The command that replays one execution, `{id}` standing for its id and `{name}` for `name`.
     pub replay_command: String,
     /// Show progress on stderr when it is a terminal.
     pub progress: bool,
@@ -91,6 +91,17 @@ pub struct Config {
     pub partition: Option<(usize, usize)>,
 }
 
+impl Config {
+    /// The replay command with `{name}` filled in and `{id}` left to fill; without a report directory
+    /// there is nothing to replay from, and it says so.
+    pub fn replay_template(&self) -> String {
+        if self.report_dir.is_none() {
+            return "no replay: this exploration wrote no report (set Config::report_dir)".to_string();
+        }
+        self.replay_command.replace("{name}", &self.name)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -104,7 +115,7 @@ impl Default for Config {
             deadline: Duration::from_secs(10),
             catalog: Catalog::default(),
             report_dir: None,
-            replay_command: "CLOTURE_REPLAY={id} cargo test".to_string(),
+            replay_command: "CLOTURE_REPLAY={id} cargo test {name}".to_string(),
             progress: false,
             stop: Arc::new(AtomicBool::new(false)),
             stop_reason: Arc::default(),
@@ -500,7 +511,7 @@ fn build_report(
     stopped: Option<String>,
     probe: Option<&mut (dyn Probe + '_)>,
 ) -> Report {
-    let vulnerabilities = group_vulnerabilities(&executions, &config.replay_command);
+    let vulnerabilities = group_vulnerabilities(&executions, &config.replay_template());
     let mut nondeterministic: Vec<String> = nondeterministic.iter().map(CallKey::to_string).collect();
     nondeterministic.sort();
     let summary = Summary {
@@ -525,7 +536,7 @@ fn build_report(
             max_executions: config.max_executions,
             max_time_ms: config.max_time.map(|t| t.as_millis() as u64),
             deadline_ms: config.deadline.as_millis() as u64,
-            replay_command: config.replay_command.clone(),
+            replay_command: config.replay_template(),
             jobs: config.jobs.max(1),
             partition: config.partition.map(|(k, n)| format!("{k}/{n}")),
             note: None,
@@ -577,7 +588,7 @@ where
         calls: trace.calls.len(),
         new_lines: BTreeMap::new(),
         minimal_subset: None,
-        replay: config.replay_command.replace("{id}", &id),
+        replay: config.replay_template().replace("{id}", &id),
     };
     Ran { report, trace }
 }

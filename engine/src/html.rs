@@ -1478,6 +1478,13 @@ pub fn write(
         }
     }
     for file in wanted {
+        // Only workspace-relative paths: a report (e.g. one handed to `cloture merge`) must not make the page
+        // embed arbitrary files of this machine.
+        let path = std::path::Path::new(&file);
+        let inside = path.is_relative() && path.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            continue;
+        }
         if let Ok(text) = std::fs::read_to_string(root.join(&file)) {
             sources.insert(file, text);
         }

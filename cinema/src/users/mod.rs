@@ -167,12 +167,19 @@ pub async fn route(state: &State, request: Request<Bytes>) -> Response<Bytes> {
 }
 
 /// Serves users on `listener` until `shutdown` resolves.
-pub async fn run(listener: TcpListener, state: State, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+///
+/// The service registers its name with cloture when this is called, not when the future first runs, so the
+/// calls made right after spawning it already name their target.
+pub fn run(
+    listener: TcpListener,
+    state: State,
+    shutdown: impl Future<Output = ()>,
+) -> impl Future<Output = io::Result<()>> {
     let handler = move |request| {
         let state = state.clone();
         async move { route(&state, request).await }
     };
-    cloture::serve(listener, NAME, handler, shutdown).await
+    cloture::serve(listener, NAME, handler, shutdown)
 }
 
 /// A 503 with `message`: how users answers a failure of another service that it handles.
