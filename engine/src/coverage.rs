@@ -318,6 +318,11 @@ impl Probe for CoverageProbe {
         self.processor.is_some()
     }
 
+    fn progress(&self) -> Option<String> {
+        self.processor.as_ref()?;
+        Some(format!("coverage {}/{} lines", self.cumulative.covered_count(), self.cumulative.instrumented_count()))
+    }
+
     fn finish(&mut self, report: &mut Report) {
         let mut section = CoverageReport { guided: false, note: self.note.clone(), ..CoverageReport::default() };
         if let Some(reference) = &self.reference {

@@ -142,6 +142,10 @@ pub trait Probe {
     fn active(&self) -> bool {
         true
     }
+    /// A short coverage figure for the progress line, e.g. `coverage 142/305 lines`.
+    fn progress(&self) -> Option<String> {
+        None
+    }
 }
 
 /// One finished execution, before it goes into the report.
@@ -292,7 +296,8 @@ where
             failed_sets.push((candidate.faults.clone(), ran.report.id.clone()));
         }
         executions.push(ran.report);
-        progress.show(executions.len(), planner.pending(), &executions);
+        let coverage = probe.as_deref().and_then(|probe| probe.progress());
+        progress.show(executions.len(), planner.pending(), &executions, coverage);
     }
 
     // Minimisation: a failing set with a failing proper subset is not minimal; run missing subsets.
@@ -693,13 +698,14 @@ impl Progress {
         Progress { enabled: wanted && std::io::stderr().is_terminal(), shown: false, last: None }
     }
 
-    fn show(&mut self, done: usize, pending: usize, executions: &[ExecutionReport]) {
+    fn show(&mut self, done: usize, pending: usize, executions: &[ExecutionReport], coverage: Option<String>) {
         if !self.enabled || self.last.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
             return;
         }
         self.last = Some(Instant::now());
         let failed = executions.iter().filter(|e| e.outcome == Outcome::Fail).count();
-        eprint!("\r\x1b[2Kcloture: {done}/{} executions, {failed} failed", done + pending);
+        let coverage = coverage.map(|text| format!(", {text}")).unwrap_or_default();
+        eprint!("\r\x1b[2Kcloture: {done}/{} executions, {failed} failed{coverage}", done + pending);
         self.shown = true;
     }
 
