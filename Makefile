@@ -18,6 +18,7 @@ help:
 	@echo "make bench     run the benchmarks recorded in BENCHMARKS.md"
 
 test:
+	@scripts/ensure-chromium.sh
 	cargo test --workspace
 
 lint:
