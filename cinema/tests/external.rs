@@ -128,3 +128,50 @@ fn a_malformed_services_file_names_the_file_and_the_problem() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_service_that_dies_mid_run_stops_the_exploration_and_the_report_says_why() {
+    let dir = std::env::temp_dir().join(format!("cloture-dies-{}", std::process::id()));
+    let ports = free_ports(3);
+    let (bookings, movies, users) = (ports[0], ports[1], ports[2]);
+    let cinema = env!("CARGO_BIN_EXE_cinema");
+    // Bookings lives 1.5 s; the exploration, slowed down below, needs far longer.
+    let file: ServicesFile = serde_json::from_value(serde_json::json!({ "services": [
+        { "name": "bookings", "command": format!("timeout 1.5 {cinema} bookings --port {bookings}"), "port": bookings,
+          "ready": "/health-check" },
+        { "name": "movies", "command": format!("{cinema} movies --port {movies}"), "port": movies,
+          "ready": "/health-check" },
+        { "name": "users", "command": format!(
+            "{cinema} users --port {users} --edition hardened --bookings-url http://127.0.0.1:{bookings} --movies-url http://127.0.0.1:{movies}"),
+          "port": users, "ready": "/health-check" },
+    ]}))
+    .expect("valid");
+    let config = config(&dir);
+    let mut system = System::start(&file, &dir.join("services"), config.stop.clone(), config.stop_reason.clone())
+        .await
+        .expect("the services start");
+    let url = format!("http://127.0.0.1:{users}/users/chris_rivers/bookings");
+    let client = cloture::Client::new();
+    let test = || {
+        let (client, url) = (client.clone(), url.clone());
+        system.in_execution(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+            match response.status().as_u16() {
+                200 => Ok(()),
+                503 | 404 if cloture::fault_injected() => Ok(()),
+                other => Err(format!("status {other}")),
+            }
+        })
+    };
+    let report = cloture::explore(&config, test).await;
+    system.stop().await;
+    let report = report.expect("the exploration ends cleanly");
+    assert!(!report.summary.complete, "{}", report.terminal_summary());
+    let stopped = report.summary.stopped.clone().unwrap_or_default();
+    assert!(stopped.contains("service `bookings` exited"), "{stopped}");
+    assert!(report.summary.executions < 14, "{}", report.terminal_summary());
+    let written = cloture::Report::read(&dir.join("report.json")).expect("the report is intact");
+    assert_eq!(written.summary.executions, report.summary.executions);
+    std::fs::remove_dir_all(&dir).ok();
+}

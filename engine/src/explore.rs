@@ -676,7 +676,11 @@ where
     let faults: FaultSet = recorded.faults.iter().map(|f| (f.key, f.fault)).collect();
     settle().await;
     let started = Instant::now();
-    let ran = run_once(config, &faults, &test).await;
+    let mut ran = run_once(config, &faults, &test).await;
+    // The report keeps the faults that were injected; a planned fault whose call never happened is not
+    // among them, so the id is the one asked for, not one recomputed from those faults.
+    ran.report.id = id.to_string();
+    ran.report.replay = config.replay_template().replace("{id}", id);
     let mut graph = CallGraph::default();
     graph.add(&ran.trace.calls, ran.report.outcome == Outcome::Fail);
     let mut replay_config = config.clone();

@@ -275,13 +275,16 @@ impl System {
 
     /// Runs `future` (an in-process functional test) as the coordinator's current execution, so that
     /// proxies and services reached without context attribute its requests to the execution it runs in.
+    /// Explore with `Config::jobs` = 1: there is one current execution.
     pub async fn in_execution<F: std::future::Future>(&self, future: F) -> F::Output {
         self.coordinator.set_current(Context::current().map(|context| context.execution));
         let _current = ClearCurrent(self.coordinator.current());
         future.await
     }
 
-    /// The functional test: runs `command` with `sh -c` once per execution; exit status 0 passes.
+    /// The functional test: runs `command`. Executions of an external system run one at a time
+    /// (`Config::jobs` = 1): requests without context belong to the one current execution.
+    /// with `sh -c` once per execution; exit status 0 passes.
     pub fn command_test<'a>(
         &'a self,
         command: &str,
@@ -355,7 +358,17 @@ async fn run_command(command: &str, coordinator: &str, execution: Option<u64>) -
     let mut stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let (status, _, _) = tokio::join!(child.wait(), stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
+    let group = child.id();
+    let wait = async {
+        let status = child.wait().await;
+        // The verdict is in: what the command left running in the background goes too, so that its
+        // output pipes close and the reads below end.
+        if let Some(group) = group {
+            signal_group(group, "KILL");
+        }
+        status
+    };
+    let (status, _, _) = tokio::join!(wait, stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
     let status = status.map_err(|e| format!("the test command could not be waited for: {e}"))?;
     if status.success() {
         return Ok(());
