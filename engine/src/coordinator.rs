@@ -191,7 +191,7 @@ pub(crate) fn valid_service_name(name: &str) -> bool {
 
 async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = request.uri().path().to_string();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
     match (request.method().clone(), segments.as_slice()) {
         (Method::GET, ["v1", "health"]) => reply(StatusCode::OK, json!({ "status": "ok" })),
         (Method::GET, ["v1", "current"]) => serve_current(state, &query(&request)),

@@ -145,18 +145,23 @@ impl GraphData {
                     (site.clone(), format!("shape=ellipse color={colour}"))
                 }
             };
-            out.push_str(&format!("  n{} [label=\"{}\" {}];\n", node.id, label.replace('"', "\\\""), style));
+            out.push_str(&format!("  n{} [label=\"{}\" {}];\n", node.id, dot_escape(&label), style));
         }
         for edge in &self.edges {
             let label = match &edge.edge {
                 Edge::Contains => String::new(),
-                Edge::Calls { method, path } => format!(" [label=\"{} {}\"]", method, path.replace('"', "\\\"")),
+                Edge::Calls { method, path } => format!(" [label=\"{} {}\"]", method, dot_escape(path)),
             };
             out.push_str(&format!("  n{} -> n{}{};\n", edge.from, edge.to, label));
         }
         out.push_str("}\n");
         out
     }
+}
+
+/// Escapes text for a double-quoted DOT string.
+fn dot_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 #[cfg(test)]
