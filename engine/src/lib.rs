@@ -2,6 +2,28 @@
 //!
 //! A functional test that passes against a set of services is re-run with faults injected at the calls
 //! between them; every failure is classified, minimised and replayable. This file is the crate map.
+//!
+//! ```no_run
+//! # async fn example(users: &str) -> Result<(), cloture::Error> {
+//! let client = cloture::Client::new();
+//! let url = format!("{users}/users/chris_rivers/bookings");
+//! let config = cloture::Config { report_dir: Some("target/cloture/bookings".into()), ..cloture::Config::default() };
+//! let report = cloture::explore(&config, || {
+//!     let (client, url) = (client.clone(), url.clone());
+//!     async move {
+//!         let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+//!         match response.status().as_u16() {
+//!             200 => Ok(()),
+//!             503 if cloture::fault_injected() => Ok(()),
+//!             other => Err(format!("status {other}")),
+//!         }
+//!     }
+//! })
+//! .await?;
+//! assert_eq!(report.summary.failed, 0, "{}", report.terminal_summary());
+//! # Ok(())
+//! # }
+//! ```
 
 /// Call identity: call sites and stable call keys.
 pub mod call;
