@@ -268,10 +268,18 @@ where
     F::Output: Verdict,
 {
     let stop = config.stop.clone();
+    let abort = config.abort.clone();
     let interrupt = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ncloture: interrupted; finishing the current execution and writing the report");
+            eprintln!(
+                "\ncloture: interrupted; finishing the current execution and writing the report \
+                 (Ctrl-C again to abandon it)"
+            );
             stop.store(true, Ordering::Relaxed);
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ncloture: interrupted again; abandoning the current execution");
+            abort.trigger();
         }
     });
     let result = match &options.command {

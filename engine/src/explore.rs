@@ -77,6 +77,8 @@ pub struct Config {
     pub progress: bool,
     /// Set to stop after the current execution (e.g. on Ctrl-C); the report is still written.
     pub stop: Arc<AtomicBool>,
+    /// Triggered to abandon the execution under way at once (a second Ctrl-C); implies `stop`.
+    pub abort: Abort,
     /// Why `stop` was set, when not by an interruption (e.g. a service process exited).
     pub stop_reason: Arc<std::sync::Mutex<Option<String>>>,
     /// Workspace-relative source prefixes (e.g. `cinema/src/`) whose coverage is measured per execution
@@ -119,9 +121,39 @@ impl Default for Config {
             progress: false,
             stop: Arc::new(AtomicBool::new(false)),
             stop_reason: Arc::default(),
+            abort: Abort::default(),
             coverage_paths: Vec::new(),
             jobs: 1,
             partition: None,
+        }
+    }
+}
+
+/// A switch that abandons the execution under way: whoever waits on it wakes up once it is triggered.
+#[derive(Clone, Debug, Default)]
+pub struct Abort {
+    triggered: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Abort {
+    pub fn trigger(&self) {
+        self.triggered.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.triggered.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once triggered.
+    pub async fn triggered(&self) {
+        loop {
+            let woken = self.wake.notified();
+            if self.is_triggered() {
+                return;
+            }
+            woken.await;
         }
     }
 }
@@ -470,11 +502,14 @@ fn describe(calls: &HashMap<CallKey, FaultReport>, key: CallKey, fault: crate::F
 }
 
 fn stop_reason(config: &Config) -> String {
+    if config.abort.is_triggered() {
+        return "interrupted twice: the last execution was abandoned".to_string();
+    }
     config.stop_reason.lock().ok().and_then(|reason| reason.clone()).unwrap_or_else(|| "interrupted".to_string())
 }
 
 fn budget_exhausted(config: &Config, executions: usize, started: Instant) -> Option<String> {
-    if config.stop.load(Ordering::Relaxed) {
+    if config.stop.load(Ordering::Relaxed) || config.abort.is_triggered() {
         return Some(stop_reason(config));
     }
     if config.max_executions.is_some_and(|most| executions >= most) {
@@ -577,12 +612,23 @@ where
     let execution = Execution::start(faults.iter().map(|(k, f)| (*k, *f)).collect());
     let started = Instant::now();
     let future = execution.root_context().scope(CatchPanic::new(test()));
-    let result = tokio::time::timeout(config.deadline, future).await;
+    let result = tokio::select! {
+        result = tokio::time::timeout(config.deadline, future) => Some(result),
+        () = config.abort.triggered() => None,
+    };
     // Let the services' handlers of this execution finish before looking at the trace.
-    let quiet = tokio::time::timeout(Duration::from_secs(1), execution.quiesce()).await.is_ok();
+    let quiet = result.is_some() && tokio::time::timeout(Duration::from_secs(1), execution.quiesce()).await.is_ok();
     let duration = started.elapsed();
     let trace = execution.trace();
-    let failure = classify(config, result, quiet, &trace);
+    let failure = match result {
+        Some(result) => classify(config, result, quiet, &trace),
+        None => Some(Failure {
+            class: FailureClass::Error,
+            message: "abandoned: interrupted twice before it finished".to_string(),
+            location: None,
+            service: None,
+        }),
+    };
     let report = ExecutionReport {
         id: id.clone(),
         reference: false,

@@ -204,3 +204,38 @@ async fn a_connection_closed_before_any_answer_is_a_connect_error() {
     assert!(error.is_connect(), "{error}");
     assert!(!error.is_injected());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn abort_abandons_a_hanging_execution_at_once_and_the_report_says_so() {
+    let system = start(true).await;
+    let config = Config { deadline: Duration::from_secs(60), ..config() };
+    let abort = config.abort.clone();
+    let client = Client::new();
+    let url = format!("{}/1", system.front);
+    let started = std::time::Instant::now();
+    let report = cloture::explore(&config, || {
+        let (client, url, abort) = (client.clone(), url.clone(), abort.clone());
+        async move {
+            let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+            if response.status() != 200 {
+                // Hang, as a broken test would; someone presses Ctrl-C twice.
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    abort.trigger();
+                });
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            Ok::<(), String>(())
+        }
+    })
+    .await
+    .unwrap();
+    system.stop.notify_waiters();
+    assert!(started.elapsed() < Duration::from_secs(10), "the hanging execution was abandoned");
+    assert!(!report.summary.complete);
+    assert!(report.summary.stopped.as_deref().unwrap_or_default().contains("interrupted twice"));
+    let last = report.executions.last().unwrap();
+    let failure = last.failure.as_ref().unwrap();
+    assert_eq!(failure.class, FailureClass::Error);
+    assert!(failure.message.contains("abandoned"), "{}", failure.message);
+}
