@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::lines::{FileLines, LineCoverage};
 
 /// Covered and instrumented line counts of one file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     /// Lines executed at least once.
     pub covered: usize,
@@ -16,6 +16,15 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Covered lines as a percentage of the instrumented ones (0 for a file without any).
+    pub fn percent(&self) -> f64 {
+        if self.lines == 0 {
+            0.0
+        } else {
+            100.0 * self.covered as f64 / self.lines as f64
+        }
+    }
+
     fn of(lines: Option<&FileLines>) -> Counts {
         lines.map_or_else(Counts::default, |l| Counts { covered: l.covered.len(), lines: l.instrumented.len() })
     }

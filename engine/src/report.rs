@@ -220,21 +220,8 @@ pub struct CoverageReport {
     pub note: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    pub covered: usize,
-    pub lines: usize,
-}
-
-impl Counts {
-    pub fn percent(&self) -> f64 {
-        if self.lines == 0 {
-            0.0
-        } else {
-            100.0 * self.covered as f64 / self.lines as f64
-        }
-    }
-}
+/// Covered and instrumented line counts of one file.
+pub use cloture_coverage::Counts;
 
 /// Coverage of one source file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
