@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -72,30 +72,11 @@ impl Proxy {
         });
         let stop = Arc::new(Notify::new());
         let stopped = Arc::clone(&stop);
-        let task = tokio::spawn(async move {
-            loop {
-                let stream = tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => stream,
-                        Err(_) => {
-                            // Out of file descriptors and the like: back off instead of spinning.
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
-                    },
-                    () = stopped.notified() => return,
-                };
-                let _ = stream.set_nodelay(true);
-                let route = Arc::clone(&route);
-                let service = service_fn(move |request| {
-                    let route = Arc::clone(&route);
-                    async move { route.handle(request).await }
-                });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service),
-                );
-            }
+        let service = service_fn(move |request| {
+            let route = Arc::clone(&route);
+            async move { route.handle(request).await }
         });
+        let task = tokio::spawn(crate::server::accept_until(listener, stopped, service));
         Ok(Proxy { stop, task })
     }
 
