@@ -8,12 +8,13 @@ ifeq ($(filter $(EDITION),recitation hardened),)
 $(error EDITION must be recitation or hardened, not '$(EDITION)')
 endif
 
-.PHONY: help test lint coverage faulty tools bench clean-coverage
+.PHONY: help test lint coverage faulty faulty-processes tools bench clean-coverage
 
 help:
 	@echo "make faulty    explore faults in the cinema (EDITION=recitation|hardened), reports in target/cloture/"
 	@echo "make test      run the whole test suite"
 	@echo "make coverage  run the functional test with coverage, HTML in target/llvm-cov/html/"
+	@echo "make faulty-processes  the same exploration with the cinema as four processes and a Python test"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
 	@echo "make bench     run the benchmarks recorded in BENCHMARKS.md"
 
@@ -44,6 +45,18 @@ faulty: clean-coverage
 	cargo llvm-cov report --html
 	@scripts/coverage-summary.sh "$(EDITION)"
 	@echo "cloture report: target/cloture/report.html"
+
+# The cinema as four separate processes built with coverage, the original functional test as an external
+# command (python3), cloture driving both: reports in target/cloture/processes/.
+faulty-processes: tools
+	cargo build -p cloture --bin cloture
+	bash -c 'source <(cargo llvm-cov show-env --export-prefix) && CARGO_TARGET_DIR=target/cov-ext cargo build -p cinema --bin cinema'
+	sed 's#target/debug/cinema#target/cov-ext/debug/cinema#' cinema/services.json > target/cov-services.json
+	CINEMA_EDITION=$(EDITION) LLVM_PROFILE_FILE="$(CURDIR)/target/cov-ext/cinema-%p-%m.profraw" \
+	  target/debug/cloture explore --functional-test "python3 tests/external/test_user_bookings.py" \
+	  --services target/cov-services.json --catalog cinema/faults.catalog --coverage cinema/src/ \
+	  --report-dir target/cloture/processes $(FAULTY_ARGS)
+	@echo "cloture report: target/cloture/processes/report.html"
 
 bench:
 	cargo build --release -p cinema --bin cinema
