@@ -50,7 +50,9 @@ faulty: clean-coverage
 # command (python3), cloture driving both: reports in target/cloture/processes/.
 faulty-processes: tools
 	cargo build -p cloture --bin cloture
-	bash -c 'source <(cargo llvm-cov show-env --export-prefix) && CARGO_TARGET_DIR=target/cov-ext cargo build -p cinema --bin cinema'
+	env=$$(cargo llvm-cov show-env --export-prefix) && eval "$$env" && \
+	  CARGO_TARGET_DIR=target/cov-ext cargo build -p cinema --bin cinema
+	rm -f target/cov-ext/*.profraw
 	sed 's#target/debug/cinema#target/cov-ext/debug/cinema#' cinema/services.json > target/cov-services.json
 	CINEMA_EDITION=$(EDITION) LLVM_PROFILE_FILE="$(CURDIR)/target/cov-ext/cinema-%p-%m.profraw" \
 	  target/debug/cloture explore --functional-test "python3 tests/external/test_user_bookings.py" \

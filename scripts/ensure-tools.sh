@@ -33,11 +33,13 @@ if command -v rustup >/dev/null 2>&1 && rustup component add llvm-tools >/dev/nu
 fi
 # Debian fallback: the llvm-<major> package matching rustc's LLVM (never the system default llvm-cov).
 if ! command -v "llvm-cov-$llvm_major" >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
+  sudo_cmd=""
+  [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo_cmd" ] || command -v sudo >/dev/null 2>&1; }; then
     echo "tools: installing Debian package llvm-$llvm_major"
-    sudo_cmd=""
-    [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get install -y -qq "llvm-$llvm_major" >/dev/null
+    # A fresh machine has no package lists yet. A failure falls through to the message below.
+    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
+    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "llvm-$llvm_major" >/dev/null || true
   fi
 fi
 if command -v "llvm-cov-$llvm_major" >/dev/null 2>&1; then

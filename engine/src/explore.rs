@@ -100,7 +100,7 @@ impl Config {
         if self.report_dir.is_none() {
             return "no replay: this exploration wrote no report (set Config::report_dir)".to_string();
         }
-        self.replay_command.replace("{name}", &self.name)
+        self.replay_command.replace("{name}", &crate::cli::shell_quote(&self.name))
     }
 }
 
@@ -137,11 +137,13 @@ pub struct Abort {
 }
 
 impl Abort {
+    /// Abandons the execution under way and stops the exploration after it.
     pub fn trigger(&self) {
         self.triggered.store(true, Ordering::SeqCst);
         self.wake.notify_waiters();
     }
 
+    /// Whether [`Abort::trigger`] was called.
     pub fn is_triggered(&self) -> bool {
         self.triggered.load(Ordering::SeqCst)
     }
@@ -264,6 +266,26 @@ where
     let reference_failure = references.iter().find_map(|ran| ran.report.failure.clone());
     let first_trace = references[0].trace.clone();
     executions.extend(references.into_iter().map(|ran| ran.report));
+    let service_died = config.stop_reason.lock().is_ok_and(|reason| reason.is_some());
+    if reference_failure.is_some() && (config.abort.is_triggered() || service_died) {
+        // A reference run abandoned by a second Ctrl-C, or run while a service died, says nothing about the
+        // test: the exploration was stopped, it did not find a test that fails without faults.
+        let stopped = Some(stop_reason(config));
+        let mut report = build_report(
+            config,
+            executions,
+            Vec::new(),
+            &graph,
+            started,
+            &nondeterministic,
+            stopped,
+            probe.as_deref_mut(),
+        );
+        report.config.jobs = jobs;
+        report.config.note = note;
+        write(config, &report)?;
+        return Ok(report);
+    }
     if let Some(failure) = reference_failure {
         let mut report = build_report(
             config,
@@ -386,7 +408,7 @@ where
         }
     }
     progress.finish();
-    if stopped.is_none() && config.stop.load(Ordering::Relaxed) {
+    if stopped.is_none() && (config.stop.load(Ordering::Relaxed) || config.abort.is_triggered()) {
         stopped = Some(stop_reason(config));
     }
     let pruned = planner
@@ -731,8 +753,10 @@ where
     graph.add(&ran.trace.calls, ran.report.outcome == Outcome::Fail);
     let mut replay_config = config.clone();
     replay_config.name = format!("{} (replay of {id})", config.name);
-    replay_config.report_dir = None;
-    Ok(build_report(&replay_config, vec![ran.report], Vec::new(), &graph, started, &HashSet::new(), None, None))
+    // The replay command of the exploration replayed, not one made from the replay's own name.
+    replay_config.replay_command = config.replay_template();
+    let stopped = config.abort.is_triggered().then(|| stop_reason(config));
+    Ok(build_report(&replay_config, vec![ran.report], Vec::new(), &graph, started, &HashSet::new(), stopped, None))
 }
 
 /// Progress on stderr: executions done / planned, failures. Quiet when stderr is not a terminal.

@@ -135,13 +135,13 @@ impl System {
         stop: Arc<AtomicBool>,
         stop_reason: Arc<Mutex<Option<String>>>,
     ) -> Result<System, String> {
+        std::fs::create_dir_all(logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
         let coordinator = Coordinator::bind(0).await.map_err(|e| format!("cannot start the coordinator: {e}"))?;
         let services_env: Vec<String> =
             file.services.iter().map(|s| format!("{}=127.0.0.1:{}", s.name, s.port)).collect();
         for service in &file.services {
             crate::server::register_service(&service.name, &format!("127.0.0.1:{}", service.port));
         }
-        std::fs::create_dir_all(logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
         let mut system = System {
             coordinator,
             running: Arc::new(Mutex::new(Vec::new())),
@@ -150,16 +150,26 @@ impl System {
             failure: Arc::new(Mutex::new(None)),
             watcher: None,
         };
+        // Whatever fails from here on, what was started so far (coordinator, proxies, services) is stopped.
+        if let Err(why) = system.launch(file, logs, &services_env).await {
+            system.stop().await;
+            return Err(why);
+        }
+        system.watch(stop, stop_reason);
+        Ok(system)
+    }
+
+    /// Starts the proxies and the services, and waits until every service is ready.
+    async fn launch(&mut self, file: &ServicesFile, logs: &Path, services_env: &[String]) -> Result<(), String> {
         for spec in &file.proxies {
-            let proxy = Proxy::start(spec, system.coordinator.current())
+            let proxy = Proxy::start(spec, self.coordinator.current())
                 .await
                 .map_err(|e| format!("proxy {} → {}: {e}", spec.from, spec.to))?;
-            system.proxies.push(proxy);
+            self.proxies.push(proxy);
         }
         for service in &file.services {
             let Some(command) = &service.command else { continue };
             if TcpStream::connect(("127.0.0.1", service.port)).await.is_ok() {
-                system.stop().await;
                 return Err(format!(
                     "port {} of service `{}` is already in use: stop what listens there, or remove `command` to attach to it",
                     service.port, service.name
@@ -172,7 +182,7 @@ impl System {
             process
                 .arg("-c")
                 .arg(format!("exec {command}"))
-                .env(COORDINATOR_ENV, system.coordinator.url())
+                .env(COORDINATOR_ENV, self.coordinator.url())
                 .env(SERVICES_ENV, services_env.join(","))
                 .envs(&service.env)
                 .stdin(Stdio::null())
@@ -181,20 +191,16 @@ impl System {
                 .process_group(0)
                 .kill_on_drop(true);
             let child = process.spawn().map_err(|e| format!("cannot start service `{}`: {e}", service.name))?;
-            system.running.lock().expect("services poisoned").push(Running {
+            self.running.lock().expect("services poisoned").push(Running {
                 name: service.name.clone(),
                 child: Some(child),
                 log,
             });
         }
         for service in &file.services {
-            if let Err(why) = system.wait_ready(service).await {
-                system.stop().await;
-                return Err(why);
-            }
+            self.wait_ready(service).await?;
         }
-        system.watch(stop, stop_reason);
-        Ok(system)
+        Ok(())
     }
 
     async fn wait_ready(&self, service: &ServiceSpec) -> Result<(), String> {
@@ -282,9 +288,9 @@ impl System {
         future.await
     }
 
-    /// The functional test: runs `command`. Executions of an external system run one at a time
-    /// (`Config::jobs` = 1): requests without context belong to the one current execution.
-    /// with `sh -c` once per execution; exit status 0 passes.
+    /// The functional test: runs `command` with `sh -c` once per execution; exit status 0 passes. Executions
+    /// of an external system run one at a time (`Config::jobs` = 1): requests without context belong to the
+    /// one current execution.
     pub fn command_test<'a>(
         &'a self,
         command: &str,
@@ -321,14 +327,14 @@ impl System {
             // Each service has its own process group: whatever it started goes with it.
             let group = child.id();
             if let Some(group) = group {
-                signal_group(group, "TERM");
+                signal_group(group, libc::SIGTERM);
             }
             match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
                 Ok(_) => {}
                 Err(_) => {
                     eprintln!("cloture: service `{name}` ignored SIGTERM for 5 s; killing it");
                     if let Some(group) = group {
-                        signal_group(group, "KILL");
+                        signal_group(group, libc::SIGKILL);
                     }
                     let _ = child.kill().await;
                 }
@@ -364,7 +370,7 @@ async fn run_command(command: &str, coordinator: &str, execution: Option<u64>) -
         // The verdict is in: what the command left running in the background goes too, so that its
         // output pipes close and the reads below end.
         if let Some(group) = group {
-            signal_group(group, "KILL");
+            signal_group(group, libc::SIGKILL);
         }
         status
     };
@@ -390,19 +396,22 @@ struct KillGroup(Option<u32>);
 impl Drop for KillGroup {
     fn drop(&mut self) {
         if let Some(group) = self.0 {
-            signal_group(group, "KILL");
+            signal_group(group, libc::SIGKILL);
         }
     }
 }
 
-/// Sends `signal` (`TERM`, `KILL`) to every process of process group `group`. Harmless when the group
-/// already exited; `kill` reports that on its stderr, which is discarded.
-fn signal_group(group: u32, signal: &str) {
-    let _ = std::process::Command::new("kill")
-        .args(["-s", signal, "--"])
-        .arg(format!("-{group}"))
-        .stderr(Stdio::null())
-        .status();
+/// Sends `signal` (`SIGTERM`, `SIGKILL`) to every process of process group `group`. Harmless when the group
+/// already exited. A system call, not the `kill` program: minimal systems (Debian containers) lack procps.
+fn signal_group(group: u32, signal: libc::c_int) {
+    // Never 0 or a negative pid: `kill(0, …)` or `kill(-1, …)` would reach far more than the group.
+    let Ok(group) = libc::pid_t::try_from(group) else { return };
+    if group > 1 {
+        // SAFETY: kill(2) takes plain integers and has no memory effects; errors (ESRCH) are ignored.
+        unsafe {
+            libc::kill(-group, signal);
+        }
+    }
 }
 
 /// Clears the coordinator's current execution when dropped.

@@ -228,7 +228,8 @@ fn coverage_snapshot(name: &str, request: &Request<Bytes>) -> Response<Bytes> {
     let Some(bytes) = cloture_coverage::runtime::snapshot() else {
         return respond(StatusCode::INTERNAL_SERVER_ERROR, Bytes::from_static(b"no snapshot"));
     };
-    let tag = format!("cloture-{name}");
+    // Profile tags take letters, digits, `-` and `_`; service names may also hold `.`.
+    let tag = format!("cloture-{}", name.replace(|c: char| !(c.is_ascii_alphanumeric() || c == '-'), "_"));
     if let Err(error) = cloture_coverage::runtime::write_profraw(&bytes, &tag) {
         tracing::warn!(%error, "snapshot not written for cargo llvm-cov report");
     }

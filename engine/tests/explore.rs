@@ -239,3 +239,52 @@ async fn abort_abandons_a_hanging_execution_at_once_and_the_report_says_so() {
     assert_eq!(failure.class, FailureClass::Error);
     assert!(failure.message.contains("abandoned"), "{}", failure.message);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn abort_during_a_reference_run_is_an_interruption_not_a_failing_test() {
+    let config = Config { deadline: Duration::from_secs(60), ..config() };
+    let abort = config.abort.clone();
+    let report = cloture::explore(&config, || {
+        let abort = abort.clone();
+        async move {
+            // The fault-free run hangs; someone presses Ctrl-C twice.
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                abort.trigger();
+            });
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<(), String>(())
+        }
+    })
+    .await
+    .expect("an interrupted exploration still gives its report");
+    assert!(!report.summary.complete);
+    assert!(report.summary.stopped.as_deref().unwrap_or_default().contains("interrupted twice"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_replay_report_carries_the_explorations_replay_command() {
+    let system = start(false).await;
+    let dir = std::env::temp_dir().join(format!("cloture-replay-line-{}", std::process::id()));
+    let config = Config { report_dir: Some(dir.clone()), replay_command: "again {id} {name}".into(), ..config() };
+    let client = Client::new();
+    let url = format!("{}/1", system.front);
+    let test = || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+            match response.status().as_u16() {
+                200 => Ok(()),
+                other => Err(format!("status {other}")),
+            }
+        }
+    };
+    let explored = cloture::explore(&config, &test).await.unwrap();
+    let id = explored.vulnerabilities[0].executions[0].clone();
+    let replayed = cloture::explore::replay(&config, &id, &test).await.unwrap();
+    system.stop.notify_waiters();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(replayed.executions[0].outcome, Outcome::Fail, "{}", replayed.terminal_summary());
+    assert_eq!(replayed.vulnerabilities[0].replay, format!("again {id} 'front sums'"));
+    assert_eq!(replayed.config.replay_command, "again {id} 'front sums'");
+}
