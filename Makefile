@@ -2,7 +2,13 @@
 EDITION ?= recitation
 FAULTY_ARGS ?=
 
+# Written by scripts/ensure-tools.sh (LLVM_COV / LLVM_PROFDATA when Debian's LLVM is the fallback). When it
+# is missing, make runs the rule below first and then reads it; a failure there only matters to the
+# coverage targets, whose `tools` step reports it.
 -include target/llvm-env.mk
+
+target/llvm-env.mk:
+	@scripts/ensure-tools.sh || true
 
 ifeq ($(filter $(EDITION),recitation hardened),)
 $(error EDITION must be recitation or hardened, not '$(EDITION)')
@@ -53,8 +59,10 @@ faulty-processes: tools
 	env=$$(cargo llvm-cov show-env --export-prefix) && eval "$$env" && \
 	  CARGO_TARGET_DIR=target/cov-ext cargo build -p cinema --bin cinema
 	rm -f target/cov-ext/*.profraw
-	sed 's#target/debug/cinema#target/cov-ext/debug/cinema#' cinema/services.json > target/cov-services.json
-	CINEMA_EDITION=$(EDITION) LLVM_PROFILE_FILE="$(CURDIR)/target/cov-ext/cinema-%p-%m.profraw" \
+	sed -e 's#target/debug/cinema#target/cov-ext/debug/cinema#' \
+	    -e 's#cinema users --port 5000#cinema users --port 5000 --edition $(EDITION)#' \
+	    cinema/services.json > target/cov-services.json
+	LLVM_PROFILE_FILE="$(CURDIR)/target/cov-ext/cinema-%p-%m.profraw" \
 	  target/debug/cloture explore --functional-test "python3 tests/external/test_user_bookings.py" \
 	  --services target/cov-services.json --catalog cinema/faults.catalog --coverage cinema/src/ \
 	  --report-dir target/cloture/processes $(FAULTY_ARGS)

@@ -135,9 +135,9 @@ async fn a_service_that_dies_mid_run_stops_the_exploration_and_the_report_says_w
     let ports = free_ports(3);
     let (bookings, movies, users) = (ports[0], ports[1], ports[2]);
     let cinema = env!("CARGO_BIN_EXE_cinema");
-    // Bookings lives 1.5 s; the exploration, slowed down below, needs far longer.
+    // Bookings lives 3 s; the exploration, slowed down below, needs far longer (14 executions of 0.5 s).
     let file: ServicesFile = serde_json::from_value(serde_json::json!({ "services": [
-        { "name": "bookings", "command": format!("timeout 1.5 {cinema} bookings --port {bookings}"), "port": bookings,
+        { "name": "bookings", "command": format!("timeout 3 {cinema} bookings --port {bookings}"), "port": bookings,
           "ready": "/health-check" },
         { "name": "movies", "command": format!("{cinema} movies --port {movies}"), "port": movies,
           "ready": "/health-check" },
@@ -155,7 +155,7 @@ async fn a_service_that_dies_mid_run_stops_the_exploration_and_the_report_says_w
     let test = || {
         let (client, url) = (client.clone(), url.clone());
         system.in_execution(async move {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
             let response = client.get(url).send().await.map_err(|e| e.to_string())?;
             match response.status().as_u16() {
                 200 => Ok(()),
