@@ -299,6 +299,11 @@ impl Execution {
         self.decide(TEST_SERVICE, CallKey::ROOT, &identity).key
     }
 
+    /// Whether this execution made a call with this key.
+    pub(crate) fn has_call(&self, key: CallKey) -> bool {
+        self.lock().calls.iter().any(|call| call.key == key)
+    }
+
     /// A copy of everything observed so far.
     pub fn trace(&self) -> Trace {
         self.lock().clone()

@@ -5,7 +5,10 @@
 //! port. Calls are identified by caller, callee, method, path and count (a call key with the pseudo-site
 //! `proxy:from->to`); an injected `connect` resets the connection without an answer, `timeout` holds the
 //! request without an answer until the caller gives up (or the execution ends), `status:NNN` answers that
-//! status. A proxy with `from: "test"` in front of the entry service records the test's requests and the
+//! status. When a caller passes on the W3C `traceparent` it received (each forwarded request carries one
+//! whose parent-id is the key of the call that delivered it), its calls are linked to that call, so the same
+//! call under different requests gets different keys; without it they hang under the root. A proxy with
+//! `from: "test"` in front of the entry service records the test's requests and the
 //! answers they got, so a 500 from an uninstrumented service is seen as a crash.
 
 use std::sync::Arc;
@@ -31,6 +34,7 @@ type Upstream = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
 
 /// A running proxy.
 pub struct Proxy {
+    address: std::net::SocketAddr,
     stop: Arc<Notify>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -42,6 +46,30 @@ struct Route {
     upstream: String,
     client: Upstream,
     current: Current,
+}
+
+/// The W3C trace-context header.
+const TRACEPARENT: &str = "traceparent";
+
+/// The parts of a `traceparent` header cloture uses: `00-{trace-id}-{parent-id}-{flags}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Traceparent {
+    trace: u128,
+    parent: u64,
+}
+
+impl Traceparent {
+    fn parse(text: &str) -> Option<Traceparent> {
+        let mut parts = text.trim().split('-');
+        let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if !(hex(version, 2) && hex(trace, 32) && hex(parent, 16) && hex(flags, 2)) || version == "ff" {
+            return None;
+        }
+        let trace = u128::from_str_radix(trace, 16).ok().filter(|t| *t != 0)?;
+        let parent = u64::from_str_radix(parent, 16).ok().filter(|p| *p != 0)?;
+        Some(Traceparent { trace, parent })
+    }
 }
 
 /// Why a proxied request got no answer.
@@ -60,6 +88,7 @@ impl Proxy {
     /// Listens on `127.0.0.1:{spec.listen}`; faults come from the coordinator's current execution.
     pub async fn start(spec: &ProxySpec, current: Current) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind(("127.0.0.1", spec.listen)).await?;
+        let address = listener.local_addr()?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let route = Arc::new(Route {
@@ -77,7 +106,12 @@ impl Proxy {
             async move { route.handle(request).await }
         });
         let task = tokio::spawn(crate::server::accept_until(listener, stopped, service));
-        Ok(Proxy { stop, task })
+        Ok(Proxy { address, stop, task })
+    }
+
+    /// Where the proxy listens.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
     }
 
     pub async fn stop(self) {
@@ -94,11 +128,13 @@ impl Route {
         let Some(execution) = execution else {
             return self.forward(parts, body).await.map_err(|_| Reset);
         };
-        let parent = parts
-            .headers
-            .get(PARENT_HEADER)
-            .and_then(|v| v.to_str().ok())
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let traceparent = header(TRACEPARENT).and_then(Traceparent::parse);
+        // The call that delivered the caller's request: named by cloture's own header, or by a `traceparent`
+        // the caller passed on, whose parent-id is the key a proxy gave that call.
+        let parent = header(PARENT_HEADER)
             .and_then(|v| v.parse::<CallKey>().ok())
+            .or_else(|| traceparent.as_ref().map(|t| CallKey(t.parent)).filter(|key| execution.has_call(*key)))
             .unwrap_or(CallKey::ROOT);
         let path = parts.uri.path().to_string();
         let identity = CallIdentity {
@@ -132,6 +168,13 @@ impl Route {
                 Ok(response)
             }
             None => {
+                // Tell the callee which call delivered its request: the trace goes on, with this call's key as
+                // the parent-id, so a callee that passes the header on links its own calls to this one.
+                let trace =
+                    traceparent.map_or(u128::from(execution.id()) << 64 | u128::from(decision.key.0), |t| t.trace);
+                let mut parts = parts;
+                let value = format!("00-{trace:032x}-{:016x}-01", decision.key.0);
+                parts.headers.insert(TRACEPARENT, http::HeaderValue::from_str(&value).expect("hex is a valid header"));
                 let result = self.forward(parts, body).await;
                 execution.complete(
                     decision.index,
@@ -160,5 +203,71 @@ impl Route {
         let (parts, body) = response.into_parts();
         let body = body.collect().await.map_err(|_| "request")?.to_bytes();
         Ok(Response::from_parts(parts, Full::new(body)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::context::Execution;
+
+    #[test]
+    fn only_well_formed_traceparents_are_read() {
+        let good = Traceparent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
+        assert_eq!(good.parent, 0xb7ad_6b71_6920_3331);
+        for bad in [
+            "",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319-b7ad6b7169203331-01",
+            "00-zzf7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ] {
+            assert_eq!(Traceparent::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_passed_on_traceparent_links_a_call_to_the_call_that_delivered_the_request() {
+        // The upstream answers with the traceparent it received.
+        let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream_address = upstream.local_addr().unwrap();
+        let upstream_stop = Arc::new(Notify::new());
+        let echo = service_fn(|request: Request<Incoming>| async move {
+            let header = request.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(header))))
+        });
+        tokio::spawn(crate::server::accept_until(upstream, Arc::clone(&upstream_stop), echo));
+        let execution = Execution::start(Default::default());
+        let current: Current = Arc::new(Mutex::new(Some(Arc::clone(&execution))));
+        let spec = ProxySpec { from: "a".into(), to: "b".into(), listen: 0, upstream: upstream_address.to_string() };
+        let proxy = Proxy::start(&spec, current).await.unwrap();
+        let url = format!("http://{}/x", proxy.address());
+        let client = crate::Client::new();
+
+        // Without a traceparent the call hangs under the root; the callee learns the call's key.
+        let first = client.get(url.as_str()).send().await.unwrap();
+        let passed_on = String::from_utf8(first.bytes().to_vec()).unwrap();
+        let first_key = execution.trace().calls[0].key;
+        assert_eq!(execution.trace().calls[0].parent, CallKey::ROOT);
+        assert_eq!(Traceparent::parse(&passed_on).unwrap().parent, first_key.0, "{passed_on}");
+
+        // A callee passing that header on links its own call to the first one.
+        let header = http::HeaderValue::from_str(&passed_on).unwrap();
+        client
+            .get(url.as_str())
+            .header(http::header::HeaderName::from_static(TRACEPARENT), header)
+            .send()
+            .await
+            .unwrap();
+        let trace = execution.trace();
+        assert_eq!(trace.calls[1].parent, first_key);
+        assert_ne!(trace.calls[1].key, first_key);
+
+        proxy.stop().await;
+        upstream_stop.notify_one();
     }
 }
