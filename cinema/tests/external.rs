@@ -46,13 +46,27 @@ fn config(dir: &Path) -> Config {
     }
 }
 
+/// Starts the system `make` describes on free ports; a port taken between choosing and binding it (tests run
+/// in parallel, and every connection takes an ephemeral port) means new ports and another try.
+async fn start_on_free_ports<T>(dir: &Path, config: &Config, make: impl Fn() -> (ServicesFile, T)) -> (System, T) {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let (file, extra) = make();
+        match System::start(&file, &dir.join("services"), config.stop.clone(), config.stop_reason.clone()).await {
+            Ok(system) => return (system, extra),
+            Err(error) => {
+                eprintln!("retrying on other ports: {error}");
+                last = error;
+            }
+        }
+    }
+    panic!("the services did not start: {last}");
+}
+
 async fn explore(edition: &str) -> cloture::Report {
     let dir = std::env::temp_dir().join(format!("cloture-external-{edition}-{}", std::process::id()));
-    let (file, users) = services(edition);
     let config = config(&dir);
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut system =
-        System::start(&file, &dir.join("services"), stop, Default::default()).await.expect("the cinema starts");
+    let (mut system, users) = start_on_free_ports(&dir, &config, || services(edition)).await;
     let script = workspace().join("tests/external/test_user_bookings.py");
     let command = format!("python3 {} http://127.0.0.1:{users}", script.display());
     let report = cloture::explore(&config, system.command_test(&command)).await;
@@ -132,24 +146,25 @@ fn a_malformed_services_file_names_the_file_and_the_problem() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_service_that_dies_mid_run_stops_the_exploration_and_the_report_says_why() {
     let dir = std::env::temp_dir().join(format!("cloture-dies-{}", std::process::id()));
-    let ports = free_ports(3);
-    let (bookings, movies, users) = (ports[0], ports[1], ports[2]);
     let cinema = env!("CARGO_BIN_EXE_cinema");
-    // Bookings lives 3 s; the exploration, slowed down below, needs far longer (14 executions of 0.5 s).
-    let file: ServicesFile = serde_json::from_value(serde_json::json!({ "services": [
-        { "name": "bookings", "command": format!("timeout 3 {cinema} bookings --port {bookings}"), "port": bookings,
-          "ready": "/health-check" },
-        { "name": "movies", "command": format!("{cinema} movies --port {movies}"), "port": movies,
-          "ready": "/health-check" },
-        { "name": "users", "command": format!(
-            "{cinema} users --port {users} --edition hardened --bookings-url http://127.0.0.1:{bookings} --movies-url http://127.0.0.1:{movies}"),
-          "port": users, "ready": "/health-check" },
-    ]}))
-    .expect("valid");
     let config = config(&dir);
-    let mut system = System::start(&file, &dir.join("services"), config.stop.clone(), config.stop_reason.clone())
-        .await
-        .expect("the services start");
+    // Bookings lives 3 s; the exploration, slowed down below, needs far longer (14 executions of 0.5 s).
+    let (mut system, users) = start_on_free_ports(&dir, &config, || {
+        let ports = free_ports(3);
+        let (bookings, movies, users) = (ports[0], ports[1], ports[2]);
+        let file: ServicesFile = serde_json::from_value(serde_json::json!({ "services": [
+            { "name": "bookings", "command": format!("timeout 3 {cinema} bookings --port {bookings}"),
+              "port": bookings, "ready": "/health-check" },
+            { "name": "movies", "command": format!("{cinema} movies --port {movies}"), "port": movies,
+              "ready": "/health-check" },
+            { "name": "users", "command": format!(
+                "{cinema} users --port {users} --edition hardened --bookings-url http://127.0.0.1:{bookings} --movies-url http://127.0.0.1:{movies}"),
+              "port": users, "ready": "/health-check" },
+        ]}))
+        .expect("valid");
+        (file, users)
+    })
+    .await;
     let url = format!("http://127.0.0.1:{users}/users/chris_rivers/bookings");
     let client = cloture::Client::new();
     let test = || {

@@ -23,25 +23,33 @@ fn free_ports(n: usize) -> Vec<u16> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn proxies_find_the_unhandled_timeout_in_a_python_service() {
-    let ports = free_ports(4);
-    let (back, front, to_back, to_front) = (ports[0], ports[1], ports[2], ports[3]);
     let dir = python();
-    let file: ServicesFile = serde_json::from_value(serde_json::json!({
-        "services": [
-            { "name": "back", "command": format!("python3 {}/back.py {back}", dir.display()), "port": back },
-            { "name": "front", "command": format!("python3 {}/front.py {front}", dir.display()), "port": front,
-              "env": { "BACK_URL": format!("http://127.0.0.1:{to_back}") } },
-        ],
-        "proxies": [
-            { "from": "front", "to": "back", "listen": to_back, "upstream": format!("127.0.0.1:{back}") },
-            { "from": "test", "to": "front", "listen": to_front, "upstream": format!("127.0.0.1:{front}") },
-        ],
-    }))
-    .expect("a valid services file");
     let logs = std::env::temp_dir().join(format!("cloture-proxy-{}", std::process::id()));
-    let mut system = System::start(&file, &logs, Arc::new(AtomicBool::new(false)), Default::default())
-        .await
-        .expect("the pair starts");
+    // A port taken between choosing and binding it (tests run in parallel, and every connection takes an
+    // ephemeral port) means new ports and another try.
+    let mut attempt = 0;
+    let (mut system, to_front) = loop {
+        attempt += 1;
+        let ports = free_ports(4);
+        let (back, front, to_back, to_front) = (ports[0], ports[1], ports[2], ports[3]);
+        let file: ServicesFile = serde_json::from_value(serde_json::json!({
+            "services": [
+                { "name": "back", "command": format!("python3 {}/back.py {back}", dir.display()), "port": back },
+                { "name": "front", "command": format!("python3 {}/front.py {front}", dir.display()), "port": front,
+                  "env": { "BACK_URL": format!("http://127.0.0.1:{to_back}") } },
+            ],
+            "proxies": [
+                { "from": "front", "to": "back", "listen": to_back, "upstream": format!("127.0.0.1:{back}") },
+                { "from": "test", "to": "front", "listen": to_front, "upstream": format!("127.0.0.1:{front}") },
+            ],
+        }))
+        .expect("a valid services file");
+        match System::start(&file, &logs, Arc::new(AtomicBool::new(false)), Default::default()).await {
+            Ok(system) => break (system, to_front),
+            Err(error) if attempt < 5 => eprintln!("retrying on other ports: {error}"),
+            Err(error) => panic!("the pair did not start: {error}"),
+        }
+    };
     let command = format!("python3 {}/check.py http://127.0.0.1:{to_front}", dir.display());
     let config = Config { deadline: Duration::from_secs(20), ..Config::default() };
     let report = cloture::explore(&config, system.command_test(&command)).await;
