@@ -53,7 +53,8 @@ impl<E: Display> Verdict for Result<(), E> {
 /// Settings of one exploration.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// What is explored, e.g. the test's name.
+    /// What is explored. In a test, give the test's name: the default replay command,
+    /// `CLOTURE_REPLAY={id} cargo test {name}`, selects the test by it.
     pub name: String,
     /// Free-form facts about the system for the report (e.g. the edition).
     pub labels: BTreeMap<String, String>,
