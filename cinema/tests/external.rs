@@ -2,8 +2,6 @@
 //! functional test, in Python, stdlib only): the same three vulnerabilities as in-process.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use cloture::external::{ServicesFile, System};
@@ -52,7 +50,7 @@ async fn start_on_free_ports<T>(dir: &Path, config: &Config, make: impl Fn() -> 
     let mut last = String::new();
     for _ in 0..5 {
         let (file, extra) = make();
-        match System::start(&file, &dir.join("services"), config.stop.clone(), config.stop_reason.clone()).await {
+        match System::start(&file, &dir.join("services"), config.cancel.clone()).await {
             Ok(system) => return (system, extra),
             Err(error) => {
                 eprintln!("retrying on other ports: {error}");
@@ -86,7 +84,7 @@ async fn four_processes_of_the_recitation_edition_show_the_three_vulnerabilities
     for execution in report.executions.iter().filter(|e| e.outcome == Outcome::Fail) {
         let failure = execution.failure.as_ref().expect("failure");
         assert_eq!(failure.class, FailureClass::Crash, "{summary}");
-        assert!(failure.location.as_deref().unwrap_or("").starts_with("cinema/src/users/recitation.rs:"), "{summary}");
+        assert!(failure.location.as_ref().is_some_and(|l| l.file == "cinema/src/users/recitation.rs"), "{summary}");
         kinds.insert((execution.faults[0].fault.family(), execution.faults[0].to.clone()));
     }
     let expected: std::collections::BTreeSet<(&str, String)> = [
@@ -118,8 +116,7 @@ async fn a_port_in_use_is_reported_with_the_service_and_nothing_is_left_running(
     ]}))
     .expect("valid");
     let dir = std::env::temp_dir().join(format!("cloture-port-{}", std::process::id()));
-    let error =
-        System::start(&file, &dir, Arc::new(AtomicBool::new(false)), Default::default()).await.err().expect("refused");
+    let error = System::start(&file, &dir, Default::default()).await.err().expect("refused");
     assert!(error.contains(&format!("port {port}")) && error.contains("movies"), "{error}");
     std::fs::remove_dir_all(&dir).ok();
 }

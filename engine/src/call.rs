@@ -10,8 +10,6 @@ use std::fmt;
 use std::panic::Location;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 /// The place in a service's source that made an outbound call: the same coordinates llvm-cov reports.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallSite {
@@ -33,18 +31,7 @@ impl fmt::Display for CallSite {
     }
 }
 
-impl Serialize for CallSite {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for CallSite {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(CallSite);
 
 impl FromStr for CallSite {
     type Err = String;
@@ -96,18 +83,7 @@ impl FromStr for CallKey {
     }
 }
 
-impl Serialize for CallKey {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for CallKey {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(CallKey);
 
 /// Everything but the parent and the count that identifies a call.
 #[derive(Clone, Copy, Debug)]

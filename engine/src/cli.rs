@@ -9,7 +9,6 @@ use std::ffi::OsString;
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::coverage::CoverageProbe;
@@ -240,7 +239,7 @@ impl Options {
             config.jobs = jobs;
         }
         if self.partition.is_some() {
-            config.partition = self.partition;
+            config.partition = self.partition.and_then(|(k, n)| crate::plan::Partition::new(k, n));
         }
         config.progress = !self.quiet;
         Ok(config)
@@ -267,19 +266,18 @@ where
     F: Future,
     F::Output: Verdict,
 {
-    let stop = config.stop.clone();
-    let abort = config.abort.clone();
+    let cancel = config.cancel.clone();
     let interrupt = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!(
                 "\ncloture: interrupted; finishing the current execution and writing the report \
                  (Ctrl-C again to abandon it)"
             );
-            stop.store(true, Ordering::Relaxed);
+            cancel.stop();
         }
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\ncloture: interrupted again; abandoning the current execution");
-            abort.trigger();
+            cancel.abort();
         }
     });
     let result = match &options.command {
@@ -332,25 +330,8 @@ where
     ExitCode::SUCCESS
 }
 
-/// `text` as one shell word: as it is when it is plain, else in single quotes.
-pub fn shell_quote(text: &str) -> String {
-    if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=".contains(c)) {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
-}
-
-/// The workspace root: the nearest directory upwards from the current one whose `Cargo.toml` declares a
-/// `[workspace]`, else the current directory.
-pub fn workspace_root() -> PathBuf {
-    let current = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    current
-        .ancestors()
-        .find(|dir| std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|text| text.contains("[workspace]")))
-        .map(PathBuf::from)
-        .unwrap_or(current)
-}
+pub use crate::files::workspace_root;
+pub use crate::text::shell_quote;
 
 #[cfg(test)]
 mod tests {
@@ -373,7 +354,7 @@ mod tests {
         assert_eq!(options.jobs, Some(4));
         assert_eq!(options.partition, Some((2, 3)));
         let config = options.configure(Config::default()).unwrap();
-        assert_eq!((config.jobs, config.partition), (4, Some((2, 3))));
+        assert_eq!((config.jobs, config.partition), (4, crate::plan::Partition::new(2, 3)));
         assert_eq!(options.command, Command::Explore);
         assert_eq!(options.max_faults, Some(3));
         assert_eq!(options.order, Some(Order::Breadth));

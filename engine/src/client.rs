@@ -17,9 +17,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::call::{CallIdentity, CallKey};
-use crate::context::{CallOutcome, Context, EXECUTION_HEADER, PARENT_HEADER, PLAN_HEADER};
+use crate::context::Context;
 use crate::fault::Fault;
-use crate::server;
+use crate::registry;
+use crate::trace::{CallOutcome, Transport, EXECUTION_HEADER, PARENT_HEADER, PLAN_HEADER};
 
 /// A pooled HTTP/1 client whose calls cloture can observe and fault. Cheap to clone.
 #[derive(Clone)]
@@ -116,7 +117,7 @@ impl RequestBuilder {
         let Some(context) = Context::current() else {
             return self.transmit(uri, None).await;
         };
-        let target = server::service_name(&authority);
+        let target = registry::service_name(&authority);
         let identity = CallIdentity::at(self.site, self.method.as_str(), &target, &path);
         let execution = &context.execution;
         let decision = execution.decide(&context.service, context.parent, &identity);
@@ -129,7 +130,7 @@ impl RequestBuilder {
             decision.index,
             match &result {
                 Ok(response) => CallOutcome::Status(response.status.as_u16()),
-                Err(error) => CallOutcome::Error(error.kind.to_string()),
+                Err(error) => error.kind.outcome(),
             },
         );
         result
@@ -189,12 +190,10 @@ fn injected(fault: Fault, target: &str) -> Result<Response, Error> {
             injected: true,
         }),
         Fault::Status(code) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let reason = status.canonical_reason().unwrap_or("Error");
+            let (status, body) = crate::fault::injected_status(code);
             let mut headers = HeaderMap::new();
             headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            let body = serde_json::json!({ "error": reason }).to_string();
-            Ok(Response { status, headers, body: Bytes::from(body) })
+            Ok(Response { status, headers, body })
         }
     }
 }
@@ -264,6 +263,18 @@ pub enum ErrorKind {
     Timeout,
     Request,
     Decode,
+}
+
+impl ErrorKind {
+    /// The outcome a call that failed this way is recorded with.
+    fn outcome(self) -> CallOutcome {
+        match self {
+            ErrorKind::Connect => CallOutcome::Transport(Transport::Connect),
+            ErrorKind::Timeout => CallOutcome::Transport(Transport::Timeout),
+            // A body that does not decode comes after a response: `send` never fails that way.
+            ErrorKind::Request | ErrorKind::Decode => CallOutcome::Transport(Transport::Request),
+        }
+    }
 }
 
 impl fmt::Display for ErrorKind {

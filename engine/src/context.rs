@@ -10,20 +10,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::call::{CallIdentity, CallKey, CallSite};
 use crate::fault::Fault;
-
-/// Header carrying the execution id between services.
-pub const EXECUTION_HEADER: &str = "x-cloture-execution";
-/// Header carrying the key of the call that delivered a request: the parent of the calls its handler makes.
-pub const PARENT_HEADER: &str = "x-cloture-parent";
-/// Header carrying the execution's fault plan (`key=fault,...`) to services in other processes.
-pub const PLAN_HEADER: &str = "x-cloture-plan";
-/// The service name under which the functional test's own calls are recorded.
-pub const TEST_SERVICE: &str = "test";
+use crate::registry;
+use crate::trace::{plan_text, CallOutcome, CallRecord, Crash, RemoteReport, Trace, TEST_SERVICE};
 
 tokio::task_local! {
     static CONTEXT: Context;
@@ -54,44 +46,6 @@ impl Context {
     }
 }
 
-/// How a call ended, as the caller saw it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallOutcome {
-    /// Still running when the record was taken.
-    Pending,
-    /// A response with this status arrived (or was injected).
-    Status(u16),
-    /// The call failed at the transport level.
-    Error(String),
-}
-
-/// One outbound call, as recorded by the caller's client.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallRecord {
-    pub key: CallKey,
-    pub parent: CallKey,
-    pub from: String,
-    /// The target service, resolved from the address; replaced by the name the callee reports if it differs.
-    pub to: String,
-    pub method: String,
-    pub path: String,
-    pub site: CallSite,
-    pub fault: Option<Fault>,
-    pub outcome: CallOutcome,
-}
-
-/// A service that panicked or answered 500 from an unhandled error while handling a request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Crash {
-    pub service: String,
-    pub message: String,
-    /// `file:line:col` of the panic or of the `?` that let the error escape, when known.
-    pub location: Option<String>,
-}
-
 /// The live record of one execution: its fault plan and everything observed.
 pub struct Execution {
     pub(crate) id: u64,
@@ -105,57 +59,6 @@ pub struct Execution {
     idle: Notify,
 }
 
-/// What one execution observed.
-#[derive(Clone, Debug, Default)]
-pub struct Trace {
-    pub calls: Vec<CallRecord>,
-    pub crashes: Vec<Crash>,
-    counts: HashMap<u64, u32>,
-}
-
-impl Trace {
-    /// Faults actually injected, in call order.
-    pub fn injected(&self) -> impl Iterator<Item = (&CallRecord, Fault)> {
-        self.calls.iter().filter_map(|call| call.fault.map(|fault| (call, fault)))
-    }
-}
-
-/// What a service in another process observed while handling one request of an execution; it sends this
-/// to the coordinator before answering, so the trace is complete when the test gets its answer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RemoteReport {
-    pub service: String,
-    /// The key of the call that delivered the request.
-    pub parent: CallKey,
-    /// The status the service answered with.
-    pub status: u16,
-    #[serde(default)]
-    pub calls: Vec<CallRecord>,
-    #[serde(default)]
-    pub crashes: Vec<Crash>,
-}
-
-fn plan_text(plan: &HashMap<CallKey, Fault>) -> Option<String> {
-    if plan.is_empty() {
-        return None;
-    }
-    let mut entries: Vec<String> = plan.iter().map(|(key, fault)| format!("{key}={fault}")).collect();
-    entries.sort();
-    Some(entries.join(","))
-}
-
-/// Parses a plan header (`key=fault,...`).
-pub(crate) fn parse_plan(text: &str) -> Result<HashMap<CallKey, Fault>, String> {
-    let mut plan = HashMap::new();
-    for entry in text.split(',').filter(|e| !e.is_empty()) {
-        let (key, fault) = entry.split_once('=').ok_or_else(|| format!("plan entry `{entry}` is not key=fault"))?;
-        let fault: Fault = fault.parse().map_err(|e: crate::Error| e.to_string())?;
-        plan.insert(key.parse::<CallKey>()?, fault);
-    }
-    Ok(plan)
-}
-
 /// The decision for one call, handed to the client.
 pub(crate) struct Decision {
     pub key: CallKey,
@@ -163,7 +66,7 @@ pub(crate) struct Decision {
     pub fault: Option<Fault>,
 }
 
-fn registry() -> &'static Mutex<HashMap<u64, Weak<Execution>>> {
+fn executions() -> &'static Mutex<HashMap<u64, Weak<Execution>>> {
     static REGISTRY: OnceLock<Mutex<HashMap<u64, Weak<Execution>>>> = OnceLock::new();
     REGISTRY.get_or_init(Default::default)
 }
@@ -178,7 +81,7 @@ impl Execution {
     /// Creates and registers an execution that injects `plan`. It is unregistered when the last `Arc` drops.
     pub fn start(plan: HashMap<CallKey, Fault>) -> Arc<Execution> {
         let execution = Execution::new(next_execution_id(), plan, true);
-        registry().lock().expect("execution registry poisoned").insert(execution.id, Arc::downgrade(&execution));
+        executions().lock().expect("execution registry poisoned").insert(execution.id, Arc::downgrade(&execution));
         execution
     }
 
@@ -228,7 +131,7 @@ impl Execution {
     }
 
     pub(crate) fn lookup(id: u64) -> Option<Arc<Execution>> {
-        registry().lock().expect("execution registry poisoned").get(&id).and_then(Weak::upgrade)
+        executions().lock().expect("execution registry poisoned").get(&id).and_then(Weak::upgrade)
     }
 
     /// The context the functional test runs in.
@@ -253,11 +156,7 @@ impl Execution {
             path: identity.path.to_string(),
             site: identity.site(),
             fault,
-            outcome: match fault {
-                Some(Fault::Status(code)) => CallOutcome::Status(code),
-                Some(other) => CallOutcome::Error(other.to_string()),
-                None => CallOutcome::Pending,
-            },
+            outcome: fault.map_or(CallOutcome::Pending, CallOutcome::from),
         });
         Decision { key, index: trace.calls.len() - 1, fault }
     }
@@ -276,14 +175,14 @@ impl Execution {
                 // The callee was not registered yet when the call was made (its server task had not run):
                 // learn its name so later calls get stable keys.
                 if call.to.contains(':') {
-                    crate::server::register_service(service, &call.to);
+                    registry::register_service(service, &call.to);
                 }
                 call.to = service.to_string();
             }
         }
     }
 
-    pub(crate) fn crashed(&self, service: &str, message: String, location: Option<String>) {
+    pub(crate) fn crashed(&self, service: &str, message: String, location: Option<CallSite>) {
         self.lock().crashes.push(Crash { service: service.to_string(), message, location });
     }
 
@@ -350,7 +249,7 @@ impl Drop for Execution {
         if !self.registered {
             return;
         }
-        if let Ok(mut registry) = registry().lock() {
+        if let Ok(mut registry) = executions().lock() {
             registry.remove(&self.id);
         }
     }

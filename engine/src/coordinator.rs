@@ -33,8 +33,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::call::CallKey;
-use crate::context::{parse_plan, Execution, RemoteReport};
+use crate::context::Execution;
 use crate::fault::Fault;
+use crate::registry::valid_service_name;
+use crate::trace::{parse_plan, RemoteReport};
 
 /// Environment variable naming the coordinator (`http://127.0.0.1:PORT`) for services in other processes.
 pub const COORDINATOR_ENV: &str = "CLOTURE_COORDINATOR";
@@ -113,7 +115,7 @@ async fn accept(listener: TcpListener, state: Arc<State>, stop: Arc<Notify>) {
         let state = Arc::clone(&state);
         async move { Ok::<_, Infallible>(answer(&state, request).await) }
     });
-    crate::server::accept_until(listener, stop, service).await;
+    crate::net::accept_until(listener, stop, service).await;
 }
 
 fn reply(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
@@ -168,11 +170,6 @@ fn percent_decode(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A service name as services register them: short, no spaces or control characters.
-pub(crate) fn valid_service_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {

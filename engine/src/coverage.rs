@@ -326,7 +326,7 @@ impl Probe for CoverageProbe {
     fn finish(&mut self, report: &mut Report) {
         let mut section = CoverageReport { guided: false, note: self.note.clone(), ..CoverageReport::default() };
         if let Some(reference) = &self.reference {
-            section.guided = self.processor.is_some() && report.config.order == "coverage";
+            section.guided = self.processor.is_some() && report.config.order == crate::plan::Order::Coverage;
             for (file, after) in &self.cumulative.files {
                 let before = reference.file(file);
                 let covered_before: Vec<u32> = before.map(|b| b.covered.iter().copied().collect()).unwrap_or_default();
@@ -376,7 +376,7 @@ mod tests {
             labels: BTreeMap::new(),
             config: ReportConfig {
                 max_faults: 1,
-                order: "coverage".to_string(),
+                order: crate::plan::Order::Coverage,
                 reduce: true,
                 max_executions: None,
                 max_time_ms: None,

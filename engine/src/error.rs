@@ -12,7 +12,7 @@ pub enum Error {
     #[error("the test fails without faults, so there is nothing to explore: {message}{}{}",
         location.as_ref().map(|l| format!(" (at {l})")).unwrap_or_default(),
         report.as_ref().map(|p| format!("; report: {}", p.display())).unwrap_or_default())]
-    ReferenceFailed { message: String, location: Option<String>, report: Option<std::path::PathBuf> },
+    ReferenceFailed { message: String, location: Option<crate::CallSite>, report: Option<std::path::PathBuf> },
     #[error("no execution `{id}` in {}; known ids include: {known}", report.display())]
     UnknownExecution { id: String, report: std::path::PathBuf, known: String },
     #[error("replay needs a report directory (the report of the exploration to replay from)")]

@@ -20,10 +20,12 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
+use crate::cancel::Cancel;
 use crate::context::Context;
-use crate::coordinator::{valid_service_name, Coordinator, COORDINATOR_ENV};
+use crate::coordinator::{Coordinator, COORDINATOR_ENV};
 use crate::proxy::Proxy;
-use crate::server::SERVICES_ENV;
+pub use crate::proxy::ProxySpec;
+use crate::registry::{valid_service_name, SERVICES_ENV};
 
 /// The services file.
 #[derive(Clone, Debug, Deserialize)]
@@ -53,17 +55,6 @@ pub struct ServiceSpec {
 
 fn default_ready() -> String {
     "/".to_string()
-}
-
-/// A proxy in front of a dependency cloture cannot instrument: calls `from` → `to` go to `listen`, and
-/// reach the real service at `upstream` unless a fault is injected.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProxySpec {
-    pub from: String,
-    pub to: String,
-    pub listen: u16,
-    pub upstream: String,
 }
 
 impl ServicesFile {
@@ -121,33 +112,29 @@ pub struct System {
     running: Arc<Mutex<Vec<Running>>>,
     proxies: Vec<Proxy>,
     stopping: Arc<AtomicBool>,
-    /// Set when a service exited during the exploration: why.
-    pub failure: Arc<Mutex<Option<String>>>,
+    /// Stopped, with the reason, when a service exits during the exploration.
+    cancel: Cancel,
     watcher: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl System {
     /// Starts the coordinator, the proxies and the services, and waits until every service is ready.
-    /// `logs` receives one log file per started service. `stop` is set if a service dies later.
-    pub async fn start(
-        file: &ServicesFile,
-        logs: &Path,
-        stop: Arc<AtomicBool>,
-        stop_reason: Arc<Mutex<Option<String>>>,
-    ) -> Result<System, String> {
+    /// `logs` receives one log file per started service. If a service dies later, `cancel` is stopped with
+    /// the reason.
+    pub async fn start(file: &ServicesFile, logs: &Path, cancel: Cancel) -> Result<System, String> {
         std::fs::create_dir_all(logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
         let coordinator = Coordinator::bind(0).await.map_err(|e| format!("cannot start the coordinator: {e}"))?;
         let services_env: Vec<String> =
             file.services.iter().map(|s| format!("{}=127.0.0.1:{}", s.name, s.port)).collect();
         for service in &file.services {
-            crate::server::register_service(&service.name, &format!("127.0.0.1:{}", service.port));
+            crate::registry::register_service(&service.name, &format!("127.0.0.1:{}", service.port));
         }
         let mut system = System {
             coordinator,
             running: Arc::new(Mutex::new(Vec::new())),
             proxies: Vec::new(),
             stopping: Arc::new(AtomicBool::new(false)),
-            failure: Arc::new(Mutex::new(None)),
+            cancel,
             watcher: None,
         };
         // Whatever fails from here on, what was started so far (coordinator, proxies, services) is stopped.
@@ -155,7 +142,7 @@ impl System {
             system.stop().await;
             return Err(why);
         }
-        system.watch(stop, stop_reason);
+        system.watch();
         Ok(system)
     }
 
@@ -232,10 +219,10 @@ impl System {
     }
 
     /// Checks the services every 100 ms; when one exits, records why and stops the exploration.
-    fn watch(&mut self, stop: Arc<AtomicBool>, stop_reason: Arc<Mutex<Option<String>>>) {
+    fn watch(&mut self) {
         let running = Arc::clone(&self.running);
         let stopping = Arc::clone(&self.stopping);
-        let failure = Arc::clone(&self.failure);
+        let cancel = self.cancel.clone();
         self.watcher = Some(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -248,17 +235,18 @@ impl System {
                     if let Ok(Some(status)) = child.try_wait() {
                         let why = format!("service `{}` exited ({status}){}", service.name, log_tail(&service.log));
                         eprintln!("cloture: {why}; stopping after the current execution");
-                        *failure.lock().expect("failure poisoned") = Some(why.clone());
-                        if let Ok(mut reason) = stop_reason.lock() {
-                            *reason = Some(why);
-                        }
-                        stop.store(true, Ordering::Relaxed);
+                        cancel.stop_because(why);
                         service.child = None;
                         return;
                     }
                 }
             }
         }));
+    }
+
+    /// Why the exploration had to stop because a service exited, if it had to.
+    pub fn failure(&self) -> Option<String> {
+        self.cancel.reason()
     }
 
     /// Where the services listen (loopback).

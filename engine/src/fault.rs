@@ -9,8 +9,6 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::Error;
 
 /// One fault at one call.
@@ -71,18 +69,7 @@ impl FromStr for Fault {
     }
 }
 
-impl Serialize for Fault {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Fault {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(Fault);
 
 /// Which faults apply to calls into which service.
 ///
@@ -98,6 +85,13 @@ pub struct Catalog {
     only: Option<Vec<Fault>>,
 }
 
+/// The answer an injected status fault gives: the status and a small JSON body naming it.
+pub(crate) fn injected_status(code: u16) -> (http::StatusCode, bytes::Bytes) {
+    let status = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::json!({ "error": status.canonical_reason().unwrap_or("Error") }).to_string();
+    (status, bytes::Bytes::from(body))
+}
+
 impl Catalog {
     /// Parses catalog text; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Catalog, Error> {
@@ -111,7 +105,7 @@ impl Catalog {
             let (service, faults) =
                 line.split_once(':').ok_or_else(|| bad(format!("expected `service: fault ...`, found `{line}`")))?;
             let service = service.trim();
-            if service.is_empty() || !service.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            if !crate::registry::valid_service_name(service) {
                 return Err(bad(format!("`{service}` is not a service name")));
             }
             let entry = extra.entry(service.to_string()).or_default();

@@ -10,7 +10,7 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use serde::{Deserialize, Serialize};
 
-use crate::context::CallRecord;
+use crate::trace::CallRecord;
 
 /// A node of the call graph.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,8 +168,8 @@ fn dot_escape(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::call::{CallKey, CallSite};
-    use crate::context::CallOutcome;
     use crate::fault::Fault;
+    use crate::trace::CallOutcome;
 
     fn call(from: &str, to: &str, line: u32, fault: Option<Fault>) -> CallRecord {
         CallRecord {

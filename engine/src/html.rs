@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 
-use crate::context::TEST_SERVICE;
 use crate::graph::{Edge, GraphData, Node, SiteStats};
 use crate::report::{ExecutionReport, FailureClass, FileCoverage, Outcome, Report};
+use crate::trace::TEST_SERVICE;
 
 /// Renders the whole report as one HTML page. `sources` maps a source path (as in the coverage section,
 /// relative to the workspace root) to its text; files found there are shown annotated with coverage.
@@ -224,7 +224,9 @@ impl<'a> Page<'a> {
 
     /// A source location, linked to its annotated line when the file is shown.
     fn location_link(&self, location: &str) -> String {
-        match split_location(location).and_then(|(file, line)| self.annotated.get(file).map(|i| (*i, line))) {
+        match split_location(location)
+            .and_then(|(file, line)| self.annotated.get(file).map(|i| (*i, line)))
+        {
             Some((index, line)) => format!(
                 "<a class=\"loc\" href=\"#src-{index}-L{line}\" title=\"show this line in the annotated source\">\
                  <code>{}</code></a>",
@@ -270,7 +272,7 @@ impl<'a> Page<'a> {
         let c = &report.config;
         let mut settings = vec![
             format!("at most {} per execution", plural(c.max_faults, "fault", "faults")),
-            format!("order: {}", escape(&c.order)),
+            format!("order: {}", escape(&c.order.to_string())),
             format!("dynamic reduction {}", if c.reduce { "on" } else { "off" }),
             format!("deadline {} per execution", escape(&format_ms(c.deadline_ms as f64))),
         ];
@@ -292,7 +294,8 @@ impl<'a> Page<'a> {
             out.push_str("<p class=\"callout warn\"><b>Incomplete:</b> not every planned fault set ran.</p>\n");
         }
         if !s.nondeterministic.is_empty() {
-            let keys: Vec<String> = s.nondeterministic.iter().map(|k| format!("<code>{}</code>", escape(k))).collect();
+            let keys: Vec<String> =
+                s.nondeterministic.iter().map(|k| format!("<code>{}</code>", escape(&k.to_string()))).collect();
             let _ = writeln!(
                 out,
                 "<p class=\"callout info\"><b>{} differed between the two reference runs</b> and {} never \
@@ -348,10 +351,10 @@ impl<'a> Page<'a> {
                 class_badge(v.class),
                 escape(&v.title)
             );
-            let sites: Vec<String> = v.call_sites.iter().map(|site| self.location_link(site)).collect();
+            let sites: Vec<String> = v.call_sites.iter().map(|site| self.location_link(&site.to_string())).collect();
             let _ = writeln!(out, "<dt>Faults injected at</dt><dd>{}</dd>", join_or_none(&sites, "<br>"));
             let faults: Vec<String> =
-                v.faults.iter().map(|f| format!("<span class=\"fault\">{}</span>", escape(f))).collect();
+                v.faults.iter().map(|f| format!("<span class=\"fault\">{}</span>", escape(&f.to_string()))).collect();
             let callees: Vec<String> =
                 v.callees.iter().map(|c| format!("<span class=\"svc\">{}</span>", escape(c))).collect();
             let _ = writeln!(
@@ -360,7 +363,7 @@ impl<'a> Page<'a> {
                 join_or_none(&faults, " "),
                 join_or_none(&callees, ", ")
             );
-            let locations: Vec<String> = v.locations.iter().map(|l| self.location_link(l)).collect();
+            let locations: Vec<String> = v.locations.iter().map(|l| self.location_link(&l.to_string())).collect();
             let _ = writeln!(
                 out,
                 "<dt>Failed at</dt><dd>{}</dd>",
@@ -699,8 +702,8 @@ impl<'a> Page<'a> {
         }
         for v in &self.report.vulnerabilities {
             for location in &v.locations {
-                if let Some((file, line)) = split_location(location) {
-                    let entry = markers.failures.entry((file, line)).or_default();
+                {
+                    let entry = markers.failures.entry((location.file.as_str(), location.line)).or_default();
                     if !entry.iter().any(|(id, _)| *id == v.id) {
                         entry.push((v.id.as_str(), v.message.as_str()));
                     }
@@ -929,7 +932,7 @@ impl<'a> Page<'a> {
             }
             let _ = write!(out, "<pre class=\"message\">{}</pre>", escape(&failure.message));
             if let Some(location) = &failure.location {
-                let _ = write!(out, "<span class=\"at\">at {}</span>", self.location_link(location));
+                let _ = write!(out, "<span class=\"at\">at {}</span>", self.location_link(&location.to_string()));
             }
         }
         let _ = writeln!(out, "</td><td>{}</td></tr>", command(&e.replay));
@@ -1472,9 +1475,7 @@ pub fn write(
     let mut wanted: Vec<String> = report.coverage.iter().flat_map(|c| c.files.keys().cloned()).collect();
     for vulnerability in &report.vulnerabilities {
         for place in vulnerability.locations.iter().chain(&vulnerability.call_sites) {
-            if let Some((file, _)) = place.split_once(':') {
-                wanted.push(file.to_string());
-            }
+            wanted.push(place.file.clone());
         }
     }
     for file in wanted {
@@ -1490,7 +1491,7 @@ pub fn write(
         }
     }
     let path = dir.join("report.html");
-    crate::report::write_atomically(&path, render(report, &sources).as_bytes())?;
+    crate::atomic::write_atomically(&path, render(report, &sources).as_bytes())?;
     Ok(path)
 }
 
@@ -1573,7 +1574,7 @@ mod tests {
             let failure = Failure {
                 class: FailureClass::Crash,
                 message: message.into(),
-                location: Some(format!("{FILE}:5:20")),
+                location: Some(format!("{FILE}:5:20").parse().unwrap()),
                 service: Some("users".into()),
             };
             executions.push(execution("bbbbbbbbbbbb", Some(Fault::Status(500)), Some(failure)));
@@ -1582,10 +1583,10 @@ mod tests {
                 class: FailureClass::Crash,
                 title: format!("users crashes when bookings answers status:500 ({message})"),
                 family: "status".into(),
-                faults: vec!["status:500".into()],
+                faults: vec!["status:500".parse().unwrap()],
                 callees: vec!["bookings".into()],
-                call_sites: vec![SITE.into()],
-                locations: vec![format!("{FILE}:5:20")],
+                call_sites: vec![SITE.parse().unwrap()],
+                locations: vec![format!("{FILE}:5:20").parse().unwrap()],
                 message: message.into(),
                 executions: vec!["bbbbbbbbbbbb".into()],
                 replay: "CLOTURE_REPLAY=bbbbbbbbbbbb cargo test".into(),
@@ -1607,7 +1608,7 @@ mod tests {
             labels: [("edition".to_string(), "recitation".to_string())].into_iter().collect(),
             config: ReportConfig {
                 max_faults: 2,
-                order: "coverage".into(),
+                order: crate::plan::Order::Coverage,
                 reduce: true,
                 max_executions: None,
                 max_time_ms: None,
@@ -1671,7 +1672,6 @@ mod tests {
         report.name = format!("name {evil}");
         report.labels.insert(format!("k{evil}"), format!("\"'{evil}"));
         report.summary.stopped = Some(evil.into());
-        report.summary.nondeterministic = vec![evil.into()];
         report.executions[2].faults[0].path = format!("/x/{evil}");
         report.call_graph.nodes[2].node = Node::Service { name: format!("users{evil}") };
         report.call_graph.edges[1].edge = Edge::Calls { method: "GET".into(), path: evil.into() };
@@ -1709,7 +1709,7 @@ mod tests {
     fn header_shows_counts_labels_and_early_stop() {
         let mut report = report(Some("boom"));
         report.summary.stopped = Some("execution budget of 4 used up".into());
-        report.summary.nondeterministic = vec!["00000000000000ab".into()];
+        report.summary.nondeterministic = vec!["00000000000000ab".parse().unwrap()];
         let html = render(&report, &sources());
         assert!(html.contains("<b>edition</b> recitation"));
         assert!(html.contains("<span class=\"value\">4</span><span class=\"label\">executions</span>"));

@@ -25,8 +25,31 @@
 //! # }
 //! ```
 
+/// Serialises a type through its `Display` and parses it back through its `FromStr`: the model stays typed
+/// and the wire text is made and read in one place.
+macro_rules! serde_as_text {
+    ($type:ty) => {
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// Atomic file writes.
+mod atomic;
 /// Call identity: call sites and stable call keys.
 pub mod call;
+/// The one cancellation handle of an exploration: stop, abort, and why.
+pub mod cancel;
 /// The command line of exploration programs.
 pub mod cli;
 /// HTTP client with fault injection: what services use for outbound calls.
@@ -43,30 +66,44 @@ pub mod explore;
 pub mod external;
 /// Fault names and the per-service fault catalog.
 pub mod fault;
+/// The files of an exploration: report.json, call_graph.dot, report.html.
+pub mod files;
 /// The call graph of services and call sites.
 pub mod graph;
 /// The HTML report: one self-contained page to read in a browser.
 pub mod html;
 /// Merging the reports of a partitioned exploration into one.
 pub mod merge;
+/// The accept loop of cloture's own endpoints.
+mod net;
 /// Oracle functions for functional tests.
 pub mod oracle;
+/// Catching panics with their location, in handlers and tests.
+pub mod panic;
 /// Planning: candidates, dynamic reduction, domination and search order.
 pub mod plan;
 /// Proxy mode for services cloture cannot instrument.
 pub mod proxy;
+/// Which service listens where: names for call targets.
+pub mod registry;
 /// The report: schema, vulnerabilities, terminal summary.
 pub mod report;
 /// Server loop with context propagation and panic capture.
 pub mod server;
+/// Quoting for command lines printed to be pasted.
+pub mod text;
+/// What an execution observed, as data: calls, typed outcomes, crashes.
+pub mod trace;
 
 mod error;
 
 pub use call::{CallKey, CallSite};
+pub use cancel::Cancel;
 pub use client::Client;
 pub use error::Error;
 pub use explore::{explore, Config, Verdict};
 pub use fault::{Catalog, Fault};
 pub use oracle::{fault_injected, fault_injected_on};
+pub use registry::register_service;
 pub use report::Report;
 pub use server::{serve, Unhandled};

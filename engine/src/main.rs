@@ -97,9 +97,7 @@ fn external(args: Vec<String>) -> ExitCode {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime builds");
     runtime.block_on(async {
         let report_dir = config.report_dir.clone().expect("set above");
-        let started =
-            System::start(&services, &report_dir.join("services"), config.stop.clone(), config.stop_reason.clone())
-                .await;
+        let started = System::start(&services, &report_dir.join("services"), config.cancel.clone()).await;
         let mut system = match started {
             Ok(system) => system,
             Err(error) => {
@@ -117,7 +115,7 @@ fn external(args: Vec<String>) -> ExitCode {
         });
         let code = cli::run_with(&options, &config, system.command_test(&command), probe).await;
         system.stop().await;
-        let failed = system.failure.lock().expect("failure poisoned").is_some();
+        let failed = system.failure().is_some();
         if failed {
             return ExitCode::from(2);
         }

@@ -10,8 +10,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use crate::call::CallKey;
 use crate::graph::{Edge, EdgeData, GraphData, Node, NodeData, SiteStats};
-use crate::plan::{execution_id, FaultSet, PruneReason};
+use crate::plan::{execution_id, FaultSet, Partition, PruneReason, Shares};
 use crate::report::{
     group_vulnerabilities, Counts, CoverageReport, ExecutionReport, FileCoverage, Outcome, PrunedReport, Report,
     Summary, SCHEMA,
@@ -132,20 +133,17 @@ pub fn merge(reports: &[Report]) -> Result<Report, Error> {
             })
         })
         .collect();
-    let mut nondeterministic: Vec<String> =
-        reports.iter().flat_map(|r| r.summary.nondeterministic.iter().cloned()).collect();
+    let mut nondeterministic: Vec<CallKey> =
+        reports.iter().flat_map(|r| r.summary.nondeterministic.iter().copied()).collect();
     nondeterministic.sort();
     nondeterministic.dedup();
     let summary = Summary {
-        executions: executions.len(),
-        passed: executions.iter().filter(|e| e.outcome == Outcome::Pass).count(),
-        failed: executions.iter().filter(|e| e.outcome == Outcome::Fail).count(),
         pruned: pruned.len(),
         duration_ms: reports.iter().map(|r| r.summary.duration_ms).max().unwrap_or_default(),
         complete: reports.iter().all(|r| r.summary.complete),
         stopped: (!stopped.is_empty()).then(|| stopped.join("; ")),
         nondeterministic,
-        vulnerabilities: vulnerabilities.len(),
+        ..Summary::of(&executions, vulnerabilities.len())
     };
     let mut config = first.config.clone();
     config.partition = partitions(reports);
@@ -184,19 +182,20 @@ fn joined(texts: impl Iterator<Item = Option<String>>) -> Option<String> {
 
 /// The share of the plan the merged reports cover: `None` for the whole plan (every partition of `n`, or
 /// a report of the whole plan among them), else the partitions present, e.g. `1/3,2/3`.
-fn partitions(reports: &[Report]) -> Option<String> {
-    let mut shares: Vec<(usize, usize)> = Vec::new();
+fn partitions(reports: &[Report]) -> Option<Shares> {
+    let mut shares: Vec<Partition> = Vec::new();
     for report in reports {
-        let share = report.config.partition.as_deref()?;
-        let parsed = share.split_once('/').and_then(|(k, n)| Some((k.parse().ok()?, n.parse().ok()?)));
-        let Some(share) = parsed else { return Some(share.to_string()) };
-        if !shares.contains(&share) {
-            shares.push(share);
+        for share in &report.config.partition.as_ref()?.0 {
+            if !shares.contains(share) {
+                shares.push(*share);
+            }
         }
     }
-    shares.sort_by_key(|&(k, n)| (n, k));
-    let whole = shares.first().is_some_and(|&(_, n)| (1..=n).all(|k| shares.contains(&(k, n))));
-    (!whole).then(|| shares.iter().map(|(k, n)| format!("{k}/{n}")).collect::<Vec<_>>().join(","))
+    shares.sort_by_key(|share| (share.n(), share.k()));
+    let whole = shares.first().is_some_and(|first| {
+        (1..=first.n()).all(|k| Partition::new(k, first.n()).is_some_and(|share| shares.contains(&share)))
+    });
+    (!whole).then_some(Shares(shares))
 }
 
 /// The call graphs as one: nodes identified by kind and name (services) or service and site (call
@@ -337,7 +336,7 @@ mod tests {
             failure: fails_at.map(|location| Failure {
                 class: FailureClass::Crash,
                 message: "users crashed".into(),
-                location: Some(location.into()),
+                location: Some(location.parse().unwrap()),
                 service: Some("users".into()),
             }),
             duration_ms: 1.0,
@@ -378,14 +377,14 @@ mod tests {
             labels: [("edition".to_string(), "recitation".to_string())].into_iter().collect(),
             config: ReportConfig {
                 max_faults: 2,
-                order: "bfs".into(),
+                order: crate::plan::Order::Breadth,
                 reduce: true,
                 max_executions: None,
                 max_time_ms: None,
                 deadline_ms: 1000,
                 replay_command: "replay {id}".into(),
                 jobs: 1,
-                partition: partition.map(str::to_string),
+                partition: partition.map(|text| text.parse().unwrap()),
                 note: None,
             },
             summary: Summary { complete: true, duration_ms: 10, ..Summary::default() },
@@ -447,7 +446,7 @@ mod tests {
         assert_eq!(merged.summary.vulnerabilities, 2);
         assert_eq!(merged.config.partition, None, "both halves make the whole plan");
         let (one, _) = two_partitions();
-        assert_eq!(merge(&[one]).unwrap().config.partition.as_deref(), Some("1/2"));
+        assert_eq!(merge(&[one]).unwrap().config.partition.map(|shares| shares.to_string()).as_deref(), Some("1/2"));
     }
 
     #[test]

@@ -29,8 +29,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::call::{CallKey, Fnv};
-use crate::context::{CallOutcome, CallRecord, TEST_SERVICE};
 use crate::fault::{Catalog, Fault};
+use crate::trace::{CallOutcome, CallRecord, TEST_SERVICE};
 
 /// A set of faults, at most one per call.
 pub type FaultSet = BTreeMap<CallKey, Fault>;
@@ -52,9 +52,8 @@ pub fn partition_of(root: (CallKey, Fault), n: usize) -> usize {
     (hash.finish() % n.max(1) as u64) as usize + 1
 }
 
-/// The order candidates run in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// The order candidates run in; written `coverage`, `bfs` or `dfs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Order {
     /// Candidates whose call site guards still-uncovered failure handling first (falls back to breadth).
     Coverage,
@@ -87,6 +86,79 @@ impl std::fmt::Display for Order {
     }
 }
 
+serde_as_text!(Order);
+
+/// Share `k` of `n` (1-based) of a plan, written `k/n`: a run explores only the candidates whose lineage
+/// root falls into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Partition {
+    k: usize,
+    n: usize,
+}
+
+impl Partition {
+    /// Share `k` of `n`; `None` unless `1 <= k <= n`.
+    pub fn new(k: usize, n: usize) -> Option<Partition> {
+        (1..=n).contains(&k).then_some(Partition { k, n })
+    }
+
+    /// Which share this is (1-based).
+    pub fn k(self) -> usize {
+        self.k
+    }
+
+    /// Into how many shares the plan is split.
+    pub fn n(self) -> usize {
+        self.n
+    }
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("partition `{text}` is not K/N with 1 <= K <= N (e.g. 1/3)");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let (k, n) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        Partition::new(k, n).ok_or_else(bad)
+    }
+}
+
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+serde_as_text!(Partition);
+
+/// The shares of a plan a report covers, written `1/3` or, for merged reports, `1/3,2/3`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shares(pub Vec<Partition>);
+
+impl From<Partition> for Shares {
+    fn from(partition: Partition) -> Shares {
+        Shares(vec![partition])
+    }
+}
+
+impl std::str::FromStr for Shares {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.split(',').map(str::parse).collect::<Result<Vec<_>, _>>().map(Shares)
+    }
+}
+
+impl std::fmt::Display for Shares {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let texts: Vec<String> = self.0.iter().map(Partition::to_string).collect();
+        f.write_str(&texts.join(","))
+    }
+}
+
+serde_as_text!(Shares);
+
 /// A fault set waiting to run.
 #[derive(Clone, Debug)]
 pub struct Candidate {
@@ -118,21 +190,13 @@ pub struct PlanConfig {
     /// Dynamic reduction on (observed answers and unreachable calls are pruned). Domination is always on.
     pub reduce: bool,
     /// Only the candidates of partition `k` of `n` (1-based), by lineage root; `None` plans everything.
-    pub partition: Option<(usize, usize)>,
+    pub partition: Option<Partition>,
 }
 
 type Canonical = Vec<(CallKey, Fault)>;
 
 fn canonical(faults: &FaultSet) -> Canonical {
     faults.iter().map(|(k, f)| (*k, *f)).collect()
-}
-
-/// The answer a fault stands for, comparable with recorded call outcomes.
-fn outcome_of(fault: Fault) -> CallOutcome {
-    match fault {
-        Fault::Status(code) => CallOutcome::Status(code),
-        other => CallOutcome::Error(other.to_string()),
-    }
 }
 
 /// The planner's state.
@@ -241,8 +305,10 @@ impl Planner {
     }
 
     fn consider(&mut self, faults: FaultSet, added: CallKey, root: (CallKey, Fault)) {
-        if let Some((k, n)) = self.config.partition {
-            if partition_of(root, n) != k || (self.config.reduce && !self.canonical_step(&faults, added)) {
+        if let Some(partition) = self.config.partition {
+            if partition_of(root, partition.n()) != partition.k()
+                || (self.config.reduce && !self.canonical_step(&faults, added))
+            {
                 return;
             }
         }
@@ -276,7 +342,7 @@ impl Planner {
         if let Some(fault) = faults.get(&added) {
             let mut context = faults.clone();
             context.remove(&added);
-            if self.answers.contains(&(canonical(&context), added, outcome_of(*fault))) {
+            if self.answers.contains(&(canonical(&context), added, CallOutcome::from(*fault))) {
                 return Some(PruneReason::Observed);
             }
         }
@@ -537,7 +603,7 @@ mod tests {
         ran
     }
 
-    fn partitioned(max_faults: usize, partition: Option<(usize, usize)>) -> Planner {
+    fn partitioned(max_faults: usize, partition: Option<Partition>) -> Planner {
         let catalog = Catalog::default().only(vec![Fault::Connect, Fault::Timeout, Fault::Status(503)]);
         Planner::new(PlanConfig { max_faults, order: Order::Breadth, reduce: true, partition }, catalog, HashSet::new())
     }
@@ -583,7 +649,7 @@ mod tests {
             for n in [2, 3] {
                 let mut union: Vec<FaultSet> = Vec::new();
                 for k in 1..=n {
-                    let ran = run_plan(partitioned(max_faults, Some((k, n))), system);
+                    let ran = run_plan(partitioned(max_faults, Partition::new(k, n)), system);
                     let sets: Vec<&FaultSet> = ran.iter().map(|c| &c.faults).collect();
                     for candidate in &ran {
                         assert_eq!(partition_of(candidate.root, n), k, "{:?}", candidate.faults);
@@ -615,7 +681,7 @@ mod tests {
             .collect();
         let mut union = HashSet::new();
         for k in 1..=3 {
-            let ran = run_plan(Planner::new(config(Some((k, 3))), catalog(), HashSet::new()), giving_up);
+            let ran = run_plan(Planner::new(config(Partition::new(k, 3)), catalog(), HashSet::new()), giving_up);
             assert!(ran.iter().all(|c| partition_of(c.root, 3) == k));
             union.extend(ran.iter().map(|c| canonical(&c.faults)));
         }

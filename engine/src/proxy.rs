@@ -15,22 +15,33 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::call::{CallIdentity, CallKey};
-use crate::context::{CallOutcome, PARENT_HEADER};
 use crate::coordinator::Current;
-use crate::external::ProxySpec;
 use crate::fault::Fault;
+use crate::trace::{CallOutcome, Transport, PARENT_HEADER};
 
 type Upstream = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+
+/// A proxy in front of a dependency cloture cannot instrument: calls `from` → `to` go to `listen`, and
+/// reach the real service at `upstream` unless a fault is injected.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySpec {
+    pub from: String,
+    pub to: String,
+    pub listen: u16,
+    pub upstream: String,
+}
 
 /// A running proxy.
 pub struct Proxy {
@@ -105,7 +116,7 @@ impl Proxy {
             let route = Arc::clone(&route);
             async move { route.handle(request).await }
         });
-        let task = tokio::spawn(crate::server::accept_until(listener, stopped, service));
+        let task = tokio::spawn(crate::net::accept_until(listener, stopped, service));
         Ok(Proxy { address, stop, task })
     }
 
@@ -161,9 +172,8 @@ impl Route {
                 Err(Reset)
             }
             Some(Fault::Status(code)) => {
-                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                let body = serde_json::json!({ "error": status.canonical_reason().unwrap_or("Error") }).to_string();
-                let mut response = Response::new(Full::new(Bytes::from(body)));
+                let (status, body) = crate::fault::injected_status(code);
+                let mut response = Response::new(Full::new(body));
                 *response.status_mut() = status;
                 Ok(response)
             }
@@ -180,7 +190,7 @@ impl Route {
                     decision.index,
                     match &result {
                         Ok(response) => CallOutcome::Status(response.status().as_u16()),
-                        Err(kind) => CallOutcome::Error(kind.to_string()),
+                        Err(kind) => CallOutcome::Transport(*kind),
                     },
                 );
                 result.map_err(|_| Reset)
@@ -188,20 +198,25 @@ impl Route {
         }
     }
 
-    async fn forward(&self, parts: http::request::Parts, body: Bytes) -> Result<Response<Full<Bytes>>, &'static str> {
+    async fn forward(&self, parts: http::request::Parts, body: Bytes) -> Result<Response<Full<Bytes>>, Transport> {
         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let uri = format!("http://{}{}", self.upstream, path);
         let mut request =
-            Request::builder().method(parts.method).uri(uri).body(Full::new(body)).map_err(|_| "request")?;
+            Request::builder().method(parts.method).uri(uri).body(Full::new(body)).map_err(|_| Transport::Request)?;
         for (name, value) in &parts.headers {
             if name != http::header::HOST {
                 request.headers_mut().append(name, value.clone());
             }
         }
-        let response =
-            self.client.request(request).await.map_err(|e| if e.is_connect() { "connect" } else { "request" })?;
+        let response = self.client.request(request).await.map_err(|e| {
+            if e.is_connect() {
+                Transport::Connect
+            } else {
+                Transport::Request
+            }
+        })?;
         let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|_| "request")?.to_bytes();
+        let body = body.collect().await.map_err(|_| Transport::Request)?.to_bytes();
         Ok(Response::from_parts(parts, Full::new(body)))
     }
 }
@@ -240,7 +255,7 @@ mod tests {
             let header = request.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
             Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(header))))
         });
-        tokio::spawn(crate::server::accept_until(upstream, Arc::clone(&upstream_stop), echo));
+        tokio::spawn(crate::net::accept_until(upstream, Arc::clone(&upstream_stop), echo));
         let execution = Execution::start(Default::default());
         let current: Current = Arc::new(Mutex::new(Some(Arc::clone(&execution))));
         let spec = ProxySpec { from: "a".into(), to: "b".into(), listen: 0, upstream: upstream_address.to_string() };

@@ -6,14 +6,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::call::{CallKey, CallSite};
 use crate::fault::Fault;
 use crate::graph::GraphData;
-use crate::plan::PruneReason;
+use crate::plan::{Order, PruneReason, Shares};
 use crate::Error;
 
 /// The schema name and version written into every report.
@@ -44,7 +44,7 @@ pub struct Report {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReportConfig {
     pub max_faults: usize,
-    pub order: String,
+    pub order: Order,
     pub reduce: bool,
     pub max_executions: Option<usize>,
     pub max_time_ms: Option<u64>,
@@ -54,9 +54,9 @@ pub struct ReportConfig {
     /// Most executions that ran at once.
     #[serde(default = "one")]
     pub jobs: usize,
-    /// The share of the plan this run explored, `k/n`; absent for the whole plan.
+    /// The share of the plan this run explored, `k/n` (several for a merged report); absent for the whole plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub partition: Option<String>,
+    pub partition: Option<Shares>,
     /// Why the exploration ran with other settings than asked (e.g. one job under per-execution coverage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -83,7 +83,7 @@ pub struct Summary {
     pub stopped: Option<String>,
     /// Call keys that differed between the two reference runs: reported, never faulted.
     #[serde(default)]
-    pub nondeterministic: Vec<String>,
+    pub nondeterministic: Vec<CallKey>,
     pub vulnerabilities: usize,
 }
 
@@ -138,7 +138,7 @@ pub struct Failure {
     pub message: String,
     /// Where it happened: the panic (or escaped error) in the service, or the failing assertion in the test.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
+    pub location: Option<CallSite>,
     /// The service that crashed, for `crash`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
@@ -188,13 +188,13 @@ pub struct Vulnerability {
     /// Fault family (`status`, `timeout`, `connect`) of the faults that trigger it.
     pub family: String,
     /// The faults that trigger it, e.g. `status:500`.
-    pub faults: Vec<String>,
+    pub faults: Vec<Fault>,
     /// The callees whose calls were faulted.
     pub callees: Vec<String>,
     /// Call sites where the triggering faults were injected.
-    pub call_sites: Vec<String>,
+    pub call_sites: Vec<CallSite>,
     /// Where it failed (panic or escaped-error locations, or test assertions).
-    pub locations: Vec<String>,
+    pub locations: Vec<CallSite>,
     pub message: String,
     /// Ids of the executions that show it, the first being the smallest.
     pub executions: Vec<String>,
@@ -248,9 +248,28 @@ pub struct FaultLines {
 }
 
 impl FaultReport {
-    /// `users → bookings GET /bookings/x status:500 @ site`.
+    /// `users → bookings GET /bookings/x status:500 at site`.
     pub fn describe(&self) -> String {
-        format!("{} → {} {} {} {} at {}", self.from, self.to, self.method, self.path, self.fault, self.site)
+        format!("{} at {}", self.describe_call(), self.site)
+    }
+
+    /// `users → bookings GET /bookings/x status:500`.
+    pub fn describe_call(&self) -> String {
+        format!("{} → {} {} {} {}", self.from, self.to, self.method, self.path, self.fault)
+    }
+}
+
+impl Summary {
+    /// The counts of `executions` with `vulnerabilities` found; timing and stop fields left at their
+    /// defaults for the caller to fill.
+    pub fn of(executions: &[ExecutionReport], vulnerabilities: usize) -> Summary {
+        Summary {
+            executions: executions.len(),
+            passed: executions.iter().filter(|e| e.outcome == Outcome::Pass).count(),
+            failed: executions.iter().filter(|e| e.outcome == Outcome::Fail).count(),
+            vulnerabilities,
+            ..Summary::default()
+        }
     }
 }
 
@@ -258,93 +277,93 @@ impl FaultReport {
 /// handled anywhere are one problem), one per place a bad answer crashed a service, one per oracle
 /// assertion that refused a degraded answer.
 pub fn group_vulnerabilities(executions: &[ExecutionReport], replay_command: &str) -> Vec<Vulnerability> {
-    let mut groups: Vec<(String, Vec<&ExecutionReport>)> = Vec::new();
+    let mut groups: Vec<(Cause, Vec<&ExecutionReport>)> = Vec::new();
     for execution in executions.iter().filter(|e| e.outcome == Outcome::Fail && !e.reference) {
         let Some(failure) = &execution.failure else { continue };
-        let families: BTreeSet<&str> = execution.faults.iter().map(|f| f.fault.family()).collect();
-        let transport = families.len() == 1 && !families.contains("status");
-        let key = match failure.class {
-            FailureClass::Crash if transport => {
-                format!("crash:{}", families.iter().next().expect("one family"))
-            }
-            FailureClass::Crash => format!("crash@{}", failure.location.clone().unwrap_or(failure.message.clone())),
-            other => format!("{other}@{}", failure.location.clone().unwrap_or_default()),
-        };
-        match groups.iter_mut().find(|(k, _)| *k == key) {
+        let cause = Cause::of(execution, failure);
+        match groups.iter_mut().find(|(known, _)| *known == cause) {
             Some((_, members)) => members.push(execution),
-            None => groups.push((key, vec![execution])),
+            None => groups.push((cause, vec![execution])),
         }
     }
-    groups
-        .into_iter()
-        .enumerate()
-        .map(|(index, (_, mut members))| {
-            members.sort_by_key(|e| e.faults.len());
-            let first = members[0];
-            let failure = first.failure.clone().expect("failing executions have a failure");
-            let collect = |f: &dyn Fn(&ExecutionReport) -> Vec<String>| -> Vec<String> {
-                let mut seen = Vec::new();
-                for member in &members {
-                    for item in f(member) {
-                        if !seen.contains(&item) {
-                            seen.push(item);
-                        }
-                    }
-                }
-                seen
-            };
-            let faults = collect(&|e| e.faults.iter().map(|f| f.fault.to_string()).collect());
-            let callees = collect(&|e| e.faults.iter().map(|f| f.to.clone()).collect());
-            let call_sites = collect(&|e| e.faults.iter().map(|f| f.site.to_string()).collect());
-            let locations = collect(&|e| e.failure.as_ref().and_then(|f| f.location.clone()).into_iter().collect());
-            let family = first.faults.first().map(|f| f.fault.family().to_string()).unwrap_or_default();
-            let service = failure.service.clone().unwrap_or_else(|| "the system".to_string());
-            let title = match failure.class {
-                FailureClass::Crash => {
-                    format!("{service} crashes when {} answers {}", callees.join(" or "), faults.join(", "))
-                }
-                FailureClass::Rejected => format!(
-                    "the test refuses the degraded answer when {} fails with {}",
-                    callees.join(" or "),
-                    faults.join(", ")
-                ),
-                FailureClass::Timeout => {
-                    format!("the execution hangs when {} fails with {}", callees.join(" or "), faults.join(", "))
-                }
-                FailureClass::Error => format!("the harness fails: {}", failure.message),
-            };
-            Vulnerability {
-                id: format!("V{}", index + 1),
-                class: failure.class,
-                title,
-                family,
-                faults,
-                callees,
-                call_sites,
-                locations,
-                message: failure.message,
-                executions: members.iter().map(|e| e.id.clone()).collect(),
-                replay: replay_command.replace("{id}", &first.id),
+    groups.into_iter().enumerate().map(|(index, (_, members))| vulnerability(index, members, replay_command)).collect()
+}
+
+/// What a failure is grouped by.
+#[derive(PartialEq)]
+enum Cause {
+    /// A crash on transport faults of one family only: unhandled wherever it happens, one problem.
+    UnhandledTransport(&'static str),
+    /// A failure of a class at a place; a crash without a known place is told apart by its message.
+    At(FailureClass, Option<CallSite>, Option<String>),
+}
+
+impl Cause {
+    fn of(execution: &ExecutionReport, failure: &Failure) -> Cause {
+        let families: BTreeSet<&'static str> = execution.faults.iter().map(|f| f.fault.family()).collect();
+        let transport = families.len() == 1 && !families.contains("status");
+        match (failure.class, families.first()) {
+            (FailureClass::Crash, Some(family)) if transport => Cause::UnhandledTransport(family),
+            (FailureClass::Crash, _) if failure.location.is_none() => {
+                Cause::At(FailureClass::Crash, None, Some(failure.message.clone()))
             }
-        })
-        .collect()
+            (class, _) => Cause::At(class, failure.location.clone(), None),
+        }
+    }
+}
+
+/// The items `of` gives for each member, first occurrence first.
+fn distinct<T: PartialEq>(members: &[&ExecutionReport], of: impl Fn(&ExecutionReport) -> Vec<T>) -> Vec<T> {
+    let mut seen = Vec::new();
+    for item in members.iter().flat_map(|member| of(member)) {
+        if !seen.contains(&item) {
+            seen.push(item);
+        }
+    }
+    seen
+}
+
+fn join<T: std::fmt::Display>(items: &[T], separator: &str) -> String {
+    items.iter().map(T::to_string).collect::<Vec<_>>().join(separator)
+}
+
+/// Vulnerability `V{index + 1}` from the failing executions that show it.
+fn vulnerability(index: usize, mut members: Vec<&ExecutionReport>, replay_command: &str) -> Vulnerability {
+    members.sort_by_key(|e| e.faults.len());
+    let first = members[0];
+    let failure = first.failure.clone().expect("failing executions have a failure");
+    let faults = distinct(&members, |e| e.faults.iter().map(|f| f.fault).collect());
+    let callees = distinct(&members, |e| e.faults.iter().map(|f| f.to.clone()).collect());
+    let call_sites = distinct(&members, |e| e.faults.iter().map(|f| f.site.clone()).collect());
+    let locations = distinct(&members, |e| e.failure.iter().filter_map(|f| f.location.clone()).collect());
+    let family = first.faults.first().map(|f| f.fault.family().to_string()).unwrap_or_default();
+    let service = failure.service.clone().unwrap_or_else(|| "the system".to_string());
+    let (callees_text, faults_text) = (callees.join(" or "), join(&faults, ", "));
+    let title = match failure.class {
+        FailureClass::Crash => format!("{service} crashes when {callees_text} answers {faults_text}"),
+        FailureClass::Rejected => {
+            format!("the test refuses the degraded answer when {callees_text} fails with {faults_text}")
+        }
+        FailureClass::Timeout => format!("the execution hangs when {callees_text} fails with {faults_text}"),
+        FailureClass::Error => format!("the harness fails: {}", failure.message),
+    };
+    Vulnerability {
+        id: format!("V{}", index + 1),
+        class: failure.class,
+        title,
+        family,
+        faults,
+        callees,
+        call_sites,
+        locations,
+        message: failure.message,
+        executions: members.iter().map(|e| e.id.clone()).collect(),
+        replay: replay_command.replace("{id}", &first.id),
+    }
 }
 
 impl Report {
-    /// Writes `report.json`, `call_graph.dot` and `report.html` into `dir` (each atomically: nothing half-written is left
-    /// if the process dies) and returns the path of `report.json`.
-    pub fn write(&self, dir: &Path) -> Result<PathBuf, Error> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| Error::Io { what: format!("create {}", dir.display()), source })?;
-        let json = serde_json::to_string_pretty(self).expect("a report always serializes");
-        let path = dir.join("report.json");
-        write_atomically(&path, json.as_bytes())?;
-        write_atomically(&dir.join("call_graph.dot"), self.call_graph.dot().as_bytes())?;
-        crate::html::write(self, dir, &crate::cli::workspace_root())?;
-        Ok(path)
-    }
-
-    /// Reads a report written by [`Report::write`].
+    /// Reads a report written by `Report::write`.
     pub fn read(path: &Path) -> Result<Report, Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| Error::Io { what: format!("read report {}", path.display()), source })?;
@@ -396,7 +415,7 @@ impl Report {
                 out,
                 "  {} call(s) differed between the two reference runs and were not faulted: {}",
                 s.nondeterministic.len(),
-                s.nondeterministic.join(", ")
+                join(&s.nondeterministic, ", ")
             );
         }
         if self.vulnerabilities.is_empty() {
@@ -407,9 +426,9 @@ impl Report {
         }
         for v in &self.vulnerabilities {
             let _ = writeln!(out, "  {} [{}] {}", v.id, v.class, v.title);
-            let _ = writeln!(out, "     faults at:  {}", v.call_sites.join(", "));
+            let _ = writeln!(out, "     faults at:  {}", join(&v.call_sites, ", "));
             if !v.locations.is_empty() {
-                let _ = writeln!(out, "     failed at:  {}", v.locations.join(", "));
+                let _ = writeln!(out, "     failed at:  {}", join(&v.locations, ", "));
             }
             let _ = writeln!(out, "     message:    {}", one_line(&v.message));
             let _ = writeln!(out, "     executions: {}", v.executions.join(" "));
@@ -497,18 +516,4 @@ fn one_line(text: &str) -> String {
     } else {
         line.to_string()
     }
-}
-
-/// Writes `bytes` to a temporary file next to `path` and renames it over `path`. The temporary file is named
-/// after the whole file name, the process and a sequence number: `report.json` and `report.html` never
-/// share one, nor do two writes at once.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp{}-{sequence}", std::process::id()));
-    let temporary = path.with_file_name(name);
-    std::fs::write(&temporary, bytes)
-        .and_then(|()| std::fs::rename(&temporary, path))
-        .map_err(|source| Error::Io { what: format!("write {}", path.display()), source })
 }

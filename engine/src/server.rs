@@ -2,18 +2,15 @@
 //!
 //! For each request it reads the propagated context headers, reports to the execution which service
 //! received the call, runs the handler inside that execution's [`Context`] and catches a panic in the
-//! handler: the panic becomes a 500 and a recorded [`Crash`](crate::context::Crash) with its message and
+//! handler: the panic becomes a 500 and a recorded [`Crash`](crate::trace::Crash) with its message and
 //! source location. A handler that answers 500 from an unhandled error marks the response with an
 //! [`Unhandled`] extension so the crash keeps its location too. Services register their address under their
 //! name so the client can name a call's target without depending on ports.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, Location};
-use std::pin::Pin;
-use std::sync::{Arc, Once, OnceLock, RwLock};
-use std::task::{Context as TaskContext, Poll};
+use std::panic::Location;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,9 +20,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::call::CallKey;
-use crate::context::{parse_plan, Context, Execution, RemoteReport, EXECUTION_HEADER, PARENT_HEADER, PLAN_HEADER};
+use crate::call::{CallKey, CallSite};
+use crate::context::{Context, Execution};
 use crate::coordinator;
+use crate::panic::{install_panic_hook, CatchPanic};
+use crate::registry::register_service;
+use crate::trace::{parse_plan, RemoteReport, EXECUTION_HEADER, PARENT_HEADER, PLAN_HEADER};
 
 /// Marks a 500 response produced from an error the handler did not handle: carried as a response
 /// extension, read by [`serve`], never sent on the wire.
@@ -33,43 +33,6 @@ use crate::coordinator;
 pub struct Unhandled {
     pub message: String,
     pub location: &'static Location<'static>,
-}
-
-/// Environment variable naming services of other processes: `users=127.0.0.1:5000,bookings=127.0.0.1:5003`.
-pub const SERVICES_ENV: &str = "CLOTURE_SERVICES";
-
-fn names() -> &'static RwLock<HashMap<String, Arc<str>>> {
-    static NAMES: OnceLock<RwLock<HashMap<String, Arc<str>>>> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        let mut names = HashMap::new();
-        for entry in std::env::var(SERVICES_ENV).unwrap_or_default().split(',') {
-            if let Some((name, authority)) = entry.trim().split_once('=') {
-                if coordinator::valid_service_name(name) {
-                    let name: Arc<str> = Arc::from(name);
-                    if let Some(port) = authority.strip_prefix("127.0.0.1:") {
-                        names.insert(format!("localhost:{port}"), Arc::clone(&name));
-                    }
-                    names.insert(authority.to_string(), name);
-                }
-            }
-        }
-        RwLock::new(names)
-    })
-}
-
-/// Records that the service `name` listens at `authority` (`host:port`). [`serve`] does this itself; call it
-/// for services in other processes.
-pub fn register_service(name: &str, authority: &str) {
-    let mut names = names().write().expect("service names poisoned");
-    names.insert(authority.to_string(), Arc::from(name));
-    if let Some(port) = authority.strip_prefix("127.0.0.1:") {
-        names.insert(format!("localhost:{port}"), Arc::from(name));
-    }
-}
-
-/// The name of the service at `authority`, or the authority itself when unknown.
-pub fn service_name(authority: &str) -> Arc<str> {
-    names().read().expect("service names poisoned").get(authority).cloned().unwrap_or_else(|| Arc::from(authority))
 }
 
 /// Serves `handler` on `listener` as the service `name` until `shutdown` resolves, then lets in-flight
@@ -94,36 +57,6 @@ where
         registered?;
         accept_loop(listener, name, handler, shutdown).await;
         Ok(())
-    }
-}
-
-/// Serves `service` over HTTP/1 on every connection `listener` accepts until `stop` is notified; for
-/// cloture's own endpoints (the coordinator, proxies), which need no graceful shutdown.
-pub(crate) async fn accept_until<S>(listener: TcpListener, stop: Arc<tokio::sync::Notify>, service: S)
-where
-    S: hyper::service::Service<Request<hyper::body::Incoming>, Response = Response<Full<Bytes>>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            () = stop.notified() => return,
-        };
-        let _ = stream.set_nodelay(true);
-        let connection =
-            hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service.clone());
-        tokio::spawn(connection);
     }
 }
 
@@ -255,13 +188,13 @@ where
     match CatchPanic::new(context.scope(handler(request))).await {
         Ok(response) => {
             if let Some(unhandled) = response.extensions().get::<Unhandled>() {
-                let location = crate::call::CallSite::from_location(unhandled.location).to_string();
+                let location = CallSite::from_location(unhandled.location);
                 execution.crashed(name, unhandled.message.clone(), Some(location));
             }
             response
         }
         Err(panic) => {
-            execution.crashed(name, panic.message, panic.location.map(|l| l.to_string()));
+            execution.crashed(name, panic.message, panic.location);
             internal_error()
         }
     }
@@ -320,94 +253,4 @@ fn internal_error() -> Response<Bytes> {
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
-}
-
-/// A panic caught in a handler or a test.
-#[derive(Clone, Debug)]
-pub struct Panic {
-    pub message: String,
-    pub location: Option<Box<OwnedLocation>>,
-}
-
-/// A panic location that outlives the panic.
-#[derive(Clone, Debug)]
-pub struct OwnedLocation {
-    pub file: String,
-    pub line: u32,
-    pub column: u32,
-}
-
-impl std::fmt::Display for OwnedLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.line, self.column)
-    }
-}
-
-thread_local! {
-    static CATCHING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    static LAST_PANIC: RefCell<Option<Panic>> = const { RefCell::new(None) };
-}
-
-/// Installs (once) a panic hook that, for panics inside [`CatchPanic`], records message and location and
-/// prints nothing; other panics go to the previous hook.
-pub(crate) fn install_panic_hook() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if CATCHING.with(|c| c.get()) == 0 {
-                previous(info);
-                return;
-            }
-            let message = if let Some(text) = info.payload().downcast_ref::<&str>() {
-                (*text).to_string()
-            } else if let Some(text) = info.payload().downcast_ref::<String>() {
-                text.clone()
-            } else {
-                "panic with a non-text payload".to_string()
-            };
-            let location = info.location().map(|l| {
-                Box::new(OwnedLocation { file: l.file().replace('\\', "/"), line: l.line(), column: l.column() })
-            });
-            LAST_PANIC.with(|last| *last.borrow_mut() = Some(Panic { message, location }));
-        }));
-    });
-}
-
-/// Polls a future, turning a panic during any poll into `Err(Panic)`.
-pub struct CatchPanic<F> {
-    inner: Pin<Box<F>>,
-}
-
-impl<F: Future> CatchPanic<F> {
-    pub fn new(future: F) -> Self {
-        install_panic_hook();
-        CatchPanic { inner: Box::pin(future) }
-    }
-}
-
-impl<F: Future> Future for CatchPanic<F> {
-    type Output = Result<F::Output, Panic>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        CATCHING.with(|c| c.set(c.get() + 1));
-        let inner = &mut self.inner;
-        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx)));
-        CATCHING.with(|c| c.set(c.get() - 1));
-        match polled {
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => {
-                let panic = LAST_PANIC.with(|last| last.borrow_mut().take()).unwrap_or_else(|| Panic {
-                    message: payload
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "panic".to_string()),
-                    location: None,
-                });
-                Poll::Ready(Err(panic))
-            }
-        }
-    }
 }

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloture::context::{CallOutcome, Crash, Execution};
+use cloture::context::Execution;
 use cloture::coordinator::Coordinator;
+use cloture::trace::{CallOutcome, Crash};
 use cloture::{CallKey, Client, Fault};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -290,7 +291,7 @@ async fn a_valid_report_answers_204_and_its_calls_and_crashes_join_the_trace() {
         vec![Crash {
             service: "users".into(),
             message: "called `Option::unwrap()` on a `None` value".into(),
-            location: Some("cinema/src/users.rs:50:7".into()),
+            location: Some("cinema/src/users.rs:50:7".parse().unwrap()),
         }]
     );
 

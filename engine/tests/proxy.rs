@@ -3,8 +3,6 @@
 //! connections, but not a timeout: cloture finds exactly that bug.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use cloture::external::{ServicesFile, System};
@@ -44,7 +42,7 @@ async fn proxies_find_the_unhandled_timeout_in_a_python_service() {
             ],
         }))
         .expect("a valid services file");
-        match System::start(&file, &logs, Arc::new(AtomicBool::new(false)), Default::default()).await {
+        match System::start(&file, &logs, Default::default()).await {
             Ok(system) => break (system, to_front),
             Err(error) if attempt < 5 => eprintln!("retrying on other ports: {error}"),
             Err(error) => panic!("the pair did not start: {error}"),

@@ -458,7 +458,7 @@ async fn processes() {
     let logs = std::env::temp_dir().join(format!("cloture-bench-{}", std::process::id()));
     let start = |file: ServicesFile, dir: &'static str| {
         let logs = logs.join(dir);
-        async move { System::start(&file, &logs, Arc::default(), Arc::default()).await.expect("the cinema starts") }
+        async move { System::start(&file, &logs, Default::default()).await.expect("the cinema starts") }
     };
 
     // Sanity check, once: the recitation edition in processes, explored with the in-process test closure.
@@ -481,7 +481,7 @@ async fn processes() {
     let (mut children, proxy_file, entry) = uninstrumented_cinema(&cinema_bin, &logs.join("proxy"));
     let mut proxied = start(proxy_file, "proxy-system").await;
     let entry_url = format!("http://127.0.0.1:{entry}");
-    cloture::server::register_service("users", &format!("127.0.0.1:{entry}"));
+    cloture::register_service("users", &format!("127.0.0.1:{entry}"));
     let proxy_test = UserBookingsTest::new(&entry_url, "chris_rivers", Oracle::Accepting);
     let run_proxied = || proxied.in_execution(proxy_test.clone().run());
 
@@ -524,8 +524,8 @@ async fn processes() {
         }
     }
     assert!(totals[2][2] > 0, "proxy mode injected no fault");
-    for (what, failure) in [("separate processes", &separate.failure), ("proxy mode", &proxied.failure)] {
-        assert!(failure.lock().expect("failure").is_none(), "{what}: {failure:?}");
+    for (what, failure) in [("separate processes", separate.failure()), ("proxy mode", proxied.failure())] {
+        assert!(failure.is_none(), "{what}: {failure:?}");
     }
 
     let us: Vec<f64> = (0..3).map(|setup| per(time[setup], totals[setup][0])).collect();

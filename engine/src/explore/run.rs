@@ -1,0 +1,132 @@
+//! One execution: the test run inside its own [`Execution`] under the deadline, raced against an abort,
+//! then classified. Also running several at once on the current task (the test's futures need not be
+//! `Send`, so they cannot be spawned).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use super::{Config, Verdict};
+use crate::context::Execution;
+use crate::fault::Fault;
+use crate::panic::{CatchPanic, Panic};
+use crate::plan::{execution_id, FaultSet};
+use crate::report::{ExecutionReport, Failure, FailureClass, FaultReport, Outcome};
+use crate::trace::{CallOutcome, CallRecord, Trace, TEST_SERVICE};
+
+/// One finished execution, before it goes into the report.
+pub(super) struct Ran {
+    pub report: ExecutionReport,
+    pub trace: Trace,
+}
+
+impl Ran {
+    pub fn failed(&self) -> bool {
+        self.report.outcome == Outcome::Fail
+    }
+}
+
+/// Runs one execution of `test` with `faults` and classifies it.
+pub(super) async fn run_once<T, F>(config: &Config, faults: &FaultSet, test: &T) -> Ran
+where
+    T: Fn() -> F,
+    F: Future,
+    F::Output: Verdict,
+{
+    let id = execution_id(faults);
+    let execution = Execution::start(faults.iter().map(|(k, f)| (*k, *f)).collect());
+    let started = Instant::now();
+    let future = execution.root_context().scope(CatchPanic::new(test()));
+    let result = tokio::select! {
+        result = tokio::time::timeout(config.deadline, future) => Some(result),
+        () = config.cancel.aborted() => None,
+    };
+    // Let the services' handlers of this execution finish before looking at the trace.
+    let quiet = result.is_some() && tokio::time::timeout(Duration::from_secs(1), execution.quiesce()).await.is_ok();
+    let duration = started.elapsed();
+    let trace = execution.trace();
+    let failure = match result {
+        Some(result) => classify(config, result, quiet, &trace),
+        None => Some(Failure {
+            class: FailureClass::Error,
+            message: "abandoned: interrupted twice before it finished".to_string(),
+            location: None,
+            service: None,
+        }),
+    };
+    let report = ExecutionReport {
+        id: id.clone(),
+        reference: false,
+        faults: trace.injected().map(|(call, fault)| fault_report(call, fault)).collect(),
+        outcome: if failure.is_some() { Outcome::Fail } else { Outcome::Pass },
+        failure,
+        duration_ms: duration.as_secs_f64() * 1000.0,
+        calls: trace.calls.len(),
+        new_lines: BTreeMap::new(),
+        minimal_subset: None,
+        replay: config.replay_template().replace("{id}", &id),
+    };
+    Ran { report, trace }
+}
+
+type TestResult<V> = Result<Result<V, Panic>, tokio::time::error::Elapsed>;
+
+fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, trace: &Trace) -> Option<Failure> {
+    let failure = |class, message, location, service| Some(Failure { class, message, location, service });
+    if let Some(crash) = trace.crashes.first() {
+        let message = format!("{} crashed: {}", crash.service, crash.message);
+        return failure(FailureClass::Crash, message, crash.location.clone(), Some(crash.service.clone()));
+    }
+    let (message, location) = match result {
+        Err(_) => {
+            let busy = if quiet { "" } else { " (a service is still handling a request)" };
+            let message = format!("the execution did not finish within {:?}{busy}", config.deadline);
+            return failure(FailureClass::Timeout, message, None, None);
+        }
+        Ok(Err(panic)) => (panic.message, panic.location),
+        Ok(Ok(verdict)) => match verdict.verdict() {
+            Ok(()) => return None,
+            Err(message) => (message, None),
+        },
+    };
+    let answered_by_test = |call: &&CallRecord| call.from == TEST_SERVICE;
+    // A 500 that no fault injected: some service failed without saying where.
+    let unexplained_500 = |call: &&CallRecord| call.fault.is_none() && call.outcome == CallOutcome::Status(500);
+    if let Some(call) = trace.calls.iter().filter(answered_by_test).find(unexplained_500) {
+        let message = format!("{} answered 500: {message}", call.to);
+        return failure(FailureClass::Crash, message, None, Some(call.to.clone()));
+    }
+    // The test could not reach the system at all: the harness failed, not the services.
+    let unreachable = |call: &&CallRecord| matches!(call.outcome, CallOutcome::Transport(_));
+    if let Some(call) = trace.calls.iter().filter(answered_by_test).find(unreachable) {
+        let message = format!("the test's request to {} failed: {message}", call.to);
+        return failure(FailureClass::Error, message, location, None);
+    }
+    failure(FailureClass::Rejected, message, location, None)
+}
+
+/// `fault` at `call`, as the report names it.
+pub(super) fn fault_report(call: &CallRecord, fault: Fault) -> FaultReport {
+    FaultReport {
+        key: call.key,
+        from: call.from.clone(),
+        to: call.to.clone(),
+        method: call.method.clone(),
+        path: call.path.clone(),
+        site: call.site.clone(),
+        fault,
+    }
+}
+
+/// Polls `futures` together on the current task until every one finished; their outputs in input order.
+pub(super) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    futures_util::future::join_all(futures).await
+}
+
+/// Services spawned just before exploring register their names when their server task first runs; let
+/// them run, so that the first calls already name their targets (call keys depend on the names).
+pub(super) async fn settle() {
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+}
