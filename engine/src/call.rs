@@ -46,6 +46,11 @@ impl FromStr for CallSite {
     }
 }
 
+/// Whether `name` can name a service: 1 to 64 letters, digits, `-`, `_` or `.`.
+pub fn valid_service_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
 /// The stable name of one call in one execution. Printed as 16 hex digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallKey(pub u64);

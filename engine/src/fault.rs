@@ -105,7 +105,7 @@ impl Catalog {
             let (service, faults) =
                 line.split_once(':').ok_or_else(|| bad(format!("expected `service: fault ...`, found `{line}`")))?;
             let service = service.trim();
-            if !crate::registry::valid_service_name(service) {
+            if !crate::call::valid_service_name(service) {
                 return Err(bad(format!("`{service}` is not a service name")));
             }
             let entry = extra.entry(service.to_string()).or_default();

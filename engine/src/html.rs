@@ -224,9 +224,7 @@ impl<'a> Page<'a> {
 
     /// A source location, linked to its annotated line when the file is shown.
     fn location_link(&self, location: &str) -> String {
-        match split_location(location)
-            .and_then(|(file, line)| self.annotated.get(file).map(|i| (*i, line)))
-        {
+        match split_location(location).and_then(|(file, line)| self.annotated.get(file).map(|i| (*i, line))) {
             Some((index, line)) => format!(
                 "<a class=\"loc\" href=\"#src-{index}-L{line}\" title=\"show this line in the annotated source\">\
                  <code>{}</code></a>",

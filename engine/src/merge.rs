@@ -14,8 +14,8 @@ use crate::call::CallKey;
 use crate::graph::{Edge, EdgeData, GraphData, Node, NodeData, SiteStats};
 use crate::plan::{execution_id, FaultSet, Partition, PruneReason, Shares};
 use crate::report::{
-    group_vulnerabilities, Counts, CoverageReport, ExecutionReport, FileCoverage, Outcome, PrunedReport, Report,
-    Summary, SCHEMA,
+    group_vulnerabilities, Counts, CoverageReport, ExecutionReport, FaultReport, FileCoverage, Outcome, PrunedReport,
+    Report, Summary, SCHEMA,
 };
 use crate::Error;
 
@@ -25,72 +25,16 @@ pub fn merge(reports: &[Report]) -> Result<Report, Error> {
         return Err(Error::CannotMerge { index: 0, why: "there is no report to merge".to_string() });
     };
     for (index, report) in reports.iter().enumerate() {
-        if report.schema != SCHEMA {
-            return Err(Error::CannotMerge { index, why: format!("schema `{}` is not `{SCHEMA}`", report.schema) });
-        }
-        let differs = |what: &str, theirs: String, ours: String| Error::CannotMerge {
-            index,
-            why: format!("it has {what} {theirs} where the first report has {ours}"),
-        };
-        if report.name != first.name {
-            return Err(differs("name", format!("`{}`", report.name), format!("`{}`", first.name)));
-        }
-        if report.labels != first.labels {
-            return Err(differs("labels", labels(report), labels(first)));
-        }
-        if report.config.max_faults != first.config.max_faults {
-            return Err(differs(
-                "max_faults",
-                report.config.max_faults.to_string(),
-                first.config.max_faults.to_string(),
-            ));
-        }
-        if report.config.reduce != first.config.reduce {
-            return Err(differs("reduce", report.config.reduce.to_string(), first.config.reduce.to_string()));
-        }
+        compatible(index, report, first)?;
     }
-
-    // Executions by id, and which reports ran each.
-    let mut executions: Vec<ExecutionReport> = first.executions.iter().filter(|e| e.reference).cloned().collect();
-    let mut ran_by: HashMap<String, BTreeSet<usize>> = HashMap::new();
-    for (index, report) in reports.iter().enumerate() {
-        for execution in report.executions.iter().filter(|e| !e.reference) {
-            let reports = ran_by.entry(execution.id.clone()).or_default();
-            if reports.is_empty() {
-                executions.push(execution.clone());
-            }
-            reports.insert(index);
-        }
-    }
-
-    // Failures dominated by a failure another partition found. A report lists the faults an execution
-    // injected; its id names the fault set it planned, which holds more when a planned fault's call never
-    // happened. A failure whose planned set is what it injected dominates every other execution injecting
-    // at least those faults.
-    let injected = |e: &ExecutionReport| -> FaultSet { e.faults.iter().map(|f| (f.key, f.fault)).collect() };
-    let failures: Vec<(&ExecutionReport, FaultSet)> =
-        executions.iter().filter(|e| !e.reference && e.outcome == Outcome::Fail).map(|e| (e, injected(e))).collect();
-    let mut dominated: BTreeMap<String, String> = BTreeMap::new();
-    for (execution, faults) in &failures {
-        let elsewhere = |other: &ExecutionReport| ran_by[&other.id].iter().any(|r| !ran_by[&execution.id].contains(r));
-        let by = failures.iter().find(|(other, subset)| {
-            other.id != execution.id
-                && execution_id(subset) == other.id
-                && subset.iter().all(|(key, fault)| faults.get(key) == Some(fault))
-                && elsewhere(other)
-        });
-        if let Some((other, _)) = by {
-            dominated.insert(execution.id.clone(), other.id.clone());
-        }
-    }
+    let (mut executions, ran_by) = unite_executions(reports, first);
+    let dominated = dominated_failures(&executions, &ran_by);
     let mut pruned: Vec<PrunedReport> = Vec::new();
-    let mut removed: Vec<ExecutionReport> = Vec::new();
     executions.retain(|e| {
-        let keep = !dominated.contains_key(&e.id);
-        if !keep {
-            removed.push(e.clone());
-        }
-        keep
+        let Some(_) = dominated.get(&e.id) else { return true };
+        let faults = e.faults.iter().map(FaultReport::describe_call).collect();
+        pruned.push(PrunedReport { id: e.id.clone(), faults, reason: PruneReason::Dominated });
+        false
     });
     // A dominated failure's own failing subset stands for it.
     let stand_in = |id: &str| -> String {
@@ -104,17 +48,6 @@ pub fn merge(reports: &[Report]) -> Result<Report, Error> {
         if let Some(subset) = &execution.minimal_subset {
             execution.minimal_subset = Some(stand_in(subset));
         }
-    }
-    for execution in &removed {
-        pruned.push(PrunedReport {
-            id: execution.id.clone(),
-            faults: execution
-                .faults
-                .iter()
-                .map(|f| format!("{} → {} {} {} {}", f.from, f.to, f.method, f.path, f.fault))
-                .collect(),
-            reason: PruneReason::Dominated,
-        });
     }
     let executed: HashSet<&str> = executions.iter().map(|e| e.id.as_str()).collect();
     for candidate in reports.iter().flat_map(|r| &r.pruned) {
@@ -162,6 +95,72 @@ pub fn merge(reports: &[Report]) -> Result<Report, Error> {
         call_graph: merge_graphs(reports.iter().map(|r| &r.call_graph)),
         coverage,
     })
+}
+
+/// Whether report `index` can be merged with the first: same schema, system and plan.
+fn compatible(index: usize, report: &Report, first: &Report) -> Result<(), Error> {
+    if report.schema != SCHEMA {
+        return Err(Error::CannotMerge { index, why: format!("schema `{}` is not `{SCHEMA}`", report.schema) });
+    }
+    let differs = |what: &str, theirs: String, ours: String| {
+        Err(Error::CannotMerge { index, why: format!("it has {what} {theirs} where the first report has {ours}") })
+    };
+    if report.name != first.name {
+        return differs("name", format!("`{}`", report.name), format!("`{}`", first.name));
+    }
+    if report.labels != first.labels {
+        return differs("labels", labels(report), labels(first));
+    }
+    if report.config.max_faults != first.config.max_faults {
+        return differs("max_faults", report.config.max_faults.to_string(), first.config.max_faults.to_string());
+    }
+    if report.config.reduce != first.config.reduce {
+        return differs("reduce", report.config.reduce.to_string(), first.config.reduce.to_string());
+    }
+    Ok(())
+}
+
+/// Executions by id (the reference runs once, from the first report), and which reports ran each.
+fn unite_executions(reports: &[Report], first: &Report) -> (Vec<ExecutionReport>, HashMap<String, BTreeSet<usize>>) {
+    let mut executions: Vec<ExecutionReport> = first.executions.iter().filter(|e| e.reference).cloned().collect();
+    let mut ran_by: HashMap<String, BTreeSet<usize>> = HashMap::new();
+    for (index, report) in reports.iter().enumerate() {
+        for execution in report.executions.iter().filter(|e| !e.reference) {
+            let reports = ran_by.entry(execution.id.clone()).or_default();
+            if reports.is_empty() {
+                executions.push(execution.clone());
+            }
+            reports.insert(index);
+        }
+    }
+    (executions, ran_by)
+}
+
+/// Failures dominated by a failure another partition found, each with the id of the one dominating it.
+/// A report lists the faults an execution injected; its id names the fault set it planned, which holds
+/// more when a planned fault's call never happened. A failure whose planned set is what it injected
+/// dominates every other execution injecting at least those faults.
+fn dominated_failures(
+    executions: &[ExecutionReport],
+    ran_by: &HashMap<String, BTreeSet<usize>>,
+) -> BTreeMap<String, String> {
+    let injected = |e: &ExecutionReport| -> FaultSet { e.faults.iter().map(|f| (f.key, f.fault)).collect() };
+    let failures: Vec<(&ExecutionReport, FaultSet)> =
+        executions.iter().filter(|e| !e.reference && e.outcome == Outcome::Fail).map(|e| (e, injected(e))).collect();
+    let mut dominated = BTreeMap::new();
+    for (execution, faults) in &failures {
+        let elsewhere = |other: &ExecutionReport| ran_by[&other.id].iter().any(|r| !ran_by[&execution.id].contains(r));
+        let by = failures.iter().find(|(other, subset)| {
+            other.id != execution.id
+                && execution_id(subset) == other.id
+                && subset.iter().all(|(key, fault)| faults.get(key) == Some(fault))
+                && elsewhere(other)
+        });
+        if let Some((other, _)) = by {
+            dominated.insert(execution.id.clone(), other.id.clone());
+        }
+    }
+    dominated
 }
 
 fn labels(report: &Report) -> String {

@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
+pub use crate::call::valid_service_name;
+
 /// Environment variable naming services of other processes: `users=127.0.0.1:5000,bookings=127.0.0.1:5003`.
 pub const SERVICES_ENV: &str = "CLOTURE_SERVICES";
 
@@ -43,9 +45,4 @@ pub fn register_service(name: &str, authority: &str) {
 /// The name of the service at `authority`, or the authority itself when unknown.
 pub fn service_name(authority: &str) -> Arc<str> {
     names().read().expect("service names poisoned").get(authority).cloned().unwrap_or_else(|| Arc::from(authority))
-}
-
-/// Whether `name` can name a service: 1 to 64 letters, digits, `-`, `_` or `.`.
-pub fn valid_service_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
