@@ -150,7 +150,7 @@ impl GraphData {
         for edge in &self.edges {
             let label = match &edge.edge {
                 Edge::Contains => String::new(),
-                Edge::Calls { method, path } => format!(" [label=\"{} {}\"]", method, dot_escape(path)),
+                Edge::Calls { method, path } => format!(" [label=\"{}\"]", dot_escape(&format!("{method} {path}"))),
             };
             out.push_str(&format!("  n{} -> n{}{};\n", edge.from, edge.to, label));
         }
@@ -159,14 +159,51 @@ impl GraphData {
     }
 }
 
-/// Escapes text for a double-quoted DOT string.
+/// Escapes text for a double-quoted DOT string: backslashes and quotes escaped, control characters (line
+/// breaks included) shown as spaces, so no text can end the string or add attributes.
 fn dot_escape(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"")
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            c if c.is_control() => escaped.push(' '),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn d10_every_text_of_the_dot_output_is_escaped_the_method_included() {
+        let hostile = "GET\" URL=\"javascript:alert(1)\" target=\"_top";
+        let graph = GraphData {
+            nodes: vec![
+                NodeData { id: 0, node: Node::Service { name: "a\"b".into() }, stats: None },
+                NodeData { id: 1, node: Node::Service { name: "c\nd".into() }, stats: None },
+            ],
+            edges: vec![EdgeData { from: 0, to: 1, edge: Edge::Calls { method: hostile.into(), path: "/p\\".into() } }],
+        };
+        let dot = graph.dot();
+        assert!(dot.contains(r#"label="GET\" URL=\"javascript:alert(1)\" target=\"_top /p\\""#), "{dot}");
+        assert!(dot.contains(r#"label="a\"b""#) && dot.contains(r#"label="c d""#), "{dot}");
+        // Outside quoted strings, nothing but the graph's own syntax.
+        let (mut unquoted, mut quoted, mut escaped) = (String::new(), false, false);
+        for c in dot.chars() {
+            match (quoted, escaped, c) {
+                (true, false, '\\') => escaped = true,
+                (true, true, _) => escaped = false,
+                (_, _, '"') => quoted = !quoted,
+                (false, _, c) => unquoted.push(c),
+                _ => {}
+            }
+        }
+        assert!(!unquoted.contains("URL") && !unquoted.contains("javascript"), "{unquoted}");
+    }
     use crate::call::{CallKey, CallSite};
     use crate::fault::Fault;
     use crate::trace::CallOutcome;

@@ -1,4 +1,5 @@
-//! Text for people and shells: quoting for command lines printed to be pasted.
+//! Text for people and shells: quoting for command lines printed to be pasted, and making text from tests
+//! and services safe to print (no terminal escape sequences) and bounded in size.
 
 /// `text` as one shell word: as it is when it is plain, else in single quotes.
 pub fn shell_quote(text: &str) -> String {
@@ -7,6 +8,27 @@ pub fn shell_quote(text: &str) -> String {
     } else {
         format!("'{}'", text.replace('\'', "'\\''"))
     }
+}
+
+/// `text` with every control character (escape sequences, carriage returns, bells, newlines) written as a
+/// visible escape such as `\u{1b}`, so that text from a test or a service cannot drive the terminal.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+/// At most `most` bytes of `text` (cut at a character boundary), with how much was left out.
+pub fn bounded(text: &str, most: usize) -> String {
+    if text.len() <= most {
+        return text.to_string();
+    }
+    let mut end = most;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &text[..end], text.len() - end)
 }
 
 #[cfg(test)]
@@ -18,5 +40,20 @@ mod tests {
         assert_eq!(shell_quote("cinema/src:1"), "cinema/src:1");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
         assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn d17_escape_sequences_are_made_visible_and_cannot_reach_the_terminal() {
+        let hostile = "\u{1b}]0;PWNED\u{7}\u{1b}[2J\u{1b}[31mFAKE\r\nnext";
+        let shown = printable(hostile);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert_eq!(shown, "\\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\\u{1b}[31mFAKE\\r\\nnext");
+        assert_eq!(printable("plain text, é"), "plain text, é");
+    }
+
+    #[test]
+    fn bounded_text_is_cut_at_a_character_boundary_and_says_how_much_is_missing() {
+        assert_eq!(bounded("short", 10), "short");
+        assert_eq!(bounded("ééé", 3), "é… (4 more bytes)");
     }
 }

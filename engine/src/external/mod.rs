@@ -7,97 +7,29 @@
 //! environment; services cloture cannot instrument sit behind proxies (see [`crate::proxy`]). Services
 //! started by cloture run in their own process groups (a Ctrl-C reaches cloture only, which finishes the
 //! current execution, writes the report and stops them), and are stopped with SIGTERM, then SIGKILL after
-//! five seconds. A service that exits during the exploration stops it cleanly with a message.
+//! five seconds; on Linux they also end when cloture dies (see [`process`]). A service that exits during
+//! the exploration stops it cleanly with a message.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::cancel::Cancel;
 use crate::context::Context;
 use crate::coordinator::{Coordinator, COORDINATOR_ENV};
 use crate::proxy::Proxy;
-pub use crate::proxy::ProxySpec;
-use crate::registry::{valid_service_name, SERVICES_ENV};
+use crate::registry::SERVICES_ENV;
 
-/// The services file.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServicesFile {
-    pub services: Vec<ServiceSpec>,
-    #[serde(default)]
-    pub proxies: Vec<ProxySpec>,
-}
+mod process;
+mod services;
 
-/// One service.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceSpec {
-    pub name: String,
-    /// Shell command that runs the service in the foreground; absent: attach to a running service.
-    #[serde(default)]
-    pub command: Option<String>,
-    pub port: u16,
-    /// Path answered once the service is ready (any status below 500).
-    #[serde(default = "default_ready")]
-    pub ready: String,
-    /// Extra environment for the command.
-    #[serde(default)]
-    pub env: std::collections::BTreeMap<String, String>,
-}
-
-fn default_ready() -> String {
-    "/".to_string()
-}
-
-impl ServicesFile {
-    /// Reads and checks a services file; errors name the file and what is wrong.
-    pub fn load(path: &Path) -> Result<ServicesFile, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let file: ServicesFile =
-            serde_json::from_str(&text).map_err(|e| format!("{}: not a services file: {e}", path.display()))?;
-        file.check().map_err(|why| format!("{}: {why}", path.display()))?;
-        Ok(file)
-    }
-
-    fn check(&self) -> Result<(), String> {
-        if self.services.is_empty() {
-            return Err("no services".to_string());
-        }
-        let mut names = std::collections::HashSet::new();
-        let mut ports = std::collections::HashSet::new();
-        for service in &self.services {
-            if !valid_service_name(&service.name) {
-                return Err(format!("`{}` is not a service name (letters, digits, - _ .)", service.name));
-            }
-            if !names.insert(service.name.as_str()) {
-                return Err(format!("service `{}` is listed twice", service.name));
-            }
-            if service.port == 0 || !ports.insert(service.port) {
-                return Err(format!("service `{}`: port {} is 0 or used twice", service.name, service.port));
-            }
-            if !service.ready.starts_with('/') {
-                return Err(format!("service `{}`: ready path must start with /", service.name));
-            }
-        }
-        for proxy in &self.proxies {
-            if !ports.insert(proxy.listen) || proxy.listen == 0 {
-                return Err(format!("proxy {} → {}: port {} is 0 or used twice", proxy.from, proxy.to, proxy.listen));
-            }
-            if !valid_service_name(&proxy.from) || !valid_service_name(&proxy.to) {
-                return Err(format!("proxy {} → {}: not service names", proxy.from, proxy.to));
-            }
-        }
-        Ok(())
-    }
-}
+use process::signal_group;
+pub use process::{KEPT_OUTPUT, MESSAGE_LENGTH};
+pub use services::{ProxySpec, ServiceSpec, ServicesFile};
 
 /// A started service.
 struct Running {
@@ -163,21 +95,13 @@ impl System {
                 ));
             }
             let log = logs.join(format!("{}.log", service.name));
-            let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-            let err_file = log_file.try_clone().map_err(|e| format!("cannot open {}: {e}", log.display()))?;
-            let mut process = Command::new("sh");
-            process
-                .arg("-c")
-                .arg(format!("exec {command}"))
-                .env(COORDINATOR_ENV, self.coordinator.url())
-                .env(SERVICES_ENV, services_env.join(","))
-                .envs(&service.env)
-                .stdin(Stdio::null())
-                .stdout(log_file)
-                .stderr(err_file)
-                .process_group(0)
-                .kill_on_drop(true);
-            let child = process.spawn().map_err(|e| format!("cannot start service `{}`: {e}", service.name))?;
+            let env = [
+                (COORDINATOR_ENV.to_string(), self.coordinator.url()),
+                (SERVICES_ENV.to_string(), services_env.join(",")),
+            ];
+            let env = env.into_iter().chain(service.env.clone());
+            let child = process::spawn_service(command, &log, env)
+                .map_err(|e| format!("cannot start service `{}`: {e}", service.name))?;
             self.running.lock().expect("services poisoned").push(Running {
                 name: service.name.clone(),
                 child: Some(child),
@@ -292,7 +216,7 @@ impl System {
                 coordinator.set_current(execution.clone());
                 // Cleared however the command ends, also when the deadline drops this future.
                 let _current = ClearCurrent(coordinator.current());
-                run_command(&command, &coordinator.url(), execution.as_ref().map(|e| e.id())).await
+                process::run_test_command(&command, &coordinator.url(), execution.as_ref().map(|e| e.id())).await
             })
         }
     }
@@ -329,76 +253,6 @@ impl System {
             }
         }
         self.coordinator.close();
-    }
-}
-
-async fn run_command(command: &str, coordinator: &str, execution: Option<u64>) -> Result<(), String> {
-    let mut process = Command::new("sh");
-    process
-        .arg("-c")
-        .arg(command)
-        .env(COORDINATOR_ENV, coordinator)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some(id) = execution {
-        process.env("CLOTURE_EXECUTION", id.to_string());
-    }
-    let mut child = process.spawn().map_err(|e| format!("cannot run the test command: {e}"))?;
-    // The command runs in its own process group: at the deadline the whole group is killed, not just `sh`.
-    let _group = KillGroup(child.id());
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let group = child.id();
-    let wait = async {
-        let status = child.wait().await;
-        // The verdict is in: what the command left running in the background goes too, so that its
-        // output pipes close and the reads below end.
-        if let Some(group) = group {
-            signal_group(group, libc::SIGKILL);
-        }
-        status
-    };
-    let (status, _, _) = tokio::join!(wait, stdout.read_to_end(&mut out), stderr.read_to_end(&mut err));
-    let status = status.map_err(|e| format!("the test command could not be waited for: {e}"))?;
-    if status.success() {
-        return Ok(());
-    }
-    let mut text = String::from_utf8_lossy(&err).trim().to_string();
-    if text.is_empty() {
-        text = String::from_utf8_lossy(&out).trim().to_string();
-    }
-    let last: Vec<&str> = text.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
-    Err(format!(
-        "the test command failed ({status}){}",
-        if last.is_empty() { String::new() } else { format!(": {}", last.join(" / ")) }
-    ))
-}
-
-/// Kills a process group when dropped (the test command and everything it started).
-struct KillGroup(Option<u32>);
-
-impl Drop for KillGroup {
-    fn drop(&mut self) {
-        if let Some(group) = self.0 {
-            signal_group(group, libc::SIGKILL);
-        }
-    }
-}
-
-/// Sends `signal` (`SIGTERM`, `SIGKILL`) to every process of process group `group`. Harmless when the group
-/// already exited. A system call, not the `kill` program: minimal systems (Debian containers) lack procps.
-fn signal_group(group: u32, signal: libc::c_int) {
-    // Never 0 or a negative pid: `kill(0, …)` or `kill(-1, …)` would reach far more than the group.
-    let Ok(group) = libc::pid_t::try_from(group) else { return };
-    if group > 1 {
-        // SAFETY: kill(2) takes plain integers and has no memory effects; errors (ESRCH) are ignored.
-        unsafe {
-            libc::kill(-group, signal);
-        }
     }
 }
 
