@@ -14,6 +14,7 @@ use crate::call::{CallKey, CallSite};
 use crate::fault::Fault;
 use crate::graph::GraphData;
 use crate::plan::{Order, PruneReason, Shares};
+use crate::text::printable;
 use crate::Error;
 
 /// The schema name and version written into every report.
@@ -278,8 +279,10 @@ impl Summary {
 /// assertion that refused a degraded answer.
 pub fn group_vulnerabilities(executions: &[ExecutionReport], replay_command: &str) -> Vec<Vulnerability> {
     let mut groups: Vec<(Cause, Vec<&ExecutionReport>)> = Vec::new();
-    for execution in executions.iter().filter(|e| e.outcome == Outcome::Fail && !e.reference) {
-        let Some(failure) = &execution.failure else { continue };
+    // A failure with no fault injected, or of the harness itself, says nothing about failure handling.
+    let finding = |e: &&ExecutionReport| e.outcome == Outcome::Fail && !e.reference && !e.faults.is_empty();
+    for execution in executions.iter().filter(finding) {
+        let Some(failure) = execution.failure.as_ref().filter(|f| f.class != FailureClass::Error) else { continue };
         let cause = Cause::of(execution, failure);
         match groups.iter_mut().find(|(known, _)| *known == cause) {
             Some((_, members)) => members.push(execution),
@@ -386,29 +389,50 @@ impl Report {
     /// The summary a person reads in the terminal: what failed, where, how to replay, what next.
     pub fn terminal_summary(&self) -> String {
         let mut out = String::new();
+        self.summary_header(&mut out);
+        self.summary_verdict(&mut out);
+        for v in &self.vulnerabilities {
+            let _ = writeln!(out, "  {} [{}] {}", v.id, v.class, printable(&v.title));
+            let _ = writeln!(out, "     faults at:  {}", printable(&join(&v.call_sites, ", ")));
+            if !v.locations.is_empty() {
+                let _ = writeln!(out, "     failed at:  {}", printable(&join(&v.locations, ", ")));
+            }
+            let _ = writeln!(out, "     message:    {}", one_line(&v.message));
+            let _ = writeln!(out, "     executions: {}", v.executions.join(" "));
+            let _ = writeln!(out, "     replay:     {}", printable(&v.replay));
+        }
+        self.summary_coverage(&mut out);
+        self.summary_advice(&mut out);
+        out
+    }
+
+    /// Executions that failed in the harness (class `error`): not findings about the services.
+    pub fn harness_errors(&self) -> impl Iterator<Item = &ExecutionReport> {
+        self.executions.iter().filter(|e| e.failure.as_ref().is_some_and(|f| f.class == FailureClass::Error))
+    }
+
+    fn summary_header(&self, out: &mut String) {
         let s = &self.summary;
         let labels: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let labels = if labels.is_empty() { String::new() } else { format!(" ({})", labels.join(", ")) };
+        let stopped = s.stopped.as_ref().map(|why| format!(" — stopped early: {why}")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "cloture: {}{} — {} executions ({} passed, {} failed), {} pruned, {} ms{}",
-            self.name,
-            if labels.is_empty() { String::new() } else { format!(" ({})", labels.join(", ")) },
+            "cloture: {} — {} executions ({} passed, {} failed), {} pruned, {} ms{}",
+            printable(&format!("{}{labels}", self.name)),
             s.executions,
             s.passed,
             s.failed,
             s.pruned,
             s.duration_ms,
-            match &s.stopped {
-                Some(why) => format!(" — stopped early: {why}"),
-                None => String::new(),
-            }
+            printable(&stopped)
         );
         if let Some(partition) = &self.config.partition {
             let _ =
                 writeln!(out, "  partition {partition} of the plan: `cloture merge` unites the partitions' reports");
         }
         if let Some(note) = &self.config.note {
-            let _ = writeln!(out, "  note: {note}");
+            let _ = writeln!(out, "  note: {}", printable(note));
         }
         if !s.nondeterministic.is_empty() {
             let _ = writeln!(
@@ -418,41 +442,58 @@ impl Report {
                 join(&s.nondeterministic, ", ")
             );
         }
-        if self.vulnerabilities.is_empty() {
-            let _ = writeln!(out, "  every execution passed: the services handle every fault tried.");
+    }
+
+    /// What the run shows, in one line, then the heading of the vulnerabilities.
+    fn summary_verdict(&self, out: &mut String) {
+        let faulted = self.executions.iter().filter(|e| !e.reference && !e.faults.is_empty()).count();
+        let errors: Vec<&ExecutionReport> = self.harness_errors().collect();
+        for execution in &errors {
+            let message = execution.failure.as_ref().map(|f| one_line(&f.message)).unwrap_or_default();
+            let _ = writeln!(out, "  execution {} failed in the harness, not in the services: {message}", execution.id);
+        }
+        if !self.vulnerabilities.is_empty() {
+            let count = self.vulnerabilities.len();
+            let _ = writeln!(out, "\n{count} vulnerabilit{}:", plural_y(count));
+            return;
+        }
+        let verdict = if faulted == 0 {
+            match self.summary.failed {
+                0 => "no fault was tried: nothing is known about failure handling yet.",
+                _ => "no fault was tried, and the test failed: see the messages above.",
+            }
+        } else if !errors.is_empty() {
+            "no vulnerability among the executions that ran, but the harness failed: the results are incomplete."
+        } else if !self.summary.complete {
+            "every execution that ran passed, but the exploration stopped early: not every fault was tried."
         } else {
-            let _ =
-                writeln!(out, "\n{} vulnerabilit{}:", self.vulnerabilities.len(), plural_y(self.vulnerabilities.len()));
-        }
-        for v in &self.vulnerabilities {
-            let _ = writeln!(out, "  {} [{}] {}", v.id, v.class, v.title);
-            let _ = writeln!(out, "     faults at:  {}", join(&v.call_sites, ", "));
-            if !v.locations.is_empty() {
-                let _ = writeln!(out, "     failed at:  {}", join(&v.locations, ", "));
-            }
-            let _ = writeln!(out, "     message:    {}", one_line(&v.message));
-            let _ = writeln!(out, "     executions: {}", v.executions.join(" "));
-            let _ = writeln!(out, "     replay:     {}", v.replay);
-        }
-        if let Some(coverage) = &self.coverage {
-            for (path, file) in &coverage.files {
-                if file.after.covered > file.before.covered {
-                    let _ = writeln!(
-                        out,
-                        "  coverage {path}: {}/{} ({:.1}%) → {}/{} ({:.1}%)",
-                        file.before.covered,
-                        file.before.lines,
-                        file.before.percent(),
-                        file.after.covered,
-                        file.after.lines,
-                        file.after.percent()
-                    );
-                }
-            }
-            if let Some(note) = &coverage.note {
-                let _ = writeln!(out, "  coverage: {note}");
+            "every execution passed: the services handle every fault tried."
+        };
+        let _ = writeln!(out, "  {verdict}");
+    }
+
+    fn summary_coverage(&self, out: &mut String) {
+        let Some(coverage) = &self.coverage else { return };
+        for (path, file) in &coverage.files {
+            if file.after.covered > file.before.covered {
+                let _ = writeln!(
+                    out,
+                    "  coverage {path}: {}/{} ({:.1}%) → {}/{} ({:.1}%)",
+                    file.before.covered,
+                    file.before.lines,
+                    file.before.percent(),
+                    file.after.covered,
+                    file.after.lines,
+                    file.after.percent()
+                );
             }
         }
+        if let Some(note) = &coverage.note {
+            let _ = writeln!(out, "  coverage: {}", printable(note));
+        }
+    }
+
+    fn summary_advice(&self, out: &mut String) {
         let crashes = self.vulnerabilities.iter().any(|v| v.class == FailureClass::Crash);
         let rejected = self.vulnerabilities.iter().any(|v| v.class == FailureClass::Rejected);
         if crashes {
@@ -468,7 +509,6 @@ impl Report {
                  cloture::fault_injected() (or fault_injected_on(service))."
             );
         }
-        out
     }
 }
 
@@ -509,11 +549,12 @@ fn plural_y(n: usize) -> &'static str {
     }
 }
 
+/// The first line of `text`, at most 160 characters, made printable.
 fn one_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or("");
     if line.chars().count() > 160 {
-        format!("{}…", line.chars().take(160).collect::<String>())
+        printable(&format!("{}…", line.chars().take(160).collect::<String>()))
     } else {
-        line.to_string()
+        printable(line)
     }
 }

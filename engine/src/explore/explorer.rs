@@ -20,7 +20,8 @@ use crate::fault::Fault;
 use crate::graph::CallGraph;
 use crate::plan::{execution_id, Candidate, FaultSet, PlanConfig, Planner, Shares};
 use crate::report::{
-    group_vulnerabilities, ExecutionReport, FaultReport, Outcome, PrunedReport, Report, ReportConfig, Summary, SCHEMA,
+    group_vulnerabilities, ExecutionReport, FailureClass, FaultReport, Outcome, PrunedReport, Report, ReportConfig,
+    Summary, SCHEMA,
 };
 use crate::trace::Trace;
 use crate::Error;
@@ -95,7 +96,8 @@ where
         while let Some(candidate) = self.pick(&mut planner) {
             let ahead = self.ahead(&planner, &candidate);
             let ran = self.run(&candidate.faults, ahead).await;
-            planner.observe(&candidate.faults, &ran.trace.calls, ran.failed());
+            let ran = self.confirm(ran).await;
+            planner.observe(&candidate.faults, &ran.trace.calls, ran.finding());
             self.observe(&candidate.faults, ran);
             let coverage = self.probe.as_deref().and_then(|probe| probe.progress());
             self.progress.show(planner.pending(), &self.executions, coverage);
@@ -143,6 +145,7 @@ where
         }
         let keys = |trace: &Trace| -> HashSet<CallKey> { trace.calls.iter().map(|c| c.key).collect() };
         if let [first, second] = references.as_slice() {
+            // Both complete (neither failed nor was abandoned): only then do their calls compare.
             self.nondeterministic = keys(&first.trace).symmetric_difference(&keys(&second.trace)).copied().collect();
         }
         // A test that fails in either fault-free run (a flaky one) gives nothing to compare faulty runs with.
@@ -170,6 +173,9 @@ where
 
     /// Step 3: the next candidate, unless the plan or the budget is exhausted.
     fn pick(&mut self, planner: &mut Planner) -> Option<Candidate> {
+        if self.stopped.is_some() {
+            return None;
+        }
         if let Some(why) = self.budget_exhausted() {
             if planner.pending() > 0 {
                 self.stopped = Some(why);
@@ -242,9 +248,37 @@ where
         ran
     }
 
-    /// Step 5: takes a finished execution in (its calls, the graph, the failing sets, the report).
+    /// Step 5a: a failure with no fault injected says nothing about failure handling. The fault-free test
+    /// runs again: when it passes, the test is flaky; when it fails too, the system or the harness broke and
+    /// the exploration stops. Either way the execution is a harness `error`, never a finding.
+    async fn confirm(&mut self, mut ran: Ran) -> Ran {
+        if !ran.failed() || !ran.report.faults.is_empty() || self.config.cancel.is_stopped() {
+            return ran;
+        }
+        let Some(failure) = ran.report.failure.as_mut() else { return ran };
+        if failure.class == FailureClass::Error {
+            return ran;
+        }
+        let again = run_once(self.config, &FaultSet::new(), self.test).await;
+        let what = one_line(&failure.message);
+        failure.class = FailureClass::Error;
+        failure.message = match again.report.failure {
+            None => format!("flaky test: it failed with no fault injected ({what}), and passed when run again"),
+            Some(now) => {
+                let why = format!(
+                    "the fault-free test fails now too ({}): the system or the harness broke",
+                    one_line(&now.message)
+                );
+                self.stopped.get_or_insert(why.clone());
+                format!("{why}; this execution failed with no fault injected ({what})")
+            }
+        };
+        ran
+    }
+
+    /// Step 5b: takes a finished execution in (its calls, the graph, the failing sets, the report).
     fn observe(&mut self, faults: &FaultSet, ran: Ran) {
-        if ran.failed() {
+        if ran.finding() {
             self.failed_sets.push((faults.clone(), ran.report.id.clone()));
         }
         self.absorb(ran);
@@ -311,7 +345,8 @@ where
             .cloned()
             .collect();
         let ran = self.run(subset, ahead).await;
-        let outcome = ran.report.outcome;
+        let ran = self.confirm(ran).await;
+        let outcome = if ran.finding() { Outcome::Fail } else { Outcome::Pass };
         planner.mark_seen(subset);
         self.observe(subset, ran);
         Some(outcome)
@@ -364,7 +399,7 @@ where
         let summary = Summary {
             pruned: pruned.len(),
             duration_ms: self.started.elapsed().as_millis() as u64,
-            complete: self.stopped.is_none(),
+            complete: self.stopped.is_none() && !executions.iter().any(is_harness_error),
             stopped: self.stopped.clone(),
             nondeterministic,
             ..Summary::of(&executions, vulnerabilities.len())
@@ -414,6 +449,16 @@ where
     }
 }
 
+fn is_harness_error(execution: &ExecutionReport) -> bool {
+    execution.failure.as_ref().is_some_and(|failure| failure.class == FailureClass::Error)
+}
+
+/// The first line of `text`, at most 200 characters.
+fn one_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    crate::text::bounded(line, 200)
+}
+
 /// What the reference runs tell: the calls of the first, and the first failure.
 struct Reference {
     trace: Trace,
@@ -426,8 +471,8 @@ fn report_config(config: &Config) -> ReportConfig {
         order: config.order,
         reduce: config.reduce,
         max_executions: config.max_executions,
-        max_time_ms: config.max_time.map(|t| t.as_millis() as u64),
-        deadline_ms: config.deadline.as_millis() as u64,
+        max_time_ms: config.max_time.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        deadline_ms: u64::try_from(config.deadline.as_millis()).unwrap_or(u64::MAX),
         replay_command: config.replay_template(),
         jobs: config.jobs.max(1),
         partition: config.partition.map(Shares::from),

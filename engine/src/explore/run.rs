@@ -24,6 +24,11 @@ impl Ran {
     pub fn failed(&self) -> bool {
         self.report.outcome == Outcome::Fail
     }
+
+    /// Failed in the services, not in the harness: what domination and minimisation work on.
+    pub fn finding(&self) -> bool {
+        self.report.failure.as_ref().is_some_and(|failure| failure.class != FailureClass::Error)
+    }
 }
 
 /// Runs one execution of `test` with `faults` and classifies it.
