@@ -25,8 +25,8 @@ fn main() -> ExitCode {
     let env_edition = std::env::var_os("CINEMA_EDITION");
     let config = match cli::parse(std::env::args_os(), env_edition) {
         Ok(Parsed::Run(config)) => config,
-        Ok(Parsed::Help) => {
-            print!("{}", cli::HELP);
+        Ok(Parsed::Help(help)) => {
+            print!("{help}");
             return ExitCode::SUCCESS;
         }
         Err(message) => {

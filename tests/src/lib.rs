@@ -1,7 +1,7 @@
 //! What the integration tests share: GET through cloture's client, a request with any method over a
 //! raw socket, the functional test's expected body, and stand-ins for a failing service: a closed port, a
 //! listener that never answers, a server that answers every request with an error status, and users
-//! started alone, pointed wherever a test wants.
+//! started alone, pointed wherever a test wants; and the log subscriber of the crate's programs.
 
 pub mod scenario;
 
@@ -154,4 +154,12 @@ pub async fn users_alone(
         }
     });
     Ok(Running { url, task })
+}
+
+/// Installs the log subscriber of the programs (`cinema-faulty`, `cinema-bench`): to stderr, filtered by
+/// `RUST_LOG`, warnings and errors by default.
+pub fn init_logging() {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    let filter = EnvFilter::builder().with_default_directive(LevelFilter::WARN.into()).from_env_lossy();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
