@@ -42,8 +42,10 @@ Exit status:
 #[derive(Clone, Debug, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
     /// Explore the fault space (the default)
+    #[command(after_help = EXIT_CODES)]
     Explore,
     /// Re-run exactly the fault set of one execution of the last report
+    #[command(after_help = EXIT_CODES)]
     Replay {
         /// The execution's id, as the summary and report.json show it
         id: String,
