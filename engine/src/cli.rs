@@ -35,8 +35,8 @@ Exit status:
   0  the exploration ran: its findings are its output, also when a budget or Ctrl-C stopped it early
      (a replay ran, whether the execution passed or failed)
   1  --strict was given and an execution failed
-  2  bad arguments, or the exploration could not run (e.g. the test fails without faults, the catalog
-     or the report to replay from cannot be read)";
+  2  bad arguments, or the exploration could not run (e.g. the test fails without faults, a file
+     cannot be read, a service does not start or dies during the run)";
 
 /// What to do: explore (the default when a program is given no command), or replay one execution.
 #[derive(Clone, Debug, PartialEq, Eq, clap::Subcommand)]
