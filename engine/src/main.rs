@@ -142,7 +142,8 @@ struct External {
 
 fn main() -> ExitCode {
     let filter = EnvFilter::builder().with_default_directive(LevelFilter::WARN.into()).from_env_lossy();
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
     let cloture: Cloture = match cli::parse() {
         Ok(cloture) => cloture,
         Err(code) => return code,

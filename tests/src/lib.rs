@@ -157,9 +157,13 @@ pub async fn users_alone(
 }
 
 /// Installs the log subscriber of the programs (`cinema-faulty`, `cinema-bench`): to stderr, filtered by
-/// `RUST_LOG`, warnings and errors by default.
+/// `RUST_LOG`, by default cloture's warnings and errors. The services run in the same process, and their
+/// own logs (an error for every failure they do not handle: exactly what an exploration provokes, and
+/// reports) are off by default; `RUST_LOG=cinema=error` shows them.
 pub fn init_logging() {
     use tracing_subscriber::filter::{EnvFilter, LevelFilter};
-    let filter = EnvFilter::builder().with_default_directive(LevelFilter::WARN.into()).from_env_lossy();
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,cinema=off".to_string());
+    let filter = EnvFilter::builder().with_default_directive(LevelFilter::WARN.into()).parse_lossy(directives);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }
