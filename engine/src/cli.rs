@@ -81,7 +81,7 @@ pub struct ExploreArgs {
     #[arg(long, value_name = "FILE", global = true)]
     pub catalog: Option<PathBuf>,
     /// Only these faults, e.g. timeout,status:503 (connect, timeout, status:NNN)
-    #[arg(long, value_name = "LIST", global = true, value_delimiter = ',')]
+    #[arg(long, value_name = "LIST", global = true, value_delimiter = ',', value_parser = fault)]
     pub faults: Vec<Fault>,
     /// Where report.json and report.html go [default: target/cloture]
     #[arg(long, value_name = "DIR", global = true)]
@@ -120,6 +120,10 @@ enum BadValue {
     NotAPartition(String),
     #[error("`{0}` is not a share of the plan: K/N needs 1 ≤ K ≤ N")]
     NotAShare(String),
+    #[error("a fault name is empty (a stray comma?): expected `connect`, `timeout` or `status:NNN`")]
+    EmptyFault,
+    #[error(transparent)]
+    Fault(#[from] crate::Error),
 }
 
 /// The shortest duration: reports keep milliseconds, so anything shorter would read as zero.
@@ -133,6 +137,14 @@ fn at_least_one(text: &str) -> Result<usize, BadValue> {
         Ok(0) => Err(BadValue::Zero(text.to_string())),
         Ok(number) => Ok(number),
         Err(_) => Err(BadValue::NotANumber(text.to_string())),
+    }
+}
+
+/// A fault of `--faults LIST`.
+fn fault(text: &str) -> Result<Fault, BadValue> {
+    match text.trim() {
+        "" => Err(BadValue::EmptyFault),
+        name => Ok(name.parse()?),
     }
 }
 
@@ -171,12 +183,12 @@ impl clap::ValueEnum for Order {
         // The names are `Order`'s `Display`, as the report writes them.
         Some(match self {
             Order::Coverage => {
-                PossibleValue::new("coverage").help("call sites that guard still-uncovered failure handling first")
+                PossibleValue::new("coverage").help("Call sites that guard still-uncovered failure handling first")
             }
             Order::Breadth => {
-                PossibleValue::new("bfs").alias("breadth").help("fewest faults first, then in discovery order")
+                PossibleValue::new("bfs").alias("breadth").help("Fewest faults first, then in discovery order")
             }
-            Order::Depth => PossibleValue::new("dfs").alias("depth").help("most recently discovered first"),
+            Order::Depth => PossibleValue::new("dfs").alias("depth").help("Most recently discovered first"),
         })
     }
 }
@@ -513,6 +525,10 @@ mod tests {
     fn bad_values_get_one_line_naming_the_flag_and_the_value() {
         for (line, expected) in [
             ("--faults tiemout", "--faults: unknown fault `tiemout`: expected `connect`, `timeout` or `status:NNN`"),
+            (
+                "--faults timeout,",
+                "--faults: a fault name is empty (a stray comma?): expected `connect`, `timeout` or `status:NNN`",
+            ),
             ("--order sideways", "--order: unknown order `sideways`; expected one of: coverage, bfs, dfs"),
             (
                 "--order covrage",
