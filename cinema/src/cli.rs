@@ -1,7 +1,7 @@
-//! The `cinema` binary's command line, read in two stages: lexopt reads the arguments into [`Raw`] strings
-//! (unknown flags, missing values), then [`validate`] turns them into a [`Config`] or one line saying what is
-//! wrong (bad numbers, names, URLs, flags that do not go together). Pure: the caller passes the arguments
-//! and `CINEMA_EDITION`.
+//! The `cinema` binary's command line, read in two stages: clap reads the arguments into typed [`Args`]
+//! (unknown flags, missing values, values that are not ports, addresses, URLs or editions), then
+//! [`validate`] checks what goes together and makes a [`Config`]. Pure: the caller passes the arguments
+//! and `CINEMA_EDITION`; errors are one line (`cloture::cli::error_line`).
 
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr};
@@ -9,14 +9,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cinema::{users, Edition, Service};
+use clap::Parser;
 
 /// The first of the four conventional ports: users 5000, movies 5001, showtimes 5002, bookings 5003.
 pub const DEFAULT_BASE_PORT: u16 = 5000;
 
-pub const HELP: &str = "\
-Usage: cinema <SERVICE> [OPTIONS]
-       cinema all [OPTIONS]
-
+const ABOUT: &str = "\
 Runs one service of the cinema example, or all four, until Ctrl-C or SIGTERM.
 
 Services (and default ports):
@@ -24,30 +22,62 @@ Services (and default ports):
   movies     5001
   showtimes  5002
   bookings   5003
-  all               the four together, users calling the other three
+  all               the four together, users calling the other three";
 
-Options:
-  --host ADDR           IP address to listen on [default: 127.0.0.1]
-  --port N              port of the one service [default: its own, above]
-  --base-port N         with `all`: first of four consecutive ports, 0 for any free ones [default: 5000]
-  --edition NAME        users' bookings endpoint: recitation or hardened [default: $CINEMA_EDITION,
-                        else recitation]
-  --data DIR            read the databases (users.json, movies.json, ...) from DIR instead of the
-                        embedded ones
-  --bookings-url URL    where users calls bookings [default: http://127.0.0.1:5003]
-  --movies-url URL      where users calls movies [default: http://127.0.0.1:5001]
-  --timeout-ms N        users' time limit for one call, hardened edition and suggestions [default: 2000]
-  -h, --help            print this help
-
+const AFTER_HELP: &str = "\
 Environment:
-  CINEMA_EDITION        the edition when --edition is not given
-  RUST_LOG              log filter (tracing-subscriber syntax) [default: warn]
-";
+  CINEMA_EDITION  the edition when --edition is not given
+  RUST_LOG        log filter (tracing-subscriber syntax) [default: warn]
+
+Exit status:
+  0  stopped by Ctrl-C or SIGTERM, after a clean shutdown
+  1  could not serve (an address in use, unreadable data) or a service failed
+  2  bad arguments";
+
+/// The arguments, typed, before the checks of what goes together.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cinema",
+    about = ABOUT,
+    override_usage = "cinema <SERVICE> [OPTIONS]\n       cinema all [OPTIONS]",
+    help_template = "{usage-heading} {usage}\n\n{about-with-newline}\n{all-args}{after-help}",
+    after_help = AFTER_HELP
+)]
+struct Args {
+    /// users, movies, showtimes, bookings, or all
+    #[arg(value_name = "SERVICE", value_parser = target)]
+    target: Option<Which>,
+    /// IP address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1", value_parser = host)]
+    host: IpAddr,
+    /// Port of the one service [default: its own, above]
+    #[arg(long, value_name = "N", value_parser = port)]
+    port: Option<u16>,
+    /// With `all`: first of four consecutive ports, 0 for any free ones [default: 5000]
+    #[arg(long, value_name = "N", value_parser = port)]
+    base_port: Option<u16>,
+    /// users' bookings endpoint [default: $CINEMA_EDITION, else recitation]
+    #[arg(long, value_enum)]
+    edition: Option<Edition>,
+    /// Read the databases (users.json, movies.json, ...) from DIR instead of the embedded ones
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Where users calls bookings [default: http://127.0.0.1:5003]
+    #[arg(long, value_name = "URL", value_parser = base_url)]
+    bookings_url: Option<String>,
+    /// Where users calls movies [default: http://127.0.0.1:5001]
+    #[arg(long, value_name = "URL", value_parser = base_url)]
+    movies_url: Option<String>,
+    /// users' time limit for one call, hardened edition and suggestions [default: 2000]
+    #[arg(long, value_name = "N", value_parser = milliseconds, allow_negative_numbers = true)]
+    timeout_ms: Option<Duration>,
+}
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
 pub enum Parsed {
-    Help,
+    /// `--help`: the text to print.
+    Help(String),
     Run(Config),
 }
 
@@ -68,137 +98,113 @@ pub enum Target {
     All { base_port: u16 },
 }
 
-/// The arguments as given, before any of them is checked.
-#[derive(Debug, Default)]
-struct Raw {
-    help: bool,
-    target: Option<String>,
-    host: Option<String>,
-    port: Option<String>,
-    base_port: Option<String>,
-    edition: Option<String>,
-    data: Option<PathBuf>,
-    bookings_url: Option<String>,
-    movies_url: Option<String>,
-    timeout_ms: Option<String>,
+/// `SERVICE`: one of the four, or all.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Which {
+    One(Service),
+    All,
 }
 
 /// Reads the arguments (the program name first) and `CINEMA_EDITION`'s value.
 pub fn parse(args: impl IntoIterator<Item = OsString>, env_edition: Option<OsString>) -> Result<Parsed, String> {
-    let raw = read(lexopt::Parser::from_iter(args)).map_err(|error| format!("{error} (see cinema --help)"))?;
-    validate(raw, env_edition)
+    match Args::try_parse_from(args) {
+        Ok(args) => validate(args, env_edition).map(Parsed::Run),
+        Err(error) if !error.use_stderr() => Ok(Parsed::Help(error.render().to_string())),
+        Err(error) => Err(cloture::cli::error_line(&error)),
+    }
 }
 
-fn read(mut parser: lexopt::Parser) -> Result<Raw, lexopt::Error> {
-    use lexopt::prelude::*;
-    let mut raw = Raw::default();
-    while let Some(argument) = parser.next()? {
-        match argument {
-            Short('h') | Long("help") => raw.help = true,
-            Long("host") => raw.host = Some(parser.value()?.string()?),
-            Long("port") => raw.port = Some(parser.value()?.string()?),
-            Long("base-port") => raw.base_port = Some(parser.value()?.string()?),
-            Long("edition") => raw.edition = Some(parser.value()?.string()?),
-            Long("data") => raw.data = Some(parser.value()?.into()),
-            Long("bookings-url") => raw.bookings_url = Some(parser.value()?.string()?),
-            Long("movies-url") => raw.movies_url = Some(parser.value()?.string()?),
-            Long("timeout-ms") => raw.timeout_ms = Some(parser.value()?.string()?),
-            Value(value) if raw.target.is_none() => raw.target = Some(value.string()?),
-            _ => return Err(argument.unexpected()),
-        }
+fn target(text: &str) -> Result<Which, String> {
+    match text {
+        "all" => Ok(Which::All),
+        service => service.parse().map(Which::One).map_err(|error| format!("{error}, all")),
     }
-    Ok(raw)
 }
 
-fn validate(raw: Raw, env_edition: Option<OsString>) -> Result<Parsed, String> {
-    if raw.help {
-        return Ok(Parsed::Help);
+fn host(text: &str) -> Result<IpAddr, String> {
+    match text {
+        "localhost" => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        _ => text.parse().map_err(|_| format!("`{text}` is not an IP address")),
     }
-    let Some(target) = raw.target else {
+}
+
+fn port(text: &str) -> Result<u16, String> {
+    text.parse().map_err(|_| format!("`{text}` is not a port number (0 to 65535)"))
+}
+
+fn milliseconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(milliseconds) if milliseconds > 0 => Ok(Duration::from_millis(milliseconds)),
+        _ => Err(format!("`{text}` is not a positive number of milliseconds")),
+    }
+}
+
+/// An `http://host:port` URL, possibly with a path, without its trailing slash.
+fn base_url(url: &str) -> Result<String, String> {
+    let bad = || format!("`{url}` is not an http:// URL");
+    let uri: http::Uri = url.parse().map_err(|_| bad())?;
+    if uri.scheme_str() != Some("http") || uri.host().is_none() || uri.query().is_some() {
+        return Err(bad());
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// The checks of what goes together, and the defaults.
+fn validate(args: Args, env_edition: Option<OsString>) -> Result<Config, String> {
+    let Some(target) = args.target else {
         return Err("missing the service to run: users, movies, showtimes, bookings or all (see cinema --help)".into());
     };
-    let host = match raw.host.as_deref() {
-        None | Some("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        Some(host) => host.parse().map_err(|_| format!("--host: `{host}` is not an IP address"))?,
-    };
-    let edition = match (raw.edition, env_edition.filter(|value| !value.is_empty())) {
-        (Some(edition), _) => edition.parse().map_err(|error| format!("--edition: {error}"))?,
+    let edition = match (args.edition, env_edition.filter(|value| !value.is_empty())) {
+        (Some(edition), _) => edition,
         (None, Some(edition)) => {
             let edition = edition.into_string().map_err(|_| "CINEMA_EDITION is not valid UTF-8".to_string())?;
             edition.parse().map_err(|error| format!("CINEMA_EDITION: {error}"))?
         }
         (None, None) => Edition::default(),
     };
-    let timeout = match raw.timeout_ms {
-        None => users::DEFAULT_TIMEOUT,
-        Some(text) => match text.parse::<u64>() {
-            Ok(milliseconds) if milliseconds > 0 => Duration::from_millis(milliseconds),
-            _ => return Err(format!("--timeout-ms: `{text}` is not a positive number of milliseconds")),
-        },
-    };
-    let target = if target == "all" {
-        if raw.port.is_some() {
-            return Err("--port does not go with `all`: use --base-port".into());
-        }
-        for (flag, given) in [("--bookings-url", &raw.bookings_url), ("--movies-url", &raw.movies_url)] {
-            if given.is_some() {
-                return Err(format!("{flag} does not go with `all`: users calls the services started with it"));
+    let target = match target {
+        Which::All => {
+            if args.port.is_some() {
+                return Err("--port does not go with `all`: use --base-port".into());
             }
-        }
-        let base_port = match raw.base_port {
-            None => DEFAULT_BASE_PORT,
-            Some(text) => port("--base-port", &text)?,
-        };
-        if base_port > u16::MAX - 3 {
-            return Err(format!("--base-port: {base_port} leaves no room for four consecutive ports"));
-        }
-        Target::All { base_port }
-    } else {
-        let service: Service = target.parse().map_err(|error| format!("{error}, all"))?;
-        if raw.base_port.is_some() {
-            return Err("--base-port goes with `all` only: use --port".into());
-        }
-        if service != Service::Users {
-            for (flag, given) in [("--bookings-url", &raw.bookings_url), ("--movies-url", &raw.movies_url)] {
+            for (flag, given) in [("--bookings-url", &args.bookings_url), ("--movies-url", &args.movies_url)] {
                 if given.is_some() {
-                    return Err(format!("{flag} is an option of users, not of {service}"));
+                    return Err(format!("{flag} does not go with `all`: users calls the services started with it"));
                 }
             }
+            let base_port = args.base_port.unwrap_or(DEFAULT_BASE_PORT);
+            if base_port > u16::MAX - 3 {
+                return Err(format!("--base-port: {base_port} leaves no room for four consecutive ports"));
+            }
+            Target::All { base_port }
         }
-        let port = match raw.port {
-            None => default_port(service),
-            Some(text) => port("--port", &text)?,
-        };
-        let bookings_url = match raw.bookings_url {
-            None => format!("http://127.0.0.1:{}", default_port(Service::Bookings)),
-            Some(url) => base_url("--bookings-url", url)?,
-        };
-        let movies_url = match raw.movies_url {
-            None => format!("http://127.0.0.1:{}", default_port(Service::Movies)),
-            Some(url) => base_url("--movies-url", url)?,
-        };
-        Target::One { service, port, bookings_url, movies_url }
+        Which::One(service) => {
+            if args.base_port.is_some() {
+                return Err("--base-port goes with `all` only: use --port".into());
+            }
+            if service != Service::Users {
+                for (flag, given) in [("--bookings-url", &args.bookings_url), ("--movies-url", &args.movies_url)] {
+                    if given.is_some() {
+                        return Err(format!("{flag} is an option of users, not of {service}"));
+                    }
+                }
+            }
+            let default_url = |service| format!("http://127.0.0.1:{}", default_port(service));
+            Target::One {
+                service,
+                port: args.port.unwrap_or(default_port(service)),
+                bookings_url: args.bookings_url.unwrap_or_else(|| default_url(Service::Bookings)),
+                movies_url: args.movies_url.unwrap_or_else(|| default_url(Service::Movies)),
+            }
+        }
     };
-    Ok(Parsed::Run(Config { target, host, edition, data: raw.data, timeout }))
+    let timeout = args.timeout_ms.unwrap_or(users::DEFAULT_TIMEOUT);
+    Ok(Config { target, host: args.host, edition, data: args.data, timeout })
 }
 
 /// The conventional port of `service`.
 pub fn default_port(service: Service) -> u16 {
     DEFAULT_BASE_PORT + u16::try_from(service.index()).expect("four services")
-}
-
-fn port(flag: &str, text: &str) -> Result<u16, String> {
-    text.parse().map_err(|_| format!("{flag}: `{text}` is not a port number (0 to 65535)"))
-}
-
-/// An `http://host:port` URL, possibly with a path, without its trailing slash.
-fn base_url(flag: &str, url: String) -> Result<String, String> {
-    let bad = || format!("{flag}: `{url}` is not an http:// URL");
-    let uri: http::Uri = url.parse().map_err(|_| bad())?;
-    if uri.scheme_str() != Some("http") || uri.host().is_none() || uri.query().is_some() {
-        return Err(bad());
-    }
-    Ok(url.trim_end_matches('/').to_string())
 }
 
 #[cfg(test)]
@@ -298,9 +304,13 @@ mod tests {
     }
 
     #[test]
-    fn help_wins_over_everything_else() {
-        assert_eq!(parse_args(&["--help"]), Ok(Parsed::Help));
-        assert_eq!(parse_args(&["users", "--port", "x", "-h"]), Ok(Parsed::Help));
+    fn help_is_the_usage_then_every_option() {
+        let Ok(Parsed::Help(help)) = parse_args(&["users", "--help"]) else { panic!("help") };
+        assert!(help.starts_with("Usage: cinema <SERVICE> [OPTIONS]\n       cinema all [OPTIONS]\n"), "{help}");
+        for option in ["--host", "--port", "--base-port", "--edition", "--data", "--bookings-url", "--timeout-ms"] {
+            assert!(help.contains(option), "{option}: {help}");
+        }
+        assert_eq!(parse_args(&["-h"]), parse_args(&["all", "-h"]), "help wins over the rest");
     }
 
     #[test]
@@ -313,8 +323,13 @@ mod tests {
                 "--edition: unknown edition `tough`; expected one of: recitation, hardened",
             ),
             (&["users", "--frobnicate"], "invalid option '--frobnicate' (see cinema --help)"),
-            (&["users", "movies"], "unexpected argument \"movies\" (see cinema --help)"),
-            (&["users", "--port"], "missing argument for option '--port' (see cinema --help)"),
+            (&["users", "--prot", "1"], "invalid option '--prot'; did you mean `--port`? (see cinema --help)"),
+            (&["users", "movies"], "unexpected argument 'movies' (see cinema --help)"),
+            (&["users", "--port"], "--port <N> needs a value"),
+            (
+                &["users", "--edition", "hardend"],
+                "--edition: unknown edition `hardend`; expected one of: recitation, hardened; did you mean `hardened`?",
+            ),
             (&["users", "--port", "70000"], "--port: `70000` is not a port number (0 to 65535)"),
             (&["all", "--base-port", "65534"], "--base-port: 65534 leaves no room for four consecutive ports"),
             (&["all", "--port", "1"], "--port does not go with `all`: use --base-port"),
@@ -323,6 +338,7 @@ mod tests {
             (&["users", "--movies-url", "ftp://x"], "--movies-url: `ftp://x` is not an http:// URL"),
             (&["users", "--host", "example"], "--host: `example` is not an IP address"),
             (&["users", "--timeout-ms", "0"], "--timeout-ms: `0` is not a positive number of milliseconds"),
+            (&["users", "--timeout-ms", "-5"], "--timeout-ms: `-5` is not a positive number of milliseconds"),
         ];
         for (args, expected) in cases {
             assert_eq!(parse_args(args), Err(expected.to_string()), "{args:?}");

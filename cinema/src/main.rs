@@ -20,13 +20,14 @@ use crate::cli::{Config, Parsed, Target};
 
 fn main() -> ExitCode {
     let filter = EnvFilter::builder().with_default_directive(LevelFilter::WARN.into()).from_env_lossy();
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).init();
+    let ansi = io::IsTerminal::is_terminal(&io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_ansi(ansi).init();
 
     let env_edition = std::env::var_os("CINEMA_EDITION");
     let config = match cli::parse(std::env::args_os(), env_edition) {
         Ok(Parsed::Run(config)) => config,
-        Ok(Parsed::Help) => {
-            print!("{}", cli::HELP);
+        Ok(Parsed::Help(help)) => {
+            print!("{help}");
             return ExitCode::SUCCESS;
         }
         Err(message) => {

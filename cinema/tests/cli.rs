@@ -1,5 +1,6 @@
 //! The `cinema` binary as a user meets it: bad input gets one line on stderr saying what is wrong and a
-//! non-zero exit, never a panic; `--help` prints the usage; and a running cinema stops cleanly on SIGTERM.
+//! non-zero exit, never a panic; `--help` prints the usage (a snapshot under `snapshots/`); and a running
+//! cinema stops cleanly on SIGTERM.
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, TcpListener};
@@ -102,6 +103,10 @@ fn help_prints_the_usage_and_succeeds() {
     for option in ["--port", "--host", "--edition", "--data", "--bookings-url", "--movies-url", "--timeout-ms"] {
         assert!(usage.contains(option), "{option} is documented");
     }
+    insta::assert_snapshot!("help", usage);
+    let short = run(&mut cinema(&["-h"]));
+    assert!(short.status.success());
+    insta::assert_snapshot!("help-short", String::from_utf8(short.stdout).unwrap());
 }
 
 /// Waits up to ten seconds for `child` to exit.

@@ -3,95 +3,197 @@
 //! `cloture explore` / `cloture replay` drive services in their own processes with a functional test that
 //! is a command (see `cloture::external`); explorations of a system in the same process run inside the
 //! program that starts it (see `cloture::cli`). The other commands read, render and merge what explorations
-//! wrote, and generate fault catalogs from service sources.
+//! wrote, and generate fault catalogs from service sources. Logging goes to stderr, filtered by `RUST_LOG`
+//! (default `warn`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use cloture::coverage::CoverageProbe;
-use cloture::external::ServicesFile;
-use cloture::external::System;
+use cloture::external::{ServicesFile, System};
 use cloture::{cli, Catalog, Config, Report};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
-const HELP: &str = "\
-cloture: coverage-guided fault exploration for HTTP microservices
+/// Coverage-guided fault exploration for HTTP microservices
+#[derive(Debug, Parser)]
+#[command(name = "cloture", after_help = AFTER_HELP)]
+struct Cloture {
+    #[command(subcommand)]
+    command: Option<Tool>,
+}
 
-usage:
-  cloture explore --functional-test COMMAND --services FILE [options]
-                                              explore a system of services in their own processes; the
-                                              command's exit status is the test's verdict
-  cloture replay ID --functional-test COMMAND --services FILE
-                                              re-run one execution of the last exploration
-  cloture summary [REPORT]                    print the summary of a report (default target/cloture/report.json)
-  cloture dot [REPORT]                        print the call graph as Graphviz DOT
-  cloture milestones REPORT [PREFIX]          executions until final coverage (of files under PREFIX)
-                                              and until every vulnerability was found
-  cloture catalog scan SERVICE=FILE... [-o OUT]
-                                              generate a fault catalog from service sources
-  cloture catalog check FILE                  check a fault catalog
-  cloture merge REPORT... -o OUT              unite the reports of a partitioned exploration (--partition K/N)
-                                              into OUT (and report.html next to it)
-  cloture help                                this help
+const AFTER_HELP: &str = "\
+Exit status: explore and replay as `cloture explore --help` says; the other commands 0 when they did
+their work, 2 on bad arguments or when they could not (e.g. a report that cannot be read).
 
-explore options (also: cloture explore --help):
-  --name NAME             the exploration's name in the report (default: the command)
-";
+Logging: RUST_LOG filters what goes to stderr (tracing-subscriber syntax) [default: warn].";
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if matches!(args.first().map(String::as_str), Some("explore" | "replay")) {
-        return external(args);
-    }
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("cloture: {error:#}");
-            ExitCode::from(2)
+#[derive(Debug, Subcommand)]
+enum Tool {
+    /// Explore a system of services in their own processes; the test command's exit status is the verdict
+    #[command(after_help = cli::EXIT_CODES)]
+    Explore(External),
+    /// Re-run exactly the fault set of one execution of the last exploration, against a fresh system
+    #[command(after_help = cli::EXIT_CODES)]
+    Replay {
+        /// The execution's id, as the summary and report.json show it
+        id: String,
+        #[command(flatten)]
+        external: External,
+    },
+    /// Print the summary of a report
+    Summary {
+        /// The report
+        #[arg(value_name = "REPORT", default_value = DEFAULT_REPORT)]
+        report: PathBuf,
+    },
+    /// Print the call graph of a report as Graphviz DOT
+    Dot {
+        /// The report
+        #[arg(value_name = "REPORT", default_value = DEFAULT_REPORT)]
+        report: PathBuf,
+    },
+    /// Executions until final coverage (of files under PREFIX) and until every vulnerability was found
+    Milestones {
+        /// The report
+        #[arg(value_name = "REPORT")]
+        report: PathBuf,
+        /// Count coverage only in files whose path starts with PREFIX [default: all files]
+        #[arg(value_name = "PREFIX", default_value = "")]
+        prefix: String,
+    },
+    /// Generate a fault catalog from service sources, or check one
+    #[command(subcommand)]
+    Catalog(CatalogTool),
+    /// Unite the reports of a partitioned exploration (--partition K/N) into OUT, and report.html next to it
+    Merge {
+        /// The partitions' reports (report.json)
+        #[arg(value_name = "REPORT", required = true)]
+        reports: Vec<PathBuf>,
+        /// Where the united report goes
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+    },
+}
+
+const DEFAULT_REPORT: &str = "target/cloture/report.json";
+
+#[derive(Debug, Subcommand)]
+enum CatalogTool {
+    /// Generate a fault catalog from service sources
+    Scan {
+        /// A service and its source file, e.g. bookings=cinema/src/bookings.rs
+        #[arg(value_name = "SERVICE=FILE", required = true)]
+        sources: Vec<ServiceSource>,
+        /// Write the catalog to OUT instead of stdout
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
+    /// Check a fault catalog and print it as cloture reads it
+    Check {
+        /// The catalog
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// `SERVICE=FILE` of `cloture catalog scan`.
+#[derive(Clone, Debug)]
+struct ServiceSource {
+    service: String,
+    file: PathBuf,
+}
+
+impl FromStr for ServiceSource {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split_once('=') {
+            Some((service, file)) if !service.is_empty() && !file.is_empty() => {
+                Ok(ServiceSource { service: service.to_string(), file: PathBuf::from(file) })
+            }
+            _ => Err(format!("`{text}` is not of the form SERVICE=FILE")),
         }
     }
 }
 
-/// `cloture explore` / `cloture replay`: an external system and a test command.
-fn external(args: Vec<String>) -> ExitCode {
-    let options = match cli::parse(
-        args.iter().map(std::ffi::OsString::from),
-        &["functional-test", "services", "name", "coverage"],
-    ) {
-        Ok(options) => options,
-        Err(error) => {
-            eprintln!("cloture: {error} (try cloture explore --help)");
-            return ExitCode::from(2);
-        }
+/// `cloture explore` / `cloture replay`: the system, the test command and the explorer's options.
+#[derive(Debug, Args)]
+struct External {
+    /// The functional test, run with `sh -c` once per execution; exit status 0 passes
+    #[arg(long, value_name = "COMMAND")]
+    functional_test: String,
+    /// The services (JSON, see docs/external.md)
+    #[arg(long, value_name = "FILE")]
+    services: PathBuf,
+    /// The exploration's name in the report [default: the command]
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Measure coverage of the sources under PREFIX (workspace-relative) in services built with coverage
+    /// (e.g. by cargo llvm-cov)
+    #[arg(long, value_name = "PREFIX")]
+    coverage: Option<String>,
+    #[command(flatten)]
+    explore: cli::ExploreArgs,
+}
+
+fn main() -> ExitCode {
+    let filter = EnvFilter::builder().with_default_directive(LevelFilter::WARN.into()).from_env_lossy();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    let cloture: Cloture = match cli::parse() {
+        Ok(cloture) => cloture,
+        Err(code) => return code,
     };
-    if options.command == cli::Command::Help {
-        println!("{EXPLORE_HELP}\n\n{}", cli::USAGE);
-        return ExitCode::SUCCESS;
-    }
-    let prepared = (|| -> Result<(ServicesFile, String, Config)> {
-        let command = options.extra("functional-test").context("--functional-test COMMAND is required")?.to_string();
-        let services_path = options.extra("services").context("--services FILE is required")?;
-        let services = ServicesFile::load(std::path::Path::new(services_path)).map_err(anyhow::Error::msg)?;
-        let root = cli::workspace_root();
-        let mut config = Config {
-            name: options.extra("name").unwrap_or(&command).to_string(),
-            report_dir: Some(root.join("target").join("cloture")),
-            ..Config::default()
-        };
-        config.replay_command = replay_command(&options, &command, services_path);
-        let mut config = options.configure(config).map_err(anyhow::Error::msg)?;
-        if config.jobs > 1 {
-            // Requests of an external test carry no context: they belong to the one current execution.
-            eprintln!("cloture: --jobs {} ignored: external test commands run one execution at a time", config.jobs);
-            config.jobs = 1;
+    match cloture.command {
+        None => done(Cloture::command().print_help().context("cannot print the help")),
+        Some(Tool::Explore(external)) => explore(cli::Command::Explore, &external),
+        Some(Tool::Replay { id, external }) => explore(cli::Command::Replay { id }, &external),
+        Some(Tool::Summary { report }) => done(Report::read(&report).map(|r| print!("{}", r.terminal_summary()))),
+        Some(Tool::Dot { report }) => done(Report::read(&report).map(|r| print!("{}", r.call_graph.dot()))),
+        Some(Tool::Milestones { report, prefix }) => done(milestones(&report, &prefix)),
+        Some(Tool::Catalog(CatalogTool::Scan { sources, output })) => done(catalog_scan(&sources, output.as_deref())),
+        Some(Tool::Catalog(CatalogTool::Check { file })) => {
+            done(Catalog::load(&file).map(|catalog| print!("{}", catalog.render())))
         }
-        Ok((services, command, config))
-    })();
-    let (services, command, config) = match prepared {
+        Some(Tool::Merge { reports, output }) => done(merge(&reports, &output)),
+    }
+}
+
+/// The exit code of a command around reports and catalogs: 0, or 2 with the error on stderr.
+fn done<E: Into<anyhow::Error>>(outcome: Result<(), E>) -> ExitCode {
+    match outcome.map_err(Into::into) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cloture: {}", one_line(&error));
+            ExitCode::from(cli::EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+/// The error and its causes on one line, leaving out a cause the text already says.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text.replace('\n', " ")
+}
+
+/// `cloture explore` / `cloture replay`: an external system and a test command.
+fn explore(command: cli::Command, external: &External) -> ExitCode {
+    let (services, config) = match prepare(external) {
         Ok(prepared) => prepared,
         Err(error) => {
-            eprintln!("cloture: {error:#}");
-            return ExitCode::from(2);
+            eprintln!("cloture: {}", one_line(&error));
+            return ExitCode::from(cli::EXIT_CANNOT_RUN);
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime builds");
@@ -102,148 +204,92 @@ fn external(args: Vec<String>) -> ExitCode {
             Ok(system) => system,
             Err(error) => {
                 eprintln!("cloture: {error}");
-                return ExitCode::from(2);
+                return ExitCode::from(cli::EXIT_CANNOT_RUN);
             }
         };
-        let probe = options.extra("coverage").map(|prefix| {
+        let probe = external.coverage.as_ref().map(|prefix| {
             CoverageProbe::for_processes(
                 &cli::workspace_root(),
-                vec![prefix.to_string()],
+                vec![prefix.clone()],
                 system.addresses(&services),
                 system.binaries(),
             )
         });
-        let code = cli::run_with(&options, &config, system.command_test(&command), probe).await;
+        let test = system.command_test(&external.functional_test);
+        let code = cli::run_with(&command, &external.explore, &config, test, probe).await;
         system.stop().await;
         let failed = system.failure().is_some();
         if failed {
-            return ExitCode::from(2);
+            return ExitCode::from(cli::EXIT_CANNOT_RUN);
         }
         code
     })
 }
 
-const EXPLORE_HELP: &str = "\
-usage: cloture explore --functional-test COMMAND --services FILE [options]
-       cloture replay ID --functional-test COMMAND --services FILE [options]
-
-  --functional-test CMD   the test, run with sh -c once per execution; exit status 0 passes
-  --services FILE         the services (JSON, see docs/external.md)
-  --name NAME             the exploration's name in the report (default: the command)
-  --coverage PREFIX       measure coverage of the sources under PREFIX (workspace-relative) in services
-                          built with coverage (e.g. by cargo llvm-cov)";
+/// The services file and the explorer's settings of `cloture explore` / `cloture replay`.
+fn prepare(external: &External) -> Result<(ServicesFile, Config)> {
+    let services = ServicesFile::load(&external.services).map_err(anyhow::Error::msg)?;
+    let root = cli::workspace_root();
+    let command = &external.functional_test;
+    let mut config = Config {
+        name: external.name.clone().unwrap_or_else(|| command.clone()),
+        report_dir: Some(root.join("target").join("cloture")),
+        ..Config::default()
+    };
+    config.replay_command = replay_command(external);
+    let mut config = external.explore.configure(config)?;
+    if config.jobs > 1 {
+        // Requests of an external test carry no context: they belong to the one current execution.
+        eprintln!("cloture: --jobs {} ignored: external test commands run one execution at a time", config.jobs);
+        config.jobs = 1;
+    }
+    Ok((services, config))
+}
 
 /// The replay command printed for every execution: the same test, services and settings that matter.
-fn replay_command(options: &cli::Options, command: &str, services: &str) -> String {
+fn replay_command(external: &External) -> String {
     let mut replay = format!(
         "cloture replay {{id}} --functional-test {} --services {}",
-        cli::shell_quote(command),
-        cli::shell_quote(services)
+        cli::shell_quote(&external.functional_test),
+        cli::shell_quote(&external.services.display().to_string())
     );
-    replay.push_str(&options.replay_flags());
+    replay.push_str(&external.explore.replay_flags());
     replay
 }
 
-fn report_path(args: &[String]) -> Result<PathBuf> {
-    match args {
-        [] => Ok(PathBuf::from("target/cloture/report.json")),
-        [path] => Ok(PathBuf::from(path)),
-        [_, extra, ..] => bail!("unexpected argument `{extra}`"),
-    }
-}
-
-fn run(args: Vec<String>) -> Result<()> {
-    let Some((command, rest)) = args.split_first() else {
-        println!("{HELP}");
-        return Ok(());
-    };
-    match command.as_str() {
-        "help" | "-h" | "--help" => println!("{HELP}"),
-        "summary" => {
-            let report = Report::read(&report_path(rest)?)?;
-            print!("{}", report.terminal_summary());
-        }
-        "dot" => {
-            let report = Report::read(&report_path(rest)?)?;
-            print!("{}", report.call_graph.dot());
-        }
-        "catalog" => catalog(rest)?,
-        "milestones" => {
-            let (path, prefix) = match rest {
-                [path] => (path, ""),
-                [path, prefix] => (path, prefix.as_str()),
-                _ => bail!("usage: cloture milestones REPORT [PREFIX]"),
-            };
-            let report = Report::read(std::path::Path::new(path))?;
-            let m = report.milestones(prefix);
-            let show = |n: Option<usize>| n.map_or("-".to_string(), |n| n.to_string());
-            println!(
-                "order {}: {} executions; final coverage after {}; every vulnerability after {} ({} found)",
-                report.config.order,
-                m.executions,
-                show(m.to_final_coverage),
-                show(m.to_all_vulnerabilities),
-                report.vulnerabilities.len()
-            );
-        }
-        "merge" => merge(rest)?,
-        other => bail!("unknown command `{other}` (try `cloture help`)"),
-    }
+/// `cloture milestones REPORT [PREFIX]`.
+fn milestones(report: &Path, prefix: &str) -> Result<()> {
+    let report = Report::read(report)?;
+    let m = report.milestones(prefix);
+    let show = |n: Option<usize>| n.map_or("-".to_string(), |n| n.to_string());
+    println!(
+        "order {}: {} executions; final coverage after {}; every vulnerability after {} ({} found)",
+        report.config.order,
+        m.executions,
+        show(m.to_final_coverage),
+        show(m.to_all_vulnerabilities),
+        report.vulnerabilities.len()
+    );
     Ok(())
 }
 
-fn catalog(args: &[String]) -> Result<()> {
-    match args.split_first().map(|(c, r)| (c.as_str(), r)) {
-        Some(("scan", rest)) => {
-            let mut sources = Vec::new();
-            let mut output: Option<PathBuf> = None;
-            let mut items = rest.iter();
-            while let Some(item) = items.next() {
-                if item == "-o" || item == "--output" {
-                    output = Some(PathBuf::from(items.next().context("-o needs a file")?));
-                    continue;
-                }
-                let (service, file) =
-                    item.split_once('=').with_context(|| format!("`{item}` is not of the form SERVICE=FILE"))?;
-                let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
-                sources.push((service.to_string(), text));
-            }
-            if sources.is_empty() {
-                bail!("catalog scan needs at least one SERVICE=FILE");
-            }
-            let text = Catalog::scan(&sources).render();
-            match output {
-                Some(path) => {
-                    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?
-                }
-                None => print!("{text}"),
-            }
-        }
-        Some(("check", [file])) => {
-            let catalog = Catalog::load(std::path::Path::new(file))?;
-            print!("{}", catalog.render());
-        }
-        _ => bail!("usage: cloture catalog scan SERVICE=FILE... [-o OUT] | cloture catalog check FILE"),
+/// `cloture catalog scan SERVICE=FILE... [-o OUT]`.
+fn catalog_scan(sources: &[ServiceSource], output: Option<&Path>) -> Result<()> {
+    let mut texts = Vec::new();
+    for ServiceSource { service, file } in sources {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        texts.push((service.clone(), text));
+    }
+    let text = Catalog::scan(&texts).render();
+    match output {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
     }
     Ok(())
 }
 
 /// `cloture merge A.json B.json ... -o OUT.json`.
-fn merge(args: &[String]) -> Result<()> {
-    let mut inputs: Vec<PathBuf> = Vec::new();
-    let mut output: Option<PathBuf> = None;
-    let mut items = args.iter();
-    while let Some(item) = items.next() {
-        match item.as_str() {
-            "-o" | "--output" => output = Some(PathBuf::from(items.next().context("-o needs a file")?)),
-            flag if flag.starts_with('-') => bail!("unknown option `{flag}` (usage: cloture merge REPORT... -o OUT)"),
-            path => inputs.push(PathBuf::from(path)),
-        }
-    }
-    let output = output.context("usage: cloture merge REPORT... -o OUT (-o is required)")?;
-    if inputs.is_empty() {
-        bail!("usage: cloture merge REPORT... -o OUT (no report given)");
-    }
+fn merge(inputs: &[PathBuf], output: &Path) -> Result<()> {
     let reports = inputs.iter().map(|path| Report::read(path)).collect::<Result<Vec<_>, _>>()?;
     let merged = match cloture::merge::merge(&reports) {
         Ok(merged) => merged,
@@ -262,7 +308,7 @@ fn merge(args: &[String]) -> Result<()> {
     // Atomically: a temporary file next to OUT, renamed over it.
     let temporary = output.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&temporary, json)
-        .and_then(|()| std::fs::rename(&temporary, &output))
+        .and_then(|()| std::fs::rename(&temporary, output))
         .with_context(|| format!("cannot write {}", output.display()))?;
     let html = cloture::html::write(&merged, &dir, &cli::workspace_root())?;
     print!("{}", merged.terminal_summary());

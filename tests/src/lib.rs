@@ -1,7 +1,7 @@
 //! What the integration tests share: GET through cloture's client, a request with any method over a
 //! raw socket, the functional test's expected body, and stand-ins for a failing service: a closed port, a
 //! listener that never answers, a server that answers every request with an error status, and users
-//! started alone, pointed wherever a test wants.
+//! started alone, pointed wherever a test wants; and the log subscriber of the crate's programs.
 
 pub mod scenario;
 
@@ -154,4 +154,16 @@ pub async fn users_alone(
         }
     });
     Ok(Running { url, task })
+}
+
+/// Installs the log subscriber of the programs (`cinema-faulty`, `cinema-bench`): to stderr, filtered by
+/// `RUST_LOG`, by default cloture's warnings and errors. The services run in the same process, and their
+/// own logs (an error for every failure they do not handle: exactly what an exploration provokes, and
+/// reports) are off by default; `RUST_LOG=cinema=error` shows them.
+pub fn init_logging() {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,cinema=off".to_string());
+    let filter = EnvFilter::builder().with_default_directive(LevelFilter::WARN.into()).parse_lossy(directives);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }

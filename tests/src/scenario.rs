@@ -9,8 +9,8 @@ use cinema::Data;
 use cloture::Client;
 use serde_json::{json, Value};
 
-/// What the test accepts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What the test accepts. On command lines (`--oracle`), by its `Display` name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Oracle {
     /// 200 with the expected body; or, when a fault was injected, 503 or 404.
     #[default]

@@ -1,5 +1,5 @@
 //! `cinema-faulty`, the program behind `make faulty`, run as a user runs it: exit codes, reports, replay,
-//! and one clear line for bad input.
+//! `--help` of every command (snapshots under `snapshots/`), and one clear line for bad input.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -56,12 +56,43 @@ fn bad_input_gets_one_line_and_exit_2() {
         (vec!["--oracle", "lenient"], "unknown oracle `lenient`"),
         (vec!["--catalog", "/nonexistent.catalog"], "/nonexistent.catalog"),
         (vec!["--frobnicate"], "frobnicate"),
+        (vec!["--edition", "hardend"], "did you mean `hardened`?"),
+        (vec!["explore", "--partition", "1/0"], "--partition: `1/0` is not a share of the plan"),
+        (vec!["--partition", "3/2", "explore"], "--partition: `3/2` is not a share of the plan"),
+        (vec!["--deadline", "0.0000001"], "--deadline: `0.0000001` is too short"),
+        (vec!["--deadline", "1e30"], "--deadline: `1e30` is too long"),
+        (vec!["--max-time", "-3"], "--max-time: `-3` is not a positive number of seconds"),
+        (vec!["--jobs", "0"], "--jobs: `0` is not at least 1"),
+        (vec!["--order", "sideways"], "--order: unknown order `sideways`; expected one of: coverage, bfs, dfs"),
+        (vec!["replay"], "missing <ID> (see cinema-faulty replay --help)"),
+        (vec!["frobnicate"], "unknown command `frobnicate` (see cinema-faulty --help)"),
     ] {
         let output = run(&args);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("cinema-faulty: ") && stderr.contains(needle), "{args:?}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn every_command_answers_help_with_its_options() {
+    let options =
+        ["--edition", "--user", "--oracle", "--max-faults", "--order", "--faults", "--deadline", "--report-dir"];
+    let options = [&options[..], &["--jobs", "--partition", "--strict", "--quiet", "Exit status"]].concat();
+    for (args, name) in [
+        (&["--help"][..], "help"),
+        (&["explore", "--help"], "help-explore"),
+        (&["replay", "--help"], "help-replay"),
+        (&["help", "replay"], "help-replay"),
+    ] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        let help = String::from_utf8(output.stdout).expect("UTF-8 help");
+        for option in &options {
+            assert!(help.contains(option), "{args:?} mentions {option}:\n{help}");
+        }
+        insta::assert_snapshot!(name, help);
     }
 }

@@ -39,8 +39,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How many movies `/users/{username}/suggested` suggests.
 pub const SUGGESTIONS: usize = 3;
 
-/// Which bookings endpoint users runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// Which bookings endpoint users runs. On command lines (`--edition`), by [`Edition::name`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Edition {
     /// What the course starts from: handles refused connections only; no timeout, no status check.
     #[default]
@@ -258,6 +258,14 @@ mod tests {
         assert_eq!(Edition::default(), Edition::Recitation);
         let error = "Hardened".parse::<Edition>().unwrap_err();
         assert_eq!(error.to_string(), "unknown edition `Hardened`; expected one of: recitation, hardened");
+    }
+
+    #[test]
+    fn command_lines_name_the_editions_as_they_parse() {
+        use clap::ValueEnum;
+        let names: Vec<String> =
+            Edition::value_variants().iter().map(|e| e.to_possible_value().unwrap().get_name().to_string()).collect();
+        assert_eq!(names, Edition::ALL.map(|edition| edition.name().to_string()));
     }
 
     #[test]

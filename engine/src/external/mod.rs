@@ -158,7 +158,7 @@ impl System {
                     let Some(child) = service.child.as_mut() else { continue };
                     if let Ok(Some(status)) = child.try_wait() {
                         let why = format!("service `{}` exited ({status}){}", service.name, log_tail(&service.log));
-                        eprintln!("cloture: {why}; stopping after the current execution");
+                        tracing::warn!(%why, "stopping after the current execution");
                         cancel.stop_because(why);
                         service.child = None;
                         return;
@@ -244,7 +244,7 @@ impl System {
             match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
                 Ok(_) => {}
                 Err(_) => {
-                    eprintln!("cloture: service `{name}` ignored SIGTERM for 5 s; killing it");
+                    tracing::warn!(service = %name, "ignored SIGTERM for 5 s; killing it");
                     if let Some(group) = group {
                         signal_group(group, libc::SIGKILL);
                     }

@@ -134,6 +134,7 @@ fn per(duration: Duration, count: usize) -> f64 {
 }
 
 fn main() {
+    cinema_tests::init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(bench());
     jobs(&runtime);
