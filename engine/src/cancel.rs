@@ -4,7 +4,7 @@
 //! Whoever may cancel (signal handlers, the supervisor of service processes) holds a clone; the explorer
 //! checks it between executions and races the execution under way against [`Cancel::aborted`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -21,6 +21,10 @@ struct State {
     aborted: AtomicBool,
     /// Why, when not by an interruption: the first reason given wins.
     reason: Mutex<Option<String>>,
+    /// The first ending signal received (0: none).
+    signal: AtomicI32,
+    /// A [`crate::signals::Listener`] drives this handle.
+    listened: AtomicBool,
     wake: Notify,
 }
 
@@ -28,6 +32,7 @@ impl Cancel {
     /// Stops the exploration after the execution under way (an interruption).
     pub fn stop(&self) {
         self.state.stopped.store(true, Ordering::SeqCst);
+        self.state.wake.notify_waiters();
     }
 
     /// Stops the exploration after the execution under way, saying why (e.g. a service process exited).
@@ -42,7 +47,32 @@ impl Cancel {
     pub fn abort(&self) {
         self.state.aborted.store(true, Ordering::SeqCst);
         self.stop();
-        self.state.wake.notify_waiters();
+    }
+
+    /// An ending signal arrived. A first Ctrl-C (SIGINT) stops after the execution under way; SIGTERM,
+    /// SIGHUP, or any second signal abandons it at once (whoever sends SIGTERM may follow with SIGKILL).
+    pub fn signalled(&self, signal: i32) {
+        let first = self.state.signal.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst).is_ok();
+        if first && signal == libc::SIGINT {
+            self.stop();
+        } else {
+            self.abort();
+        }
+    }
+
+    /// The first ending signal received, if any.
+    pub fn signal(&self) -> Option<i32> {
+        Some(self.state.signal.load(Ordering::SeqCst)).filter(|&signal| signal != 0)
+    }
+
+    /// The conventional exit status of a program ended by a signal: 128 + the first one's number.
+    pub fn signal_exit_status(&self) -> Option<u8> {
+        self.signal().and_then(|signal| u8::try_from(128 + signal).ok())
+    }
+
+    /// Marks the handle as driven by a signal listener; returns whether it already was.
+    pub(crate) fn mark_listened(&self) -> bool {
+        self.state.listened.swap(true, Ordering::SeqCst)
     }
 
     /// Whether the exploration is to stop (stopped or aborted).
@@ -62,10 +92,23 @@ impl Cancel {
 
     /// What to report as the reason the exploration stopped early.
     pub fn describe(&self) -> String {
-        if self.is_aborted() {
-            return "interrupted twice: the last execution was abandoned".to_string();
+        match (self.signal(), self.is_aborted()) {
+            (Some(libc::SIGTERM), _) => "terminated (SIGTERM): the execution under way was abandoned".to_string(),
+            (Some(libc::SIGHUP), _) => "hung up (SIGHUP): the execution under way was abandoned".to_string(),
+            (_, true) => "interrupted twice: the last execution was abandoned".to_string(),
+            (_, false) => self.reason().unwrap_or_else(|| "interrupted".to_string()),
         }
-        self.reason().unwrap_or_else(|| "interrupted".to_string())
+    }
+
+    /// Resolves once the exploration is to stop ([`Cancel::stop`] or [`Cancel::abort`]).
+    pub async fn stopped(&self) {
+        loop {
+            let woken = self.state.wake.notified();
+            if self.is_stopped() {
+                return;
+            }
+            woken.await;
+        }
     }
 
     /// Resolves once [`Cancel::abort`] was called.
@@ -94,6 +137,26 @@ mod tests {
         cancel.clone().stop_because("service `movies` exited");
         assert!(cancel.is_stopped() && !cancel.is_aborted());
         assert_eq!(cancel.describe(), "service `users` exited");
+    }
+
+    #[test]
+    fn a_first_ctrl_c_stops_and_a_second_aborts() {
+        let cancel = Cancel::default();
+        cancel.signalled(libc::SIGINT);
+        assert!(cancel.is_stopped() && !cancel.is_aborted());
+        assert_eq!(cancel.describe(), "interrupted");
+        cancel.signalled(libc::SIGINT);
+        assert!(cancel.is_aborted());
+        assert_eq!((cancel.signal(), cancel.signal_exit_status()), (Some(libc::SIGINT), Some(130)));
+    }
+
+    #[test]
+    fn sigterm_abandons_the_execution_at_once_and_names_itself() {
+        let cancel = Cancel::default();
+        cancel.signalled(libc::SIGTERM);
+        assert!(cancel.is_aborted());
+        assert_eq!((cancel.signal(), cancel.signal_exit_status()), (Some(libc::SIGTERM), Some(143)));
+        assert_eq!(cancel.describe(), "terminated (SIGTERM): the execution under way was abandoned");
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -31,11 +31,13 @@ pub const EXIT_CANNOT_RUN: u8 = 2;
 /// The exit codes of exploration programs, for their `--help` (`after_help`) and the docs.
 pub const EXIT_CODES: &str = "\
 Exit status:
-  0  the exploration ran: its findings are its output, also when a budget or Ctrl-C stopped it early
-     (a replay ran, whether the execution passed or failed)
-  1  --strict was given and an execution failed
-  2  bad arguments, or the exploration could not run (e.g. the test fails without faults, a file
-     cannot be read, a service does not start or dies during the run)";
+  0    the exploration ran: its findings are its output, also when a budget stopped it early
+       (a replay ran, whether the execution passed or failed)
+  1    --strict was given and an execution failed
+  2    bad arguments, or the exploration could not run (e.g. the test fails without faults, a file
+       cannot be read, a service does not start or dies during the run)
+  128+N  stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), start-up included: the services
+       and the test command were ended and the report, marked incomplete, was written";
 
 /// What to do: explore (the default when a program is given no command), or replay one execution.
 #[derive(Clone, Debug, PartialEq, Eq, clap::Subcommand)]
@@ -352,20 +354,14 @@ where
     F: Future,
     F::Output: Verdict,
 {
-    let cancel = config.cancel.clone();
-    let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\ncloture: interrupted; finishing the current execution and writing the report \
-                 (Ctrl-C again to abandon it)"
-            );
-            cancel.stop();
+    // Programs install the listener first thing (start-up included); this covers those that did not.
+    let _signals = match crate::signals::Listener::start(config.cancel.clone()) {
+        Ok(listener) => Some(listener),
+        Err(error) => {
+            tracing::warn!(%error, "signals cannot be handled: Ctrl-C ends the program at once");
+            None
         }
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ncloture: interrupted again; abandoning the current execution");
-            cancel.abort();
-        }
-    });
+    };
     let result = match command {
         Command::Replay { id } => crate::explore::replay(config, id, test).await,
         Command::Explore => {
@@ -390,7 +386,6 @@ where
             }
         }
     };
-    interrupt.abort();
     let report = match result {
         Ok(report) => report,
         Err(error) => {
@@ -409,6 +404,9 @@ where
     if let Command::Replay { id } = command {
         let outcome = report.executions.first().map(|e| e.outcome);
         println!("replay of {id}: {}", if outcome == Some(crate::report::Outcome::Pass) { "pass" } else { "fail" });
+    }
+    if let Some(status) = config.cancel.signal_exit_status() {
+        return ExitCode::from(status);
     }
     if args.strict && report.summary.failed > 0 {
         return ExitCode::from(EXIT_FAILED);

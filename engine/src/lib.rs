@@ -90,6 +90,8 @@ pub mod registry;
 pub mod report;
 /// Server loop with context propagation and panic capture.
 pub mod server;
+/// SIGINT, SIGTERM and SIGHUP turned into stopping the exploration.
+pub mod signals;
 /// Quoting for command lines printed to be pasted.
 pub mod text;
 /// What an execution observed, as data: calls, typed outcomes, crashes.

@@ -198,13 +198,18 @@ fn explore(command: cli::Command, external: &External) -> ExitCode {
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime builds");
     runtime.block_on(async {
+        // First thing: a signal during start-up ends what was started and writes an incomplete report.
+        let _signals = cloture::signals::Listener::start(config.cancel.clone());
         let report_dir = config.report_dir.clone().expect("set above");
         let started = System::start(&services, &report_dir.join("services"), config.cancel.clone()).await;
         let mut system = match started {
             Ok(system) => system,
             Err(error) => {
                 eprintln!("cloture: {error}");
-                return ExitCode::from(cli::EXIT_CANNOT_RUN);
+                return match config.cancel.signal_exit_status() {
+                    Some(status) => interrupted_at_start(&config, status).await,
+                    None => ExitCode::from(cli::EXIT_CANNOT_RUN),
+                };
             }
         };
         let probe = external.coverage.as_ref().map(|prefix| {
@@ -224,6 +229,15 @@ fn explore(command: cli::Command, external: &External) -> ExitCode {
         }
         code
     })
+}
+
+/// A signal arrived while the services started: they are stopped; the report says nothing ran.
+async fn interrupted_at_start(config: &Config, status: u8) -> ExitCode {
+    match cloture::explore(config, || async { Ok::<(), String>(()) }).await {
+        Ok(report) => print!("{}", report.terminal_summary()),
+        Err(error) => eprintln!("cloture: {error}"),
+    }
+    ExitCode::from(status)
 }
 
 /// The services file and the explorer's settings of `cloture explore` / `cloture replay`.

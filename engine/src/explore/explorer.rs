@@ -79,6 +79,11 @@ where
     /// The whole exploration: writes the report (also when stopped early) and returns it.
     pub async fn explore(mut self) -> Result<Report, Error> {
         settle().await;
+        if self.config.cancel.is_stopped() {
+            // Stopped before anything ran (e.g. a signal during start-up): an empty, incomplete report.
+            self.stopped = Some(self.config.cancel.describe());
+            return self.finish(Vec::new());
+        }
         let reference = self.reference_runs().await;
         if let Some(failure) = reference.failure {
             // A reference run abandoned by a second Ctrl-C, or run while a service died, says nothing about

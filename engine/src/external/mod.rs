@@ -127,6 +127,13 @@ impl System {
             if let Some(why) = self.exited(&service.name) {
                 return Err(why);
             }
+            if self.cancel.is_stopped() {
+                return Err(format!(
+                    "{} while waiting for service `{}` to be ready",
+                    self.cancel.describe(),
+                    service.name
+                ));
+            }
             if started.elapsed() > Duration::from_secs(20) {
                 return Err(format!("service `{}` was not ready at {url} within 20 s", service.name));
             }

@@ -103,6 +103,7 @@ fn config(faulty: &Faulty, edition: Edition) -> Result<Config, cloture::Error> {
 }
 
 async fn explore(faulty: &Faulty, edition: Edition, config: Config) -> ExitCode {
+    let _signals = cloture::signals::Listener::start(config.cancel.clone());
     let cinema = match cinema::start(CinemaConfig::new(edition)).await {
         Ok(cinema) => cinema,
         Err(error) => {
