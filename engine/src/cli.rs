@@ -69,8 +69,8 @@ pub struct ExploreArgs {
     /// Turn dynamic reduction off (for comparison)
     #[arg(long, global = true)]
     pub no_reduce: bool,
-    /// Budget: most executions
-    #[arg(long, value_name = "N", global = true, allow_negative_numbers = true)]
+    /// Budget: most executions, the two fault-free reference runs included (at least 2)
+    #[arg(long, value_name = "N", global = true, allow_negative_numbers = true, value_parser = at_least_two)]
     pub max_executions: Option<usize>,
     /// Budget: most time
     #[arg(long, value_name = "SECONDS", global = true, value_parser = seconds, allow_negative_numbers = true)]
@@ -162,6 +162,17 @@ fn seconds(text: &str) -> Result<Duration, BadValue> {
         return Err(BadValue::TooLong { text: text.to_string() });
     }
     Ok(Duration::from_secs_f64(value))
+}
+
+/// A whole number of at least 2: an execution budget must leave room for the two reference runs.
+fn at_least_two(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        Ok(_) => Err(format!(
+            "`{text}` leaves no room for a fault: the two fault-free reference runs count, give at least 2"
+        )),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
 }
 
 /// `K/N` with 1 ≤ K ≤ N.
@@ -388,6 +399,13 @@ where
     };
     let report = match result {
         Ok(report) => report,
+        Err(crate::Error::ReportNotWritten { why, fallback, report }) => {
+            // The findings are shown even though the file could not be written where asked.
+            print!("{}", report.terminal_summary());
+            let error = crate::Error::ReportNotWritten { why, fallback, report };
+            eprintln!("cloture: {error}");
+            return ExitCode::from(EXIT_CANNOT_RUN);
+        }
         Err(error) => {
             eprintln!("cloture: {error}");
             return ExitCode::from(EXIT_CANNOT_RUN);

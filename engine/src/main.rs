@@ -112,7 +112,10 @@ impl FromStr for ServiceSource {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.split_once('=') {
-            Some((service, file)) if !service.is_empty() && !file.is_empty() => {
+            Some((service, _)) if !cloture::call::valid_service_name(service) => {
+                Err(format!("`{service}` is not a service name (1 to 64 letters, digits, - _ .)"))
+            }
+            Some((service, file)) if !file.is_empty() => {
                 Ok(ServiceSource { service: service.to_string(), file: PathBuf::from(file) })
             }
             _ => Err(format!("`{text}` is not of the form SERVICE=FILE")),

@@ -26,6 +26,7 @@ pub fn merge(reports: &[Report]) -> Result<Report, Error> {
     };
     for (index, report) in reports.iter().enumerate() {
         compatible(index, report, first)?;
+        once(index, report, &reports[..index])?;
     }
     let (mut executions, ran_by) = unite_executions(reports, first);
     let dominated = dominated_failures(&executions, &ran_by);
@@ -116,6 +117,22 @@ fn compatible(index: usize, report: &Report, first: &Report) -> Result<(), Error
     }
     if report.config.reduce != first.config.reduce {
         return differs("reduce", report.config.reduce.to_string(), first.config.reduce.to_string());
+    }
+    Ok(())
+}
+
+/// Whether report `index` covers a share of the plan that no earlier report covers: a share merged twice
+/// would count its calls twice. A report of the whole plan covers every share.
+fn once(index: usize, report: &Report, earlier: &[Report]) -> Result<(), Error> {
+    let overlap = |a: &Report, b: &Report| match (&a.config.partition, &b.config.partition) {
+        (Some(ours), Some(theirs)) => ours.0.iter().find(|share| theirs.0.contains(share)).map(ToString::to_string),
+        _ => Some("the whole plan".to_string()),
+    };
+    for (other, earlier) in earlier.iter().enumerate() {
+        if let Some(share) = overlap(report, earlier) {
+            let why = format!("it covers {share}, as report {} does: each share of the plan is merged once", other + 1);
+            return Err(Error::CannotMerge { index, why });
+        }
     }
     Ok(())
 }
@@ -421,6 +438,21 @@ mod tests {
             ],
         );
         (one, two)
+    }
+
+    #[test]
+    fn d14_a_share_of_the_plan_is_merged_once() {
+        let (one, two) = two_partitions();
+        let error = merge(&[one.clone(), two, one]).expect_err("the same partition twice is refused");
+        assert!(error.to_string().contains("it covers 1/2, as report 1 does"), "{error}");
+    }
+
+    #[test]
+    fn d14_a_report_with_an_impossible_partition_does_not_read() {
+        let (one, _) = two_partitions();
+        let text = serde_json::to_string(&one).expect("serialises").replace("\"1/2\"", "\"1/0\"");
+        let error = serde_json::from_str::<Report>(&text).expect_err("1/0 is refused");
+        assert!(error.to_string().contains("partition `1/0` is not K/N"), "{error}");
     }
 
     #[test]

@@ -110,3 +110,27 @@ async fn d13_no_fault_tried_is_not_called_every_execution_passed() {
     assert!(!summary.contains("every execution passed"), "{summary}");
     assert!(!report.summary.complete);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn d9_a_report_that_cannot_be_written_is_written_elsewhere_and_keeps_its_findings() {
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let front = start(Arc::clone(&stop)).await;
+    let dir = std::env::temp_dir().join(format!("cloture-unwritable-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("report.json")).expect("a directory where report.json should go");
+    let client = Client::new();
+    let config = Config { name: "front".into(), report_dir: Some(dir.clone()), ..Config::default() };
+    let result = cloture::explore(&config, || {
+        let (client, url) = (client.clone(), format!("{front}/"));
+        async move { client.get(url).send().await.map(|_| ()).map_err(|e| e.to_string()) }
+    })
+    .await;
+    stop.notify_waiters();
+    let Err(cloture::Error::ReportNotWritten { fallback, report, .. }) = result else {
+        panic!("the failed write is reported: {result:?}");
+    };
+    assert!(report.summary.executions > 2, "the findings are kept in the error");
+    let fallback = fallback.expect("a copy was written elsewhere");
+    assert!(fallback.join("report.json").is_file() && fallback.join("report.html").is_file());
+    std::fs::remove_dir_all(&fallback).ok();
+    std::fs::remove_dir_all(&dir).ok();
+}

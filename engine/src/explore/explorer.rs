@@ -427,10 +427,18 @@ where
         report
     }
 
+    /// Writes the report where asked; when that fails, into a directory of its own under the system's
+    /// temporary directory, and says so in the error, which carries the report.
     fn write(&self, report: &Report) -> Result<Option<PathBuf>, Error> {
         let Some(dir) = &self.config.report_dir else { return Ok(None) };
         let root = self.config.workspace.clone().unwrap_or_else(crate::files::workspace_root);
-        report.write(dir, &root).map(Some)
+        let error = match report.write(dir, &root) {
+            Ok(path) => return Ok(Some(path)),
+            Err(error) => error,
+        };
+        let fallback = std::env::temp_dir().join(format!("cloture-report-{}", std::process::id()));
+        let fallback = report.write(&fallback, &root).ok().and_then(|path| path.parent().map(PathBuf::from));
+        Err(Error::ReportNotWritten { why: error.to_string(), fallback, report: Box::new(report.clone()) })
     }
 
     /// How many executions may run at once now: `jobs`, within what is left of the execution budget.
