@@ -399,10 +399,10 @@ where
     };
     let report = match result {
         Ok(report) => report,
-        Err(crate::Error::ReportNotWritten { why, fallback, report }) => {
+        Err(crate::Error::ReportNotWritten { why, fallback, summary }) => {
             // The findings are shown even though the file could not be written where asked.
-            print!("{}", report.terminal_summary());
-            let error = crate::Error::ReportNotWritten { why, fallback, report };
+            print!("{summary}");
+            let error = crate::Error::ReportNotWritten { why, fallback, summary: String::new() };
             eprintln!("cloture: {error}");
             return ExitCode::from(EXIT_CANNOT_RUN);
         }

@@ -20,13 +20,13 @@ pub enum Error {
     /// `index` is the position of the offending report among those given (0-based).
     #[error("cannot merge report {}: {why}", index + 1)]
     CannotMerge { index: usize, why: String },
-    /// The report could not be written where asked; it holds the report (whose findings must not be lost)
-    /// and where a copy was written instead, if anywhere.
+    /// The report could not be written where asked; it holds the report's terminal summary (the findings
+    /// must not be lost) and where a copy of the whole report was written instead, if anywhere.
     #[error("cannot write the report: {why}{}", match fallback {
         Some(dir) => format!("; it was written to {} instead", dir.display()),
         None => "; no copy could be written either".to_string(),
     })]
-    ReportNotWritten { why: String, fallback: Option<std::path::PathBuf>, report: Box<crate::Report> },
+    ReportNotWritten { why: String, fallback: Option<std::path::PathBuf>, summary: String },
     #[error("cannot {what}: {source}")]
     Io { what: String, source: std::io::Error },
 }

@@ -438,7 +438,7 @@ where
         };
         let fallback = std::env::temp_dir().join(format!("cloture-report-{}", std::process::id()));
         let fallback = report.write(&fallback, &root).ok().and_then(|path| path.parent().map(PathBuf::from));
-        Err(Error::ReportNotWritten { why: error.to_string(), fallback, report: Box::new(report.clone()) })
+        Err(Error::ReportNotWritten { why: error.to_string(), fallback, summary: report.terminal_summary() })
     }
 
     /// How many executions may run at once now: `jobs`, within what is left of the execution budget.
