@@ -84,7 +84,7 @@ fn synthetic(sites: usize) -> (Report, BTreeMap<String, String>) {
     let n_executions = EXECUTIONS_PER_SITE * sites;
     let (nodes, edges) = call_graph(sites, services, files);
     let executions: Vec<Value> = (0..n_executions).map(|e| execution(e, sites, services, files)).collect();
-    let failed = (0..n_executions).filter(|e| e % 7 == 0).count();
+    let failed = (0..n_executions).filter(|e| e.is_multiple_of(7)).count();
     let vulnerabilities: Vec<Value> =
         (0..n_executions / SITES_PER_VULNERABILITY).map(|v| vulnerability(v, sites, files)).collect();
     let pruned: Vec<Value> = (0..sites)
@@ -138,15 +138,15 @@ fn call_graph(sites: usize, services: usize, files: usize) -> (Vec<Value>, Vec<V
             (0, 0)
         } else {
             let s = j % services;
-            let mut callee = if j % 17 == 0 { s / 2 } else { (2 * s + 1 + j % 2) % services };
+            let mut callee = if j.is_multiple_of(17) { s / 2 } else { (2 * s + 1 + j % 2) % services };
             if callee % 10 == 9 {
                 callee -= 1;
             }
             (s + 1, callee)
         };
         let owner_name = if owner == 0 { "test".to_string() } else { service(owner - 1) };
-        let faults = if j % 3 == 0 { 0 } else { j % 4 + 1 };
-        let failing = if faults > 0 && j % 7 == 0 { 1 } else { 0 };
+        let faults = if j.is_multiple_of(3) { 0 } else { j % 4 + 1 };
+        let failing = if faults > 0 && j.is_multiple_of(7) { 1 } else { 0 };
         nodes.push(json!({"id": id, "kind": "site", "service": owner_name, "site": site(j, files).0,
                           "stats": {"calls": 1 + j % 5, "faults_injected": faults, "failing_executions": failing}}));
         edges.push(json!({"from": owner, "to": id, "kind": "contains"}));
@@ -171,9 +171,9 @@ fn execution(e: usize, sites: usize, services: usize, files: usize) -> Value {
     let mut execution = json!({
         "id": execution_id(e), "reference": false, "faults": faults, "duration_ms": 1.5 + (e % 10) as f64,
         "calls": 3 + e % 4, "replay": format!("CLOTURE_REPLAY={} cargo test", execution_id(e)),
-        "outcome": if e % 7 == 0 { "fail" } else { "pass" },
+        "outcome": if e.is_multiple_of(7) { "fail" } else { "pass" },
     });
-    if e % 7 == 0 {
+    if e.is_multiple_of(7) {
         let (location, _) = site((j + 1) % sites, files);
         execution["failure"] = json!({"class": "crash", "message": format!("service crashed: item {j} <missing>"),
                                       "location": location, "service": service(j % services)});
@@ -190,7 +190,7 @@ fn execution(e: usize, sites: usize, services: usize, files: usize) -> Value {
 /// Vulnerability `v` groups the failing executions among `20v .. 20v + 20`.
 fn vulnerability(v: usize, sites: usize, files: usize) -> Value {
     let members: Vec<usize> =
-        (v * SITES_PER_VULNERABILITY..(v + 1) * SITES_PER_VULNERABILITY).filter(|e| e % 7 == 0).collect();
+        (v * SITES_PER_VULNERABILITY..(v + 1) * SITES_PER_VULNERABILITY).filter(|e| e.is_multiple_of(7)).collect();
     let first = members.first().copied().unwrap_or(v * SITES_PER_VULNERABILITY);
     json!({
         "id": format!("V{}", v + 1), "class": "crash", "title": format!("svc crashes when item {v} answers status:500"),
