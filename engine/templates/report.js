@@ -1,3 +1,6 @@
+// The script of report.html, inlined into the page: the executions filters (also prefilled from the
+// address, ?q=&outcome=&class=), opening what a #fragment points into, and the copy buttons. It marks
+// <body data-script="ok"> when it ran cleanly (the browser test checks that).
 (function () {
   var body = document.body;
   window.addEventListener('error', function (event) { body.setAttribute('data-script', 'error: ' + event.message); });

@@ -20,6 +20,7 @@ use std::path::{Component, Path, PathBuf};
 
 use askama::Template;
 
+// `NodeView` and `Mark` are matched on in the templates.
 use self::graph::{GraphView, NodeView};
 use self::sections::{CoverageView, Executions, Header, Vulnerabilities};
 use self::sources::{Mark, SourceFile};
@@ -369,5 +370,26 @@ mod tests {
         )));
         assert!(html.contains("<span class=\"fault\">status:500</span>"));
         assert!(html.contains("3.2 ms") || html.contains("3.3 ms"));
+    }
+
+    #[test]
+    fn write_shows_workspace_sources_and_never_reads_outside_the_workspace() {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let base = std::env::temp_dir().join(format!("cloture-html-write-{}-{nanos}", std::process::id()));
+        let root = base.join("workspace");
+        let file = root.join(FILE);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, &sources()[FILE]).unwrap();
+        std::fs::write(base.join("secret.rs"), "let secret = 1;\n").unwrap();
+        let mut report = report(Some("boom"));
+        let outside = FileCoverage { lines: vec![1], covered_before: vec![1], ..FileCoverage::default() };
+        report.coverage.as_mut().unwrap().files.insert("../secret.rs".into(), outside);
+        let page = write(&report, &base, &root).unwrap();
+        let html = std::fs::read_to_string(&page).unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
+        assert_eq!(page, base.join("report.html"));
+        assert!(source_row(&html, 3).contains("<td class=\"code\">    handle();</td>"), "the workspace file is shown");
+        assert!(!html.contains("let secret"), "a path leaving the workspace was read");
+        assert!(html.contains("Source text not available for: <code>../secret.rs</code>"));
     }
 }
