@@ -10,6 +10,7 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::{EdgeRef, IntoEdgeReferences};
 use serde::{Deserialize, Serialize};
 
+use crate::call::CallSite;
 use crate::trace::CallRecord;
 
 /// A node of the call graph.
@@ -17,7 +18,7 @@ use crate::trace::CallRecord;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Node {
     Service { name: String },
-    Site { service: String, site: String },
+    Site { service: String, site: CallSite },
 }
 
 /// An edge of the call graph.
@@ -81,8 +82,7 @@ impl CallGraph {
             let site = match self.sites.get(&site_key) {
                 Some(&index) => index,
                 None => {
-                    let index =
-                        self.graph.add_node(Node::Site { service: call.from.clone(), site: call.site.to_string() });
+                    let index = self.graph.add_node(Node::Site { service: call.from.clone(), site: call.site.clone() });
                     self.graph.add_edge(from, index, Edge::Contains);
                     self.sites.insert(site_key, index);
                     index
@@ -142,7 +142,7 @@ impl GraphData {
                         Some(stats) if stats.faults_injected > 0 => "darkgreen",
                         _ => "gray",
                     };
-                    (site.clone(), format!("shape=ellipse color={colour}"))
+                    (site.to_string(), format!("shape=ellipse color={colour}"))
                 }
             };
             out.push_str(&format!("  n{} [label=\"{}\" {}];\n", node.id, dot_escape(&label), style));

@@ -221,7 +221,7 @@ pub fn merge_graphs<'a>(graphs: impl Iterator<Item = &'a GraphData>) -> GraphDat
     fn identity(node: &Node) -> (&'static str, String, String) {
         match node {
             Node::Service { name } => ("service", name.clone(), String::new()),
-            Node::Site { service, site } => ("site", service.clone(), site.clone()),
+            Node::Site { service, site } => ("site", service.clone(), site.to_string()),
         }
     }
     let mut merged = GraphData::default();
@@ -372,7 +372,7 @@ mod tests {
                 NodeData { id: 0, node: Node::Service { name: "users".into() }, stats: None },
                 NodeData {
                     id: 1,
-                    node: Node::Site { service: "users".into(), site: "src/users.rs:2:9".into() },
+                    node: Node::Site { service: "users".into(), site: "src/users.rs:2:9".parse().unwrap() },
                     stats: Some(SiteStats { calls, faults_injected: 1, failing_executions: 0 }),
                 },
                 NodeData { id: 2, node: Node::Service { name: "bookings".into() }, stats: None },
