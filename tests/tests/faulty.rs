@@ -328,3 +328,19 @@ async fn dynamic_reduction_loses_no_failure_on_the_recitation_edition() {
     assert_eq!(vulnerabilities(&reduced), vulnerabilities(&full));
     assert_eq!(reduced.vulnerabilities.len(), 3);
 }
+
+/// The whole `report.json` of the recitation edition (times redacted): a change to what the explorer
+/// finds, or to the schema, shows here in review.
+#[tokio::test(flavor = "current_thread")]
+async fn the_recitation_report_as_a_snapshot() {
+    let (report, cinema) = explore(Edition::Recitation, "chris_rivers", Oracle::Accepting, config("snapshot")).await;
+    cinema.shutdown().await.unwrap();
+    insta::assert_json_snapshot!("recitation_report", report, {
+        ".summary.duration_ms" => "[ms]",
+        ".executions[].duration_ms" => "[ms]",
+    });
+    insta::assert_snapshot!(
+        "recitation_summary",
+        report.terminal_summary().replace(&format!("{} ms", report.summary.duration_ms), "[ms] ms")
+    );
+}

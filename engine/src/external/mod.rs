@@ -23,6 +23,7 @@ use crate::context::Context;
 use crate::coordinator::{Coordinator, COORDINATOR_ENV};
 use crate::proxy::Proxy;
 use crate::registry::SERVICES_ENV;
+use crate::text::{bounded, printable};
 
 mod process;
 mod services;
@@ -274,13 +275,22 @@ impl Drop for ClearCurrent {
     }
 }
 
+/// The last two lines of a service's log (read from its last [`KEPT_OUTPUT`] bytes, made printable and
+/// bounded), and where the whole log is.
 fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let last: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).rev().take(2).collect();
+    use std::io::{Read, Seek, SeekFrom};
+    let mut tail = Vec::new();
+    if let Ok(mut file) = std::fs::File::open(log) {
+        let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = file.seek(SeekFrom::Start(length.saturating_sub(KEPT_OUTPUT as u64)));
+        let _ = file.take(KEPT_OUTPUT as u64).read_to_end(&mut tail);
+    }
+    let text = String::from_utf8_lossy(&tail);
+    let last: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).rev().take(2).map(printable).collect();
     if last.is_empty() {
         format!("; log: {}", log.display())
     } else {
-        let last: Vec<&str> = last.into_iter().rev().collect();
-        format!(": {} (log: {})", last.join(" / "), log.display())
+        let last: Vec<String> = last.into_iter().rev().collect();
+        format!(": {} (log: {})", bounded(&last.join(" / "), MESSAGE_LENGTH), log.display())
     }
 }
