@@ -32,6 +32,10 @@ use crate::call::{CallKey, Fnv};
 use crate::fault::{Catalog, Fault};
 use crate::trace::{CallOutcome, CallRecord, TEST_SERVICE};
 
+mod queue;
+
+use queue::Queue;
+
 /// A set of faults, at most one per call.
 pub type FaultSet = BTreeMap<CallKey, Fault>;
 
@@ -205,7 +209,7 @@ pub struct Planner {
     catalog: Catalog,
     excluded: HashSet<CallKey>,
     seen: HashSet<Canonical>,
-    queue: Vec<Candidate>,
+    queue: Queue,
     seq: u64,
     failing: Vec<FaultSet>,
     kills: HashMap<(CallKey, Fault), HashSet<CallKey>>,
@@ -227,7 +231,7 @@ impl Planner {
             catalog,
             excluded,
             seen,
-            queue: Vec::new(),
+            queue: Queue::default(),
             seq: 0,
             failing: Vec::new(),
             kills: HashMap::new(),
@@ -362,28 +366,7 @@ impl Planner {
     /// coverage order (higher first); it is ignored by the other orders.
     pub fn next(&mut self, score: impl Fn(&Candidate) -> f64) -> Option<Candidate> {
         loop {
-            if self.queue.is_empty() {
-                return None;
-            }
-            let index = match self.config.order {
-                Order::Depth => self.queue.len() - 1,
-                Order::Breadth => self.breadth_first(),
-                Order::Coverage => {
-                    let mut best = self.breadth_first();
-                    let mut best_score = score(&self.queue[best]);
-                    for (index, candidate) in self.queue.iter().enumerate() {
-                        let candidate_score = score(candidate);
-                        let better = candidate_score > best_score
-                            || (candidate_score == best_score && rank(candidate) < rank(&self.queue[best]));
-                        if better {
-                            best = index;
-                            best_score = candidate_score;
-                        }
-                    }
-                    best
-                }
-            };
-            let candidate = self.queue.remove(index);
+            let candidate = self.queue.pop(self.config.order, &score)?;
             // Knowledge grew since it was planned: check again.
             if let Some(reason) = self.prune_reason(&candidate.faults, candidate.added) {
                 self.pruned.push((candidate.faults, reason));
@@ -396,31 +379,12 @@ impl Planner {
     /// The fault sets the next `n` calls of [`Planner::next`] would return if nothing new were learnt in
     /// between (with the same `score`), without taking them: what can run speculatively, concurrently.
     pub fn upcoming(&self, n: usize, score: impl Fn(&Candidate) -> f64) -> Vec<FaultSet> {
-        let mut order: Vec<usize> = (0..self.queue.len())
-            .filter(|&index| {
-                let candidate = &self.queue[index];
-                self.prune_reason(&candidate.faults, candidate.added).is_none()
-            })
-            .collect();
-        match self.config.order {
-            Order::Depth => order.reverse(),
-            Order::Breadth => order.sort_by_key(|&index| rank(&self.queue[index])),
-            Order::Coverage => {
-                let scores: HashMap<usize, f64> =
-                    order.iter().map(|&index| (index, score(&self.queue[index]))).collect();
-                order.sort_by(|a, b| {
-                    scores[b]
-                        .partial_cmp(&scores[a])
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                        .then_with(|| rank(&self.queue[*a]).cmp(&rank(&self.queue[*b])))
-                });
-            }
-        }
-        order.into_iter().take(n).map(|index| self.queue[index].faults.clone()).collect()
-    }
-
-    fn breadth_first(&self) -> usize {
-        (0..self.queue.len()).min_by_key(|&index| rank(&self.queue[index])).expect("queue is not empty")
+        self.queue
+            .ordered(self.config.order, score)
+            .filter(|candidate| self.prune_reason(&candidate.faults, candidate.added).is_none())
+            .take(n)
+            .map(|candidate| candidate.faults.clone())
+            .collect()
     }
 
     /// Candidates still waiting.
@@ -432,10 +396,6 @@ impl Planner {
     pub fn pruned(&self) -> &[(FaultSet, PruneReason)] {
         &self.pruned
     }
-}
-
-fn rank(candidate: &Candidate) -> (usize, u64) {
-    (candidate.faults.len(), candidate.seq)
 }
 
 fn descends_from(key: CallKey, ancestor: CallKey, parents: &HashMap<CallKey, CallKey>) -> bool {
