@@ -20,7 +20,7 @@ use crate::call::{CallIdentity, CallKey};
 use crate::context::Context;
 use crate::fault::Fault;
 use crate::registry;
-use crate::trace::{CallOutcome, Transport, EXECUTION_HEADER, PARENT_HEADER, PLAN_HEADER};
+use crate::trace::{CallOutcome, TimeLimit, Transport, EXECUTION_HEADER, PARENT_HEADER, PLAN_HEADER};
 
 /// A pooled HTTP/1 client whose calls cloture can observe and fault. Cheap to clone.
 #[derive(Clone)]
@@ -115,17 +115,24 @@ impl RequestBuilder {
         let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
         let path = uri.path().to_string();
         let Some(context) = Context::current() else {
-            return self.transmit(uri, None).await;
+            return self.transmit(uri, None, None).await;
         };
         let target = registry::service_name(&authority);
         let identity = CallIdentity::at(self.site, self.method.as_str(), &target, &path);
         let execution = &context.execution;
-        let decision = execution.decide(&context.service, context.parent, &identity);
-        if let Some(fault) = decision.fault {
+        let limit = self.timeout.map_or(TimeLimit::None, TimeLimit::Within);
+        let decision = execution.decide(&context.service, context.parent, &identity, limit);
+        let hold = decision.fault.and_then(|fault| fault.hold());
+        if hold.is_some() {
+            execution.hold_virtually();
+        }
+        if let Some(fault) = decision.fault.filter(|_| hold.is_none()) {
             return injected(fault, &target);
         }
         let headers = Some((execution.id, decision.key, execution.plan_header()));
-        let result = self.transmit(uri, headers).await;
+        // A slow callee: the wait happens inside the caller's time limit, which ends it if there is one (and
+        // so does any limit the caller set around this call). In an exploration the wait is virtual.
+        let result = self.transmit(uri, headers, hold).await;
         execution.complete(
             decision.index,
             match &result {
@@ -136,7 +143,12 @@ impl RequestBuilder {
         result
     }
 
-    async fn transmit(self, uri: Uri, context: Option<(u64, CallKey, Option<&str>)>) -> Result<Response, Error> {
+    async fn transmit(
+        self,
+        uri: Uri,
+        context: Option<(u64, CallKey, Option<&str>)>,
+        hold: Option<Duration>,
+    ) -> Result<Response, Error> {
         let mut request = Request::builder()
             .method(self.method)
             .uri(uri)
@@ -155,6 +167,9 @@ impl RequestBuilder {
             }
         }
         let exchange = async {
+            if let Some(hold) = hold {
+                tokio::time::sleep(hold).await;
+            }
             let response = self.client.inner.request(request).await.map_err(|error| {
                 let kind = if error.is_connect() || reset_before_answer(&error) {
                     ErrorKind::Connect
@@ -177,6 +192,7 @@ impl RequestBuilder {
     }
 }
 
+/// The answer of a fault that answers at once.
 fn injected(fault: Fault, target: &str) -> Result<Response, Error> {
     match fault {
         Fault::Connect => Err(Error {
@@ -195,6 +211,7 @@ fn injected(fault: Fault, target: &str) -> Result<Response, Error> {
             headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             Ok(Response { status, headers, body })
         }
+        Fault::Slow | Fault::Delay(_) => unreachable!("faults that hold a call are made by `transmit`"),
     }
 }
 

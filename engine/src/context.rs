@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use crate::call::{CallIdentity, CallKey, CallSite};
 use crate::fault::Fault;
 use crate::registry;
-use crate::trace::{plan_text, CallOutcome, CallRecord, Crash, RemoteReport, Trace, TEST_SERVICE};
+use crate::trace::{plan_text, CallOutcome, CallRecord, Crash, RemoteReport, TimeLimit, Trace, TEST_SERVICE};
 
 tokio::task_local! {
     static CONTEXT: Context;
@@ -57,6 +57,15 @@ pub struct Execution {
     trace: Mutex<Trace>,
     in_flight: AtomicUsize,
     idle: Notify,
+    /// The thread the explorer runs this execution on (its runtime's, for a current-thread runtime).
+    thread: std::thread::ThreadId,
+    /// This execution paused tokio's clock to hold a call virtually (see [`Execution::hold_virtually`]).
+    paused: std::sync::atomic::AtomicBool,
+}
+
+thread_local! {
+    /// Executions on this thread that hold calls virtually: the clock is paused while there is one.
+    static VIRTUAL_HOLDS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// The decision for one call, handed to the client.
@@ -100,6 +109,8 @@ impl Execution {
             trace: Mutex::new(Trace::default()),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
+            thread: std::thread::current().id(),
+            paused: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -140,7 +151,13 @@ impl Execution {
     }
 
     /// Registers a call about to be made and decides whether to inject a fault into it.
-    pub(crate) fn decide(&self, from: &str, parent: CallKey, identity: &CallIdentity<'_>) -> Decision {
+    pub(crate) fn decide(
+        &self,
+        from: &str,
+        parent: CallKey,
+        identity: &CallIdentity<'_>,
+        limit: TimeLimit,
+    ) -> Decision {
         let mut trace = self.lock();
         let count = trace.counts.entry(identity.fingerprint(parent)).or_insert(0);
         let key = CallKey::derive(parent, identity, *count);
@@ -156,7 +173,8 @@ impl Execution {
             path: identity.path.to_string(),
             site: identity.site(),
             fault,
-            outcome: fault.map_or(CallOutcome::Pending, CallOutcome::from),
+            outcome: fault.and_then(Fault::answer).unwrap_or(CallOutcome::Pending),
+            limit,
         });
         Decision { key, index: trace.calls.len() - 1, fault }
     }
@@ -186,6 +204,44 @@ impl Execution {
         self.lock().crashes.push(Crash { service: service.to_string(), message, location });
     }
 
+    /// A call of this execution is about to be held (`slow`, `delay:D`). When the call is made on the
+    /// explorer's own current-thread runtime (an in-process service), tokio's clock is paused until the
+    /// execution ends: whenever every task waits, time jumps to the next timer, so the hold ends at the
+    /// caller's time limit (its own, or any timeout around the call) or at the deadline, without waiting for
+    /// real. Services of the same runtime answer over loopback at once, so nothing real is skipped. Anywhere
+    /// else (another thread or runtime, a service in another process) the hold is real, bounded by the
+    /// deadline. Returns whether the hold is virtual.
+    pub(crate) fn hold_virtually(&self) -> bool {
+        let here = std::thread::current().id() == self.thread
+            && tokio::runtime::Handle::try_current()
+                .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+        if !self.registered || !here {
+            return false;
+        }
+        if !self.paused.swap(true, Ordering::AcqRel) {
+            VIRTUAL_HOLDS.with(|holds| {
+                if holds.get() == 0 {
+                    tokio::time::pause();
+                }
+                holds.set(holds.get() + 1);
+            });
+        }
+        true
+    }
+
+    /// Ends this execution's virtual holds: the clock runs again once no execution on this thread holds.
+    pub(crate) fn release_virtual_time(&self) {
+        if std::thread::current().id() != self.thread || !self.paused.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        VIRTUAL_HOLDS.with(|holds| {
+            holds.set(holds.get().saturating_sub(1));
+            if holds.get() == 0 {
+                tokio::time::resume();
+            }
+        });
+    }
+
     /// Whether any fault was injected so far in this execution (into calls to `service`, when given).
     pub fn fault_injected(&self, service: Option<&str>) -> bool {
         self.lock().injected().any(|(call, _)| service.is_none_or(|name| call.to == name))
@@ -195,7 +251,7 @@ impl Execution {
     /// the root call into `service`. Returns its key, the parent of the calls its handler makes.
     pub(crate) fn external_root(&self, service: &str, method: &str, path: &str) -> CallKey {
         let identity = CallIdentity { file: "external test", line: 0, column: 0, method, target: service, path };
-        self.decide(TEST_SERVICE, CallKey::ROOT, &identity).key
+        self.decide(TEST_SERVICE, CallKey::ROOT, &identity, TimeLimit::Unknown).key
     }
 
     /// Whether this execution made a call with this key.
@@ -246,6 +302,7 @@ impl Drop for InFlight<'_> {
 
 impl Drop for Execution {
     fn drop(&mut self) {
+        self.release_virtual_time();
         if !self.registered {
             return;
         }

@@ -1,6 +1,6 @@
 //! The faults cloture injects and the catalog that says which apply to which service.
 //!
-//! Fault names are a tiny text language: `connect`, `timeout`, `status:NNN`. The catalog adds, per callee,
+//! Fault names are a tiny text language: `connect`, `timeout`, `slow`, `delay:250ms`, `status:NNN`. The catalog adds, per callee,
 //! the error statuses that service is known to return (e.g. `bookings: status:404`), read from a file a
 //! source scan generates and a user can edit. Pure code: parsing and lookup, no I/O beyond `Catalog::load`.
 
@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::Error;
 
@@ -16,24 +17,65 @@ use crate::Error;
 pub enum Fault {
     /// The connection is refused: no request reaches the callee.
     Connect,
-    /// The call times out. Returned at once: nothing waits.
+    /// The call times out. Returned at once: nothing waits. Injected only into calls that have a time
+    /// limit (where none is set, a timeout cannot happen: `slow` shows what does).
     Timeout,
+    /// The callee is slow: it answers later than any time limit or deadline. A call with a time limit gets
+    /// its timeout; a call without one waits, and the execution hangs. In-process, the wait is virtual.
+    Slow,
+    /// The callee answers after this delay (then as it would).
+    Delay(Duration),
     /// The callee answers with this status (and a small JSON error body).
     Status(u16),
 }
 
+/// The longest `delay:` accepted.
+pub const MAX_DELAY: Duration = Duration::from_secs(3600);
+
 impl Fault {
     /// The faults every callee gets: transport faults and the generic server errors.
-    pub const DEFAULTS: [Fault; 5] =
-        [Fault::Connect, Fault::Timeout, Fault::Status(500), Fault::Status(502), Fault::Status(503)];
+    pub const DEFAULTS: [Fault; 6] =
+        [Fault::Connect, Fault::Timeout, Fault::Slow, Fault::Status(500), Fault::Status(502), Fault::Status(503)];
 
-    /// `status` for every status fault, else the fault's name: the unit a vulnerability is grouped by.
+    /// `status` for every status fault, `delay` for every delay, else the fault's name: the unit a
+    /// vulnerability is grouped by.
     pub fn family(&self) -> &'static str {
         match self {
             Fault::Connect => "connect",
             Fault::Timeout => "timeout",
+            Fault::Slow => "slow",
+            Fault::Delay(_) => "delay",
             Fault::Status(_) => "status",
         }
+    }
+
+    /// How long the callee is held before it answers, for the faults that slow a call down.
+    pub fn hold(&self) -> Option<Duration> {
+        match self {
+            // Longer than any deadline: the answer never comes in time.
+            Fault::Slow => Some(Duration::from_secs(24 * 3600)),
+            Fault::Delay(delay) => Some(*delay),
+            _ => None,
+        }
+    }
+}
+
+/// `250ms`, `2s`, `1.5s`.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let (number, unit) = match text.strip_suffix("ms") {
+        Some(number) => (number, 0.001),
+        None => (text.strip_suffix('s')?, 1.0),
+    };
+    let value: f64 = number.parse().ok()?;
+    (value.is_finite() && value > 0.0).then(|| Duration::from_secs_f64(value * unit))
+}
+
+fn format_duration(duration: Duration, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let ms = duration.as_millis();
+    if ms % 1000 == 0 && ms > 0 {
+        write!(f, "{}s", ms / 1000)
+    } else {
+        write!(f, "{ms}ms")
     }
 }
 
@@ -42,6 +84,11 @@ impl fmt::Display for Fault {
         match self {
             Fault::Connect => f.write_str("connect"),
             Fault::Timeout => f.write_str("timeout"),
+            Fault::Slow => f.write_str("slow"),
+            Fault::Delay(delay) => {
+                f.write_str("delay:")?;
+                format_duration(*delay, f)
+            }
             Fault::Status(code) => write!(f, "status:{code}"),
         }
     }
@@ -55,10 +102,19 @@ impl FromStr for Fault {
         match text.trim() {
             "connect" => Ok(Fault::Connect),
             "timeout" => Ok(Fault::Timeout),
+            "slow" => Ok(Fault::Slow),
+            other if other.starts_with("delay:") => {
+                let delay = parse_duration(&other["delay:".len()..])
+                    .ok_or_else(|| bad("a delay is a positive duration in ms or s, e.g. delay:250ms"))?;
+                if delay < Duration::from_millis(1) || delay > MAX_DELAY {
+                    return Err(bad("a delay is between 1ms and 3600s"));
+                }
+                Ok(Fault::Delay(Duration::from_millis(delay.as_millis() as u64)))
+            }
             other => {
                 let code = other
                     .strip_prefix("status:")
-                    .ok_or_else(|| bad("expected `connect`, `timeout` or `status:NNN`"))?;
+                    .ok_or_else(|| bad("expected `connect`, `timeout`, `slow`, `delay:D` or `status:NNN`"))?;
                 let code: u16 = code.parse().map_err(|_| bad("the status is not a number"))?;
                 if !(400..=599).contains(&code) {
                     return Err(bad("only error statuses 400..=599 can be injected"));
@@ -161,7 +217,8 @@ impl Catalog {
     pub fn render(&self) -> String {
         let mut out = String::from(
             "# cloture fault catalog: error statuses each service is known to return.\n\
-             # Calls into a service get connect, timeout, status:500, status:502 and status:503, plus these.\n",
+             # Calls into a service get connect, timeout (where the call has a time limit), slow, status:500,\n\
+             # status:502 and status:503, plus these.\n",
         );
         for (service, faults) in &self.extra {
             let names: Vec<String> = faults.iter().map(Fault::to_string).collect();
@@ -218,8 +275,17 @@ mod tests {
 
     #[test]
     fn fault_names_round_trip() {
-        for name in ["connect", "timeout", "status:500", "status:404"] {
+        for name in ["connect", "timeout", "slow", "delay:250ms", "delay:2s", "status:500", "status:404"] {
             assert_eq!(name.parse::<Fault>().unwrap().to_string(), name);
+        }
+        assert_eq!("delay:1.5s".parse::<Fault>().unwrap(), Fault::Delay(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn delays_must_be_positive_bounded_durations() {
+        for bad in ["delay:", "delay:0ms", "delay:-1s", "delay:2h", "delay:7200s", "delay:nans", "delay:0.1ms"] {
+            let error = bad.parse::<Fault>().expect_err(bad).to_string();
+            assert!(error.contains("delay"), "{bad}: {error}");
         }
     }
 
@@ -235,10 +301,10 @@ mod tests {
     fn catalog_adds_known_statuses_to_the_defaults() {
         let catalog = Catalog::parse("# comment\nbookings: status:404\nmovies: status:404 status:500\n", "t").unwrap();
         let bookings = catalog.faults_for("bookings");
-        assert_eq!(bookings.len(), 6);
-        assert_eq!(bookings[5], Fault::Status(404));
-        assert_eq!(catalog.faults_for("movies").len(), 6);
-        assert_eq!(catalog.faults_for("showtimes").len(), 5);
+        assert_eq!(bookings.len(), 7);
+        assert_eq!(bookings[6], Fault::Status(404));
+        assert_eq!(catalog.faults_for("movies").len(), 7);
+        assert_eq!(catalog.faults_for("showtimes").len(), 6);
     }
 
     #[test]

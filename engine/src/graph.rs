@@ -177,6 +177,9 @@ fn dot_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::call::CallKey;
+    use crate::fault::Fault;
+    use crate::trace::{CallOutcome, TimeLimit};
 
     #[test]
     fn d10_every_text_of_the_dot_output_is_escaped_the_method_included() {
@@ -204,10 +207,6 @@ mod tests {
         }
         assert!(!unquoted.contains("URL") && !unquoted.contains("javascript"), "{unquoted}");
     }
-    use crate::call::{CallKey, CallSite};
-    use crate::fault::Fault;
-    use crate::trace::CallOutcome;
-
     fn call(from: &str, to: &str, line: u32, fault: Option<Fault>) -> CallRecord {
         CallRecord {
             key: CallKey(u64::from(line)),
@@ -219,6 +218,7 @@ mod tests {
             site: CallSite { file: "src/x.rs".into(), line, column: 5 },
             fault,
             outcome: CallOutcome::Status(200),
+            limit: TimeLimit::None,
         }
     }
 

@@ -28,7 +28,7 @@ use tokio::sync::Notify;
 use crate::call::{CallIdentity, CallKey};
 use crate::coordinator::Current;
 use crate::fault::Fault;
-use crate::trace::{CallOutcome, Transport, PARENT_HEADER};
+use crate::trace::{CallOutcome, TimeLimit, Transport, PARENT_HEADER};
 
 type Upstream = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
 
@@ -156,11 +156,15 @@ impl Route {
             target: &self.to,
             path: &path,
         };
-        let decision = execution.decide(&self.from, parent, &identity);
+        let decision = execution.decide(&self.from, parent, &identity, TimeLimit::Unknown);
+        if let Some(Fault::Delay(delay)) = decision.fault {
+            tokio::time::sleep(delay).await;
+        }
         match decision.fault {
             Some(Fault::Connect) => Err(Reset),
-            Some(Fault::Timeout) => {
-                // Hold the request until the caller gives up or the execution is over.
+            Some(Fault::Timeout | Fault::Slow) => {
+                // Hold the request until the caller gives up or the execution is over: a real wait, as the
+                // caller's time limits are in its own process.
                 let started = Instant::now();
                 while started.elapsed() < Duration::from_secs(60) {
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -177,7 +181,7 @@ impl Route {
                 *response.status_mut() = status;
                 Ok(response)
             }
-            None => {
+            None | Some(Fault::Delay(_)) => {
                 // Tell the callee which call delivered its request: the trace goes on, with this call's key as
                 // the parent-id, so a callee that passes the header on links its own calls to this one.
                 let trace =

@@ -153,6 +153,8 @@ pub enum FailureClass {
     Crash,
     /// The services degraded gracefully but the test's oracle refused the answer: fix the test.
     Rejected,
+    /// A call with no time limit waited on a slow dependency: the execution could not finish.
+    Hang,
     /// The execution did not finish within its deadline.
     Timeout,
     /// The harness itself failed (e.g. the system under test was unreachable).
@@ -164,6 +166,7 @@ impl std::fmt::Display for FailureClass {
         f.write_str(match self {
             FailureClass::Crash => "crash",
             FailureClass::Rejected => "rejected",
+            FailureClass::Hang => "hang",
             FailureClass::Timeout => "timeout",
             FailureClass::Error => "error",
         })
@@ -299,6 +302,8 @@ enum Cause {
     UnhandledTransport(&'static str),
     /// A failure of a class at a place; a crash without a known place is told apart by its message.
     At(FailureClass, Option<CallSite>, Option<String>),
+    /// A service that waits forever on slow dependencies: one problem, whichever call it waits on.
+    Hangs(Option<String>),
 }
 
 impl Cause {
@@ -306,6 +311,7 @@ impl Cause {
         let families: BTreeSet<&'static str> = execution.faults.iter().map(|f| f.fault.family()).collect();
         let transport = families.len() == 1 && !families.contains("status");
         match (failure.class, families.first()) {
+            (FailureClass::Hang, _) => Cause::Hangs(failure.service.clone()),
             (FailureClass::Crash, Some(family)) if transport => Cause::UnhandledTransport(family),
             (FailureClass::Crash, _) if failure.location.is_none() => {
                 Cause::At(FailureClass::Crash, None, Some(failure.message.clone()))
@@ -347,6 +353,10 @@ fn vulnerability(index: usize, mut members: Vec<&ExecutionReport>, replay_comman
         FailureClass::Rejected => {
             format!("the test refuses the degraded answer when {callees_text} fails with {faults_text}")
         }
+        FailureClass::Hang => format!(
+            "{service} waits forever when {callees_text} is slow: no time limit on the call at {}",
+            join(&locations, ", ")
+        ),
         FailureClass::Timeout => format!("the execution hangs when {callees_text} fails with {faults_text}"),
         FailureClass::Error => format!("the harness fails: {}", failure.message),
     };

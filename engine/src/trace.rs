@@ -46,16 +46,64 @@ pub enum Transport {
     Request,
 }
 
-impl From<Fault> for CallOutcome {
-    /// The answer the caller sees when `fault` is injected.
-    fn from(fault: Fault) -> CallOutcome {
-        match fault {
-            Fault::Connect => CallOutcome::Transport(Transport::Connect),
-            Fault::Timeout => CallOutcome::Transport(Transport::Timeout),
-            Fault::Status(code) => CallOutcome::Status(code),
+impl Fault {
+    /// The answer the caller sees at once when this fault is injected; `None` for the faults that slow a
+    /// call down (`slow`, `delay:D`), whose answer depends on the caller's time limits.
+    pub fn answer(self) -> Option<CallOutcome> {
+        match self {
+            Fault::Connect => Some(CallOutcome::Transport(Transport::Connect)),
+            Fault::Timeout => Some(CallOutcome::Transport(Transport::Timeout)),
+            Fault::Status(code) => Some(CallOutcome::Status(code)),
+            Fault::Slow | Fault::Delay(_) => None,
         }
     }
 }
+
+/// What the caller knew of its time limit when it made a call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TimeLimit {
+    /// Not known: a call seen by a proxy (the caller's limit is in its own code).
+    #[default]
+    Unknown,
+    /// The call has no time limit of its own (an outer one, e.g. `tokio::time::timeout`, may still hold).
+    None,
+    /// The call gives up after this long.
+    Within(std::time::Duration),
+}
+
+impl TimeLimit {
+    pub fn is_unknown(&self) -> bool {
+        *self == TimeLimit::Unknown
+    }
+}
+
+impl std::fmt::Display for TimeLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TimeLimit::Unknown => f.write_str("unknown"),
+            TimeLimit::None => f.write_str("none"),
+            TimeLimit::Within(limit) => write!(f, "{}ms", limit.as_millis()),
+        }
+    }
+}
+
+impl std::str::FromStr for TimeLimit {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "unknown" => Ok(TimeLimit::Unknown),
+            "none" => Ok(TimeLimit::None),
+            _ => text
+                .strip_suffix("ms")
+                .and_then(|ms| ms.parse().ok())
+                .map(|ms| TimeLimit::Within(std::time::Duration::from_millis(ms)))
+                .ok_or_else(|| format!("time limit `{text}` is not `none`, `unknown` or a number of ms")),
+        }
+    }
+}
+
+serde_as_text!(TimeLimit);
 
 /// One outbound call, as recorded by the caller's client.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -71,6 +119,9 @@ pub struct CallRecord {
     pub site: CallSite,
     pub fault: Option<Fault>,
     pub outcome: CallOutcome,
+    /// The caller's own time limit on the call, when known.
+    #[serde(default, skip_serializing_if = "TimeLimit::is_unknown")]
+    pub limit: TimeLimit,
 }
 
 /// A service that panicked or answered 500 from an unhandled error while handling a request.
@@ -142,9 +193,17 @@ mod tests {
 
     #[test]
     fn an_injected_fault_is_the_same_outcome_as_the_real_failure_of_its_kind() {
-        assert_eq!(CallOutcome::from(Fault::Timeout), CallOutcome::Transport(Transport::Timeout));
-        assert_eq!(CallOutcome::from(Fault::Connect), CallOutcome::Transport(Transport::Connect));
-        assert_eq!(CallOutcome::from(Fault::Status(503)), CallOutcome::Status(503));
+        assert_eq!(Fault::Timeout.answer(), Some(CallOutcome::Transport(Transport::Timeout)));
+        assert_eq!(Fault::Connect.answer(), Some(CallOutcome::Transport(Transport::Connect)));
+        assert_eq!(Fault::Status(503).answer(), Some(CallOutcome::Status(503)));
+        assert_eq!(Fault::Slow.answer(), None, "a slow call's answer depends on the caller's limits");
+    }
+
+    #[test]
+    fn time_limits_round_trip_through_text() {
+        for limit in [TimeLimit::None, TimeLimit::Within(std::time::Duration::from_millis(250))] {
+            assert_eq!(limit.to_string().parse::<TimeLimit>(), Ok(limit));
+        }
     }
 
     #[test]

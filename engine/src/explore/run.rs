@@ -12,7 +12,7 @@ use crate::fault::Fault;
 use crate::panic::{CatchPanic, Panic};
 use crate::plan::{execution_id, FaultSet};
 use crate::report::{ExecutionReport, Failure, FailureClass, FaultReport, Outcome};
-use crate::trace::{CallOutcome, CallRecord, Trace, TEST_SERVICE};
+use crate::trace::{CallOutcome, CallRecord, TimeLimit, Trace, TEST_SERVICE};
 
 /// One finished execution, before it goes into the report.
 pub(super) struct Ran {
@@ -48,6 +48,7 @@ where
     };
     // Let the services' handlers of this execution finish before looking at the trace.
     let quiet = result.is_some() && tokio::time::timeout(Duration::from_secs(1), execution.quiesce()).await.is_ok();
+    execution.release_virtual_time();
     let duration = started.elapsed();
     let trace = execution.trace();
     let failure = match result {
@@ -83,6 +84,17 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
         return failure(FailureClass::Crash, message, crash.location.clone(), Some(crash.service.clone()));
     }
     let (message, location) = match result {
+        Err(_) if hanging_call(trace).is_some() => {
+            let call = hanging_call(trace).expect("checked just above");
+            let message = match call.limit {
+                TimeLimit::None => format!(
+                    "{} waits forever when {} is slow: no time limit on the call at {}",
+                    call.from, call.to, call.site
+                ),
+                _ => format!("{} did not answer within the deadline when {} was slow", call.from, call.to),
+            };
+            return failure(FailureClass::Hang, message, Some(call.site.clone()), Some(call.from.clone()));
+        }
         Err(_) => {
             let busy = if quiet { "" } else { " (a service is still handling a request)" };
             let message = format!("the execution did not finish within {:?}{busy}", config.deadline);
@@ -108,6 +120,12 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
         return failure(FailureClass::Error, message, location, None);
     }
     failure(FailureClass::Rejected, message, location, None)
+}
+
+/// A call held by a `slow` fault that was still waiting when the deadline came: no time limit (of its own
+/// or around it) ended the wait, so the execution hung.
+fn hanging_call(trace: &Trace) -> Option<&CallRecord> {
+    trace.calls.iter().find(|call| call.fault == Some(Fault::Slow) && call.outcome == CallOutcome::Pending)
 }
 
 /// `fault` at `call`, as the report names it.

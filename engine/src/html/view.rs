@@ -139,6 +139,7 @@ impl Badge {
         let help = match class {
             FailureClass::Crash => "a service panicked or answered 500 from an unhandled error",
             FailureClass::Rejected => "the services degraded gracefully but the test refused the answer",
+            FailureClass::Hang => "a call with no time limit waited on a slow dependency: the service hangs",
             FailureClass::Timeout => "the execution did not finish within its deadline",
             FailureClass::Error => "the harness itself failed",
         };

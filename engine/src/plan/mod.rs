@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::call::{CallKey, Fnv};
 use crate::fault::{Catalog, Fault};
-use crate::trace::{CallOutcome, CallRecord, TEST_SERVICE};
+use crate::trace::{CallOutcome, CallRecord, TimeLimit, TEST_SERVICE};
 
 mod queue;
 
@@ -301,6 +301,10 @@ impl Planner {
                 continue;
             }
             for fault in self.catalog.faults_for(&call.to) {
+                // A call without a time limit cannot time out: `slow` shows what happens to it instead.
+                if fault == Fault::Timeout && call.limit == TimeLimit::None {
+                    continue;
+                }
                 let mut next = faults.clone();
                 next.insert(call.key, fault);
                 self.consider(next, call.key, root.unwrap_or((call.key, fault)));
@@ -343,10 +347,10 @@ impl Planner {
                 }
             }
         }
-        if let Some(fault) = faults.get(&added) {
+        if let Some(answer) = faults.get(&added).and_then(|fault| fault.answer()) {
             let mut context = faults.clone();
             context.remove(&added);
-            if self.answers.contains(&(canonical(&context), added, CallOutcome::from(*fault))) {
+            if self.answers.contains(&(canonical(&context), added, answer)) {
                 return Some(PruneReason::Observed);
             }
         }
@@ -426,6 +430,7 @@ mod tests {
             site: CallSite { file: "src/users.rs".to_string(), line: key as u32, column: 1 },
             fault,
             outcome,
+            limit: TimeLimit::Within(std::time::Duration::from_secs(1)),
         }
     }
 
