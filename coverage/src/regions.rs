@@ -1,0 +1,175 @@
+//! Per-file region coverage: every region of a file (code, gap, skipped, expansion, branch) with its
+//! range, kind and count, the instantiations of one function combined. Finer than lines: a region can
+//! be missed on a line that counts as covered. Pure: no I/O.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::export::Export;
+use crate::lines::{normalize_key, relative_key};
+use crate::mapping::RegionKind;
+
+/// One region of a source file and how often it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CoveredRegion {
+    pub line_start: u32,
+    pub col_start: u32,
+    pub line_end: u32,
+    /// Column just past the end (`u32::MAX`: to the end of the line).
+    pub col_end: u32,
+    pub kind: RegionKind,
+    /// Execution count, summed over the functions that have this region (the true count of a branch).
+    pub count: u64,
+    /// How often a branch condition was false; 0 for other kinds.
+    pub false_count: u64,
+}
+
+impl CoveredRegion {
+    /// Whether the region ran at all (for a branch: whether it was ever true).
+    pub fn covered(&self) -> bool {
+        self.count > 0
+    }
+}
+
+/// Counted code regions of a file, as llvm-cov counts regions: code regions only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegionStats {
+    pub regions: usize,
+    pub covered: usize,
+}
+
+/// A region's range and kind, the key regions of several functions are combined by.
+type RangeKind = (u32, u32, u32, u32, RegionKind);
+
+/// Regions per file, keyed like [`crate::LineCoverage`] by workspace-relative path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegionCoverage {
+    /// Path → regions sorted by (start, end, kind), one per distinct range and kind.
+    pub files: BTreeMap<String, Vec<CoveredRegion>>,
+}
+
+impl RegionCoverage {
+    /// The regions of the files an export lists, from the regions and branches of its functions.
+    pub fn from_export(export: &Export, root: &Path) -> RegionCoverage {
+        let mut combined: BTreeMap<String, BTreeMap<RangeKind, (u64, u64)>> = BTreeMap::new();
+        let listed: std::collections::HashSet<&str> = export.files().map(|f| f.filename.as_str()).collect();
+        for file in &listed {
+            combined.entry(relative_key(file, root)).or_default();
+        }
+        let mut add = |filename: Option<&String>, range: (u32, u32, u32, u32), kind: u32, counts: (u64, u64)| {
+            let (Some(filename), Some(kind)) = (filename, RegionKind::from_number(kind)) else { return };
+            if !listed.contains(filename.as_str()) {
+                return;
+            }
+            let regions = combined.entry(relative_key(filename, root)).or_default();
+            let entry = regions.entry((range.0, range.1, range.2, range.3, kind)).or_insert((0, 0));
+            entry.0 = entry.0.saturating_add(counts.0);
+            entry.1 = entry.1.saturating_add(counts.1);
+        };
+        for function in export.functions() {
+            for r in &function.regions {
+                let filename = function.filenames.get(r.file_id as usize);
+                add(filename, (r.line_start, r.col_start, r.line_end, r.col_end), r.kind, (r.count, 0));
+            }
+            for b in &function.branches {
+                let filename = function.filenames.get(b.file_id as usize);
+                add(
+                    filename,
+                    (b.line_start, b.col_start, b.line_end, b.col_end),
+                    b.kind,
+                    (b.true_count, b.false_count),
+                );
+            }
+        }
+        let files =
+            combined
+                .into_iter()
+                .map(|(path, regions)| {
+                    let regions =
+                        regions
+                            .into_iter()
+                            .map(|((line_start, col_start, line_end, col_end, kind), (count, false_count))| {
+                                CoveredRegion { line_start, col_start, line_end, col_end, kind, count, false_count }
+                            })
+                            .collect();
+                    (path, regions)
+                })
+                .collect();
+        RegionCoverage { files }
+    }
+
+    /// Regions of one file; `path` is workspace-relative (a leading `./` is ignored).
+    pub fn file(&self, path: &str) -> Option<&[CoveredRegion]> {
+        self.files.get(normalize_key(path)).map(Vec::as_slice)
+    }
+
+    /// Code regions of a file and how many of them ran.
+    pub fn stats(&self, path: &str) -> RegionStats {
+        let code = self.file(path).unwrap_or_default().iter().filter(|r| r.kind == RegionKind::Code);
+        code.fold(RegionStats::default(), |s, r| RegionStats {
+            regions: s.regions + 1,
+            covered: s.covered + usize::from(r.covered()),
+        })
+    }
+
+    /// Only the files under one of these workspace-relative prefixes.
+    pub fn retain_prefixes(&mut self, prefixes: &[String]) {
+        self.files.retain(|path, _| prefixes.iter().any(|p| path.starts_with(p.as_str())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::{BranchRegion, ExportData, ExportFile, ExportFunction, Region};
+
+    fn code(start: (u32, u32), end: (u32, u32), count: u64, file_id: u32) -> Region {
+        Region {
+            line_start: start.0,
+            col_start: start.1,
+            line_end: end.0,
+            col_end: end.1,
+            count,
+            file_id,
+            expanded_file_id: 0,
+            kind: 0,
+        }
+    }
+
+    #[test]
+    fn instantiations_combine_and_only_listed_files_count() {
+        let generic = |arm_count: u64| ExportFunction {
+            name: "classify".into(),
+            count: 1,
+            regions: vec![code((1, 1), (5, 2), 1, 0), code((2, 5), (2, 9), arm_count, 0), code((9, 1), (9, 4), 1, 1)],
+            branches: vec![BranchRegion {
+                line_start: 2,
+                col_start: 1,
+                line_end: 2,
+                col_end: 4,
+                true_count: arm_count,
+                false_count: 1 - arm_count,
+                file_id: 0,
+                expanded_file_id: 0,
+                kind: 4,
+            }],
+            filenames: vec!["/w/src/a.rs".into(), "/w/src/other.rs".into()],
+        };
+        let export = Export {
+            version: None,
+            kind: None,
+            data: vec![ExportData {
+                files: vec![ExportFile { filename: "/w/src/a.rs".into(), segments: Vec::new() }],
+                functions: vec![generic(0), generic(1)],
+            }],
+        };
+        let regions = RegionCoverage::from_export(&export, Path::new("/w"));
+        assert_eq!(regions.files.keys().collect::<Vec<_>>(), ["src/a.rs"]);
+        let a = regions.file("./src/a.rs").expect("listed");
+        assert_eq!(a.len(), 3);
+        assert_eq!((a[0].count, a[1].count), (2, 1), "counts of both instantiations add up");
+        assert_eq!((a[1].kind, a[1].count, a[1].false_count), (RegionKind::Branch, 1, 1));
+        assert_eq!(regions.stats("src/a.rs"), RegionStats { regions: 2, covered: 2 });
+        assert_eq!(regions.stats("src/missing.rs"), RegionStats::default());
+    }
+}
