@@ -45,11 +45,15 @@ coverage: clean-coverage
 	@scripts/coverage-summary.sh "$(EDITION)"
 
 # The fault exploration under coverage (the second half): terminal summary, report.json, report.html,
-# and cargo-llvm-cov's HTML refreshed to include the fault runs.
+# and cargo-llvm-cov's HTML refreshed to include the fault runs. Then the check that decoding the
+# exploration's snapshots in process gives what llvm-profdata + llvm-cov give for them.
 faulty: clean-coverage
 	cargo llvm-cov run --no-report -p cinema-tests --bin cinema-faulty -- explore --edition $(EDITION) $(FAULTY_ARGS)
 	cargo llvm-cov report --html
 	@scripts/coverage-summary.sh "$(EDITION)"
+	CLOTURE_DECODE_OBJECT="$(CURDIR)/target/llvm-cov-target/debug/cinema-faulty" \
+	  CLOTURE_DECODE_PROFILES="$(CURDIR)/target/llvm-cov-target" \
+	  cargo test -q -p cloture-coverage --test decode_equals_llvm_cov -- --include-ignored --nocapture
 	@echo "cloture report: target/cloture/report.html"
 
 # The cinema as four separate processes built with coverage, the original functional test as an external

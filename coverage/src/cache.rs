@@ -107,14 +107,16 @@ impl Processor {
             lines: LineCoverage::from_export(&export, &self.root),
             regions: RegionCoverage::from_export(&export, &self.root),
         };
-        self.spans = function_spans(&export, &self.root);
+        if self.spans.is_empty() {
+            self.spans = function_spans(&export, &self.root);
+        }
         self.cache.insert(key, coverage.clone());
         Ok(coverage)
     }
 
-    /// Function spans from the most recent conversion (empty before the first). Spans depend only on
-    /// the binaries, not on the counts, so any snapshot's spans are valid for all snapshots of these
-    /// objects. Decoding in process with sources, only the spans in those sources are known.
+    /// Function spans from the first conversion (empty before it). Spans depend only on the binaries,
+    /// not on the counts, so any snapshot's spans are valid for all snapshots of these objects.
+    /// Decoding in process with sources, only the spans in those sources are known.
     pub fn function_spans(&self) -> &[FunctionSpan] {
         &self.spans
     }

@@ -14,12 +14,12 @@
 //! With sources set, only the functions that name one of them are evaluated and only those files are
 //! listed: the segments of those files are the same as without the restriction.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::export::{BranchRegion, Export, ExportData, ExportFile, ExportFunction, Region};
 use crate::mapping::{Counter, CoverageMapping, Expression, FunctionMapping, RegionKind};
-use crate::profile::{Lookup, ProfileCounts};
+use crate::profile::{KeySet, Lookup, ProfileCounts};
 use crate::segments::{build_segments, clamp, CountedRegion};
 use crate::Error;
 
@@ -34,6 +34,8 @@ struct Function {
     files: Vec<u32>,
     /// Whether it names a selected source (always, without sources).
     selected: bool,
+    /// Same for functions of the same name and files: llvm-cov loads only the first of them.
+    provenance: usize,
 }
 
 /// Snapshot bytes to coverage, for one set of instrumented binaries.
@@ -45,6 +47,8 @@ pub struct Decoder {
     /// Which of [`Decoder::files`] are listed; `None`: all.
     listed: Option<Vec<bool>>,
     functions: Vec<Function>,
+    /// Name hashes of the selected functions; `None`: all.
+    names: Option<KeySet<u64>>,
 }
 
 /// A function loaded with a profile's counts: regions with their counts, in mapping order.
@@ -86,6 +90,7 @@ impl Decoder {
         let mut files: Vec<String> = Vec::new();
         let mut file_ids: HashMap<String, u32> = HashMap::new();
         let mut functions = Vec::new();
+        let mut provenances: HashMap<(Vec<u32>, String), usize> = HashMap::new();
         for (mapping_index, mapping) in mappings.iter().enumerate() {
             let ids: Vec<u32> = mapping
                 .filenames
@@ -101,10 +106,12 @@ impl Decoder {
                 let files: Vec<u32> = function.files.iter().map(|&f| ids[f as usize]).collect();
                 let first = function.files.first().map(|&f| mapping.filenames[f as usize].as_str());
                 let name = name_without_prefix(&function.name, first).to_string();
-                functions.push(Function { mapping: mapping_index, index, name, files, selected: true });
+                let next = provenances.len();
+                let provenance = *provenances.entry((files.clone(), name.clone())).or_insert(next);
+                functions.push(Function { mapping: mapping_index, index, name, files, selected: true, provenance });
             }
         }
-        Decoder { mappings, files, listed: None, functions }
+        Decoder { mappings, files, listed: None, functions, names: None }
     }
 
     /// Lists only these source files (absolute paths, as the mapping names them) and evaluates only the
@@ -112,10 +119,15 @@ impl Decoder {
     pub fn with_sources(mut self, sources: &[PathBuf]) -> Decoder {
         let wanted: HashSet<&Path> = sources.iter().map(PathBuf::as_path).collect();
         let listed: Vec<bool> = self.files.iter().map(|f| wanted.contains(Path::new(f))).collect();
+        let mut names = KeySet::default();
         for function in &mut self.functions {
             function.selected = function.files.iter().any(|&f| listed[f as usize]);
+            if function.selected {
+                names.insert(self.mappings[function.mapping].functions[function.index].name_ref);
+            }
         }
         self.listed = Some(listed);
+        self.names = Some(names);
         self
     }
 
@@ -129,14 +141,15 @@ impl Decoder {
     pub fn export(&self, profraws: &[&[u8]]) -> Result<Export, Error> {
         let mut counts = ProfileCounts::default();
         for raw in profraws {
-            counts.add(raw).map_err(|reason| Error::BadProfile { reason })?;
+            counts.add_names(raw, self.names.as_ref()).map_err(|reason| Error::BadProfile { reason })?;
         }
-        let mut seen: HashSet<(&[u32], &str)> = HashSet::new();
+        let mut seen = vec![false; self.functions.len()];
         let mut loaded = Vec::new();
+        let mut evaluator = Evaluator::default();
         for function in self.functions.iter().filter(|f| f.selected) {
             let mapping = &self.mappings[function.mapping].functions[function.index];
-            let Some(counts) = load(mapping, &counts) else { continue };
-            if seen.insert((function.files.as_slice(), function.name.as_str())) {
+            let Some(counts) = evaluator.load(mapping, &counts) else { continue };
+            if !std::mem::replace(&mut seen[function.provenance], true) {
                 loaded.push(Loaded { function, mapping, counts });
             }
         }
@@ -147,19 +160,19 @@ impl Decoder {
 
     /// The segments of every listed file that a loaded function names, sorted by filename.
     fn file_segments(&self, loaded: &[Loaded<'_>]) -> Vec<ExportFile> {
-        let mut by_file: BTreeMap<&str, Vec<CountedRegion>> = BTreeMap::new();
+        let mut by_file: Vec<Option<Vec<CountedRegion>>> = vec![None; self.files.len()];
         for l in loaded {
             for &file in &l.function.files {
                 if self.listed.as_ref().is_none_or(|listed| listed[file as usize]) {
-                    by_file.entry(self.files[file as usize].as_str()).or_default();
+                    by_file[file as usize].get_or_insert_with(Vec::new);
                 }
             }
             for (region, &(count, false_count)) in l.mapping.regions.iter().zip(&l.counts) {
                 if region.kind.is_branch() || region.kind == RegionKind::McdcDecision {
                     continue;
                 }
-                let file = self.files[l.function.files[region.file_id as usize] as usize].as_str();
-                if let Some(regions) = by_file.get_mut(file) {
+                let file = l.function.files[region.file_id as usize] as usize;
+                if let Some(regions) = &mut by_file[file] {
                     regions.push(CountedRegion {
                         line_start: region.line_start,
                         col_start: region.col_start,
@@ -172,13 +185,16 @@ impl Decoder {
                 }
             }
         }
-        by_file
+        let mut files: Vec<ExportFile> = by_file
             .into_iter()
-            .map(|(filename, mut regions)| ExportFile {
-                filename: filename.to_string(),
-                segments: build_segments(&mut regions),
+            .enumerate()
+            .filter_map(|(file, regions)| {
+                let mut regions = regions?;
+                Some(ExportFile { filename: self.files[file].clone(), segments: build_segments(&mut regions) })
             })
-            .collect()
+            .collect();
+        files.sort_unstable_by(|a, b| a.filename.cmp(&b.filename));
+        files
     }
 
     fn export_function(&self, l: &Loaded<'_>) -> ExportFunction {
@@ -232,81 +248,89 @@ fn name_without_prefix<'a>(name: &'a str, file: Option<&str>) -> &'a str {
     }
 }
 
-/// The (count, false count) of every region of `function` under `counts`, or `None` when llvm-cov
-/// leaves the function out. MC/DC decisions get (0, 0).
-fn load(function: &FunctionMapping, counts: &ProfileCounts) -> Option<Vec<(u64, u64)>> {
-    let counters = match counts.lookup(function.name_ref, function.hash) {
-        Lookup::Counts(counters) => Some(counters),
-        Lookup::HashMismatch => return None,
-        Lookup::Unknown => None,
-    };
-    let value = |id: u32| match counters {
-        Some(c) => c.get(id as usize).copied(),
-        None => Some(0),
-    };
-    let first = counters.and_then(|c| c.first().copied()).unwrap_or(0);
-    if function.regions.len() == 1 && function.regions[0].count == Counter::Zero && first > 0 {
-        return None;
-    }
-    let mut memo = vec![None; function.expressions.len()];
-    let mut out = Vec::with_capacity(function.regions.len());
-    for region in &function.regions {
-        if region.kind == RegionKind::McdcDecision {
-            out.push((0, 0));
-            continue;
-        }
-        let count = evaluate(region.count, &function.expressions, &value, &mut memo)?;
-        let false_count = evaluate(region.false_count, &function.expressions, &value, &mut memo)?;
-        out.push((count as u64, false_count as u64));
-    }
-    Some(out)
+/// Evaluates counters, its buffers kept from one function to the next.
+#[derive(Default)]
+struct Evaluator {
+    /// Expression values of the current function.
+    memo: Vec<Option<i64>>,
+    /// Expressions waiting for an operand.
+    stack: Vec<usize>,
 }
 
-/// The value of a counter: expressions add or subtract in `i64` (wrapping, as llvm-cov's evaluation
-/// does in practice); `None` when it needs a counter the profile does not have or an expression that
-/// does not exist. `memo` keeps expression values between calls for one function.
-fn evaluate(
-    counter: Counter,
-    expressions: &[Expression],
-    value: &dyn Fn(u32) -> Option<u64>,
-    memo: &mut [Option<i64>],
-) -> Option<i64> {
-    let root = match counter {
-        Counter::Zero => return Some(0),
-        Counter::Value(id) => return value(id).map(|v| v as i64),
-        Counter::Expression(id) => id as usize,
-    };
-    let mut stack = vec![root];
-    while let Some(&top) = stack.last() {
-        if memo.get(top)?.is_some() {
-            stack.pop();
-            continue;
+impl Evaluator {
+    /// The (count, false count) of every region of `function` under `counts`, or `None` when llvm-cov
+    /// leaves the function out. MC/DC decisions get (0, 0).
+    fn load(&mut self, function: &FunctionMapping, counts: &ProfileCounts) -> Option<Vec<(u64, u64)>> {
+        let counters = match counts.lookup(function.name_ref, function.hash) {
+            Lookup::Counts(counters) => Some(counters),
+            Lookup::HashMismatch => return None,
+            Lookup::Unknown => None,
+        };
+        let first = counters.and_then(|c| c.first().copied()).unwrap_or(0);
+        if function.regions.len() == 1 && function.regions[0].count == Counter::Zero && first > 0 {
+            return None;
         }
-        let expression = expressions[top];
-        let mut operands = [0i64; 2];
-        let mut pending = None;
-        for (slot, side) in operands.iter_mut().zip([expression.lhs, expression.rhs]) {
-            match side {
-                Counter::Zero => {}
-                Counter::Value(id) => *slot = value(id)? as i64,
-                Counter::Expression(id) => match memo.get(id as usize)? {
-                    Some(v) => *slot = *v,
-                    None => pending = pending.or(Some(id as usize)),
-                },
+        self.memo.clear();
+        self.memo.resize(function.expressions.len(), None);
+        let mut out = Vec::with_capacity(function.regions.len());
+        for region in &function.regions {
+            if region.kind == RegionKind::McdcDecision {
+                out.push((0, 0));
+                continue;
             }
+            let count = self.evaluate(region.count, &function.expressions, counters)?;
+            let false_count = self.evaluate(region.false_count, &function.expressions, counters)?;
+            out.push((count as u64, false_count as u64));
         }
-        match pending {
-            // More pending expressions than there are means a cycle: malformed.
-            Some(_) if stack.len() > expressions.len() => return None,
-            Some(next) => stack.push(next),
-            None => {
-                let [lhs, rhs] = operands;
-                memo[top] = Some(if expression.add { lhs.wrapping_add(rhs) } else { lhs.wrapping_sub(rhs) });
-                stack.pop();
-            }
-        }
+        Some(out)
     }
-    memo[root]
+
+    /// The value of a counter: expressions add or subtract in `i64` (wrapping, as llvm-cov's evaluation
+    /// does in practice); `None` when it needs a counter the profile does not have or an expression
+    /// that does not exist. Without counters (an unknown function) every counter is zero.
+    fn evaluate(&mut self, counter: Counter, expressions: &[Expression], counters: Option<&[u64]>) -> Option<i64> {
+        let value = |id: u32| match counters {
+            Some(c) => c.get(id as usize).map(|&v| v as i64),
+            None => Some(0),
+        };
+        let root = match counter {
+            Counter::Zero => return Some(0),
+            Counter::Value(id) => return value(id),
+            Counter::Expression(id) => id as usize,
+        };
+        self.stack.clear();
+        self.stack.push(root);
+        while let Some(&top) = self.stack.last() {
+            if self.memo.get(top)?.is_some() {
+                self.stack.pop();
+                continue;
+            }
+            let expression = expressions[top];
+            let mut operands = [0i64; 2];
+            let mut pending = None;
+            for (slot, side) in operands.iter_mut().zip([expression.lhs, expression.rhs]) {
+                match side {
+                    Counter::Zero => {}
+                    Counter::Value(id) => *slot = value(id)?,
+                    Counter::Expression(id) => match self.memo.get(id as usize)? {
+                        Some(v) => *slot = *v,
+                        None => pending = pending.or(Some(id as usize)),
+                    },
+                }
+            }
+            match pending {
+                // More pending expressions than there are means a cycle: malformed.
+                Some(_) if self.stack.len() > expressions.len() => return None,
+                Some(next) => self.stack.push(next),
+                None => {
+                    let [lhs, rhs] = operands;
+                    self.memo[top] = Some(if expression.add { lhs.wrapping_add(rhs) } else { lhs.wrapping_sub(rhs) });
+                    self.stack.pop();
+                }
+            }
+        }
+        self.memo[root]
+    }
 }
 
 #[cfg(test)]

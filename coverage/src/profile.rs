@@ -12,6 +12,7 @@
 //! Value profiles, bitmaps (MC/DC) and virtual table data are skipped.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::bytes::{Cursor, Endian};
 
@@ -29,11 +30,34 @@ const VERSION: u64 = 10;
 /// Sixteen `u64` header fields in version 10.
 const HEADER_FIELDS: usize = 16;
 /// `sizeof(__llvm_profile_data)` in version 10 on 64-bit targets.
-const DATA_RECORD_SIZE: u64 = 64;
+const DATA_RECORD_SIZE: usize = 64;
 /// `VARIANT_MASK_BYTE_COVERAGE`: one byte per counter, 0 meaning covered.
 const BYTE_COVERAGE: u64 = 1 << 60;
 /// `VARIANT_MASK_FUNCTION_ENTRY_ONLY`: only entry counters.
 const FUNCTION_ENTRY_ONLY: u64 = 1 << 61;
+
+/// Hashes keys that are already hashes (MD5 name hashes, structural hashes) by mixing their words.
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = self.0.rotate_left(29) ^ n;
+    }
+}
+
+pub(crate) type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+pub(crate) type KeySet<K> = std::collections::HashSet<K, BuildHasherDefault<KeyHasher>>;
 
 /// What a profile knows about a function, as llvm-cov asks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,9 +71,14 @@ pub enum Lookup<'a> {
 }
 
 /// Counters of one or more raw profiles, merged: per name hash, per structural hash.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ProfileCounts {
-    functions: HashMap<u64, Vec<(u64, Vec<u64>)>>,
+    /// Every record's counters, one record after the other.
+    counters: Vec<u64>,
+    /// (name hash, structural hash) → start and length in `counters`.
+    records: KeyMap<(u64, u64), (usize, usize)>,
+    /// Name hash → whether any of its counters is not zero.
+    names: KeyMap<u64, bool>,
 }
 
 impl ProfileCounts {
@@ -62,6 +91,12 @@ impl ProfileCounts {
 
     /// Adds a raw profile's counters: those of a (name, hash) already present add up (saturating).
     pub fn add(&mut self, raw: &[u8]) -> Result<(), String> {
+        self.add_names(raw, None)
+    }
+
+    /// Like [`ProfileCounts::add`], keeping only the functions whose name hash is in `names` (when
+    /// given): what is not asked for is not copied.
+    pub(crate) fn add_names(&mut self, raw: &[u8], names: Option<&KeySet<u64>>) -> Result<(), String> {
         let endian = match raw.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))) {
             Some(MAGIC_64) => Endian::Little,
             Some(m) if m.swap_bytes() == MAGIC_64 => Endian::Big,
@@ -69,8 +104,8 @@ impl ProfileCounts {
         };
         let mut cursor = Cursor::new(raw, endian);
         let mut header = [0u64; HEADER_FIELDS];
-        for (index, field) in header.iter_mut().enumerate() {
-            *field = cursor.u64(&format!("raw profile header field {index}"))?;
+        for field in header.iter_mut() {
+            *field = cursor.u64("raw profile header")?;
         }
         let version = header[1] & 0xffff_ffff;
         if version != VERSION {
@@ -80,53 +115,80 @@ impl ProfileCounts {
             return Err("raw profile with single-byte or entry-only counters".to_string());
         }
         let layout = Layout::from_header(&header, raw.len())?;
+        self.records.reserve(layout.records);
         for index in 0..layout.records {
-            let (name_ref, hash, counters) = layout.record(raw, endian, index)?;
-            self.insert(name_ref, hash, counters);
+            if names.is_some_and(|names| !names.contains(&layout.name_ref(raw, endian, index))) {
+                continue;
+            }
+            let record = layout.record(raw, endian, index).map_err(|e| format!("raw profile record {index}: {e}"))?;
+            self.insert(record, &raw[layout.counters_start..], endian);
         }
         Ok(())
     }
 
-    fn insert(&mut self, name_ref: u64, hash: u64, counters: Vec<u64>) {
-        let records = self.functions.entry(name_ref).or_default();
-        match records.iter_mut().find(|(h, _)| *h == hash) {
-            Some((_, existing)) if existing.len() == counters.len() => {
-                for (a, b) in existing.iter_mut().zip(counters) {
+    fn insert(&mut self, record: RawRecord, counters: &[u8], endian: Endian) {
+        let bytes = &counters[record.offset..record.offset + record.count * 8];
+        let values = bytes.chunks_exact(8).map(|b| {
+            let b: [u8; 8] = b.try_into().expect("chunks of 8");
+            match endian {
+                Endian::Little => u64::from_le_bytes(b),
+                Endian::Big => u64::from_be_bytes(b),
+            }
+        });
+        let mut any = false;
+        match self.records.get(&(record.name_ref, record.hash)) {
+            Some(&(start, len)) if len == record.count => {
+                for (a, b) in self.counters[start..start + len].iter_mut().zip(values) {
                     *a = a.saturating_add(b);
+                    any |= *a != 0;
                 }
             }
             // llvm-profdata reports a counter-count mismatch and keeps the first record.
             Some(_) => {}
-            None => records.push((hash, counters)),
+            None => {
+                let start = self.counters.len();
+                self.counters.extend(values);
+                any = self.counters[start..].iter().any(|&c| c != 0);
+                self.records.insert((record.name_ref, record.hash), (start, record.count));
+            }
         }
+        *self.names.entry(record.name_ref).or_insert(false) |= any;
     }
 
     /// What llvm-cov would find for the function `name_ref` with structural hash `hash` in the
     /// `-sparse` merge of these profiles.
     pub fn lookup(&self, name_ref: u64, hash: u64) -> Lookup<'_> {
-        let Some(records) = self.functions.get(&name_ref) else { return Lookup::Unknown };
-        if records.iter().all(|(_, counters)| counters.iter().all(|&c| c == 0)) {
+        if self.names.get(&name_ref) != Some(&true) {
             return Lookup::Unknown;
         }
-        match records.iter().find(|(h, _)| *h == hash) {
-            Some((_, counters)) => Lookup::Counts(counters),
+        match self.records.get(&(name_ref, hash)) {
+            Some(&(start, len)) => Lookup::Counts(&self.counters[start..start + len]),
             None => Lookup::HashMismatch,
         }
     }
 
     /// Number of (name, hash) records.
     pub fn len(&self) -> usize {
-        self.functions.values().map(Vec::len).sum()
+        self.records.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.records.is_empty()
     }
+}
+
+/// A data record: whose counters, and where they are.
+struct RawRecord {
+    name_ref: u64,
+    hash: u64,
+    /// Byte offset in the counters section.
+    offset: usize,
+    count: usize,
 }
 
 /// Where a version 10 profile keeps its data records and counters.
 struct Layout {
-    records: u64,
+    records: usize,
     data_start: usize,
     counters_start: usize,
     counters_len: usize,
@@ -139,44 +201,48 @@ impl Layout {
     /// bitmap delta, names delta, virtual table count, virtual names size, last value kind.
     fn from_header(header: &[u64; HEADER_FIELDS], len: usize) -> Result<Layout, String> {
         let too_big = || "raw profile header gives sizes larger than the profile".to_string();
-        let to_usize = |v: u64| usize::try_from(v).map_err(|_| too_big());
-        let data_start = (HEADER_FIELDS * 8).checked_add(to_usize(header[2])?).ok_or_else(too_big)?;
-        let data_len = to_usize(header[3].checked_mul(DATA_RECORD_SIZE).ok_or_else(too_big)?)?;
+        let size = |v: u64, unit: usize| usize::try_from(v).ok().and_then(|v| v.checked_mul(unit)).ok_or_else(too_big);
+        let data_start = (HEADER_FIELDS * 8).checked_add(size(header[2], 1)?).ok_or_else(too_big)?;
         let counters_start = data_start
-            .checked_add(data_len)
-            .and_then(|v| v.checked_add(to_usize(header[4]).ok()?))
+            .checked_add(size(header[3], DATA_RECORD_SIZE)?)
+            .and_then(|v| v.checked_add(size(header[4], 1).ok()?))
             .ok_or_else(too_big)?;
-        let counters_len = to_usize(header[5].checked_mul(8).ok_or_else(too_big)?)?;
+        let counters_len = size(header[5], 8)?;
         if counters_start.checked_add(counters_len).is_none_or(|end| end > len) {
             return Err(too_big());
         }
-        Ok(Layout { records: header[3], data_start, counters_start, counters_len, counters_delta: header[10] })
+        Ok(Layout { records: header[3] as usize, data_start, counters_start, counters_len, counters_delta: header[10] })
     }
 
-    /// The name hash, structural hash and counters of data record `index`.
-    fn record(&self, raw: &[u8], endian: Endian, index: u64) -> Result<(u64, u64, Vec<u64>), String> {
-        let at = self.data_start + (index * DATA_RECORD_SIZE) as usize;
-        let mut c = Cursor::new(&raw[at..at + DATA_RECORD_SIZE as usize], endian);
-        let what = |field: &str| format!("raw profile record {index}: {field}");
-        let name_ref = c.u64(&what("name hash"))?;
-        let hash = c.u64(&what("function hash"))?;
-        let counter_ptr = c.u64(&what("counter pointer"))?;
-        c.take(24, &what("bitmap, function and values pointers"))?;
-        let count = c.u32(&what("counter count"))? as usize;
+    /// The name hash of data record `index`.
+    fn name_ref(&self, raw: &[u8], endian: Endian, index: usize) -> u64 {
+        let at = self.data_start + index * DATA_RECORD_SIZE;
+        let bytes: [u8; 8] = raw[at..at + 8].try_into().expect("records lie before the counters");
+        match endian {
+            Endian::Little => u64::from_le_bytes(bytes),
+            Endian::Big => u64::from_be_bytes(bytes),
+        }
+    }
+
+    /// Data record `index`: name hash @0, function hash @8, relative counter pointer @16, three more
+    /// pointers, counter count @48 (u32), value site counts and bitmap size.
+    fn record(&self, raw: &[u8], endian: Endian, index: usize) -> Result<RawRecord, String> {
+        let at = self.data_start + index * DATA_RECORD_SIZE;
+        let mut c = Cursor::new(&raw[at..at + DATA_RECORD_SIZE], endian);
+        let name_ref = c.u64("name hash")?;
+        let hash = c.u64("function hash")?;
+        let counter_ptr = c.u64("counter pointer")?;
+        c.take(24, "pointers")?;
+        let count = c.u32("counter count")? as usize;
         // The pointer is relative to the record; the delta to the first record, moving back one record
         // size per record.
-        let delta = self.counters_delta.wrapping_sub(index.wrapping_mul(DATA_RECORD_SIZE));
+        let delta = self.counters_delta.wrapping_sub((index * DATA_RECORD_SIZE) as u64);
         let offset = counter_ptr.wrapping_sub(delta) as i64;
-        let offset = usize::try_from(offset)
-            .ok()
-            .filter(|&o| {
-                o % 8 == 0
-                    && count.checked_mul(8).and_then(|n| n.checked_add(o)).is_some_and(|end| end <= self.counters_len)
-            })
-            .ok_or_else(|| what(&format!("counters at offset {offset} (x{count}) are outside the counters")))?;
-        let mut counters = Cursor::new(&raw[self.counters_start + offset..], endian);
-        let values = (0..count).map(|i| counters.u64(&what(&format!("counter {i}")))).collect::<Result<_, _>>()?;
-        Ok((name_ref, hash, values))
+        let fits = |o: usize| o % 8 == 0 && o.checked_add(count * 8).is_some_and(|end| end <= self.counters_len);
+        match usize::try_from(offset) {
+            Ok(offset) if fits(offset) => Ok(RawRecord { name_ref, hash, offset, count }),
+            _ => Err(format!("counters at offset {offset} (x{count}) are outside the counters")),
+        }
     }
 }
 
@@ -218,7 +284,7 @@ pub(crate) mod tests {
         let mut out: Vec<u8> = header.iter().flat_map(|v| v.to_le_bytes()).collect();
         out.extend(vec![0xab; binary_ids as usize]);
         for (i, (name, hash, values)) in records.iter().enumerate() {
-            let record_address = i as u64 * DATA_RECORD_SIZE; // relative to data begin
+            let record_address = (i * DATA_RECORD_SIZE) as u64; // relative to data begin
             let counter_address = counters_delta.wrapping_add(offsets[i] as u64);
             let relative = counter_address.wrapping_sub(record_address);
             let mut rec = Vec::new();
@@ -228,7 +294,7 @@ pub(crate) mod tests {
             rec.extend([0u8; 24]);
             rec.extend((values.len() as u32).to_le_bytes());
             rec.extend([0u8; 12]);
-            assert_eq!(rec.len(), DATA_RECORD_SIZE as usize);
+            assert_eq!(rec.len(), DATA_RECORD_SIZE);
             out.extend(rec);
         }
         let mut counter_bytes = vec![0u8; counters * 8];
@@ -258,10 +324,16 @@ pub(crate) mod tests {
     #[test]
     fn profiles_merge_by_adding_counters_of_the_same_function() {
         let mut counts = ProfileCounts::parse(&raw_profile(&[(1, 10, vec![1, 2]), (3, 30, vec![0])])).expect("one");
+        let mut only_3 = counts.clone();
         counts.add(&raw_profile(&[(1, 10, vec![4, u64::MAX]), (3, 30, vec![9]), (1, 11, vec![1])])).expect("two");
         assert_eq!(counts.lookup(1, 10), Lookup::Counts(&[5, u64::MAX]));
         assert_eq!(counts.lookup(1, 11), Lookup::Counts(&[1]));
         assert_eq!(counts.lookup(3, 30), Lookup::Counts(&[9]));
+
+        let names: KeySet<u64> = [3].into_iter().collect();
+        only_3.add_names(&raw_profile(&[(1, 10, vec![4, 4]), (3, 30, vec![9])]), Some(&names)).expect("two");
+        assert_eq!(only_3.lookup(1, 10), Lookup::Counts(&[1, 2]), "name 1 was not asked for");
+        assert_eq!(only_3.lookup(3, 30), Lookup::Counts(&[9]));
     }
 
     #[test]
@@ -279,9 +351,8 @@ pub(crate) mod tests {
         let err = ProfileCounts::parse(&raw).expect_err("pointer out of range");
         assert!(err.starts_with("raw profile record 0: counters at offset"), "{err}");
 
-        let mut swapped = raw_profile(&[(1, 10, vec![1])]);
-        swapped[1] = 0; // a counter count larger than the file
-        swapped[5 * 8..6 * 8].copy_from_slice(&1_000_000u64.to_le_bytes());
-        assert!(ProfileCounts::parse(&swapped).is_err());
+        let mut huge = raw_profile(&[(1, 10, vec![1])]);
+        huge[5 * 8..6 * 8].copy_from_slice(&1_000_000u64.to_le_bytes()); // more counters than bytes
+        assert!(ProfileCounts::parse(&huge).expect_err("too big").contains("larger than the profile"));
     }
 }

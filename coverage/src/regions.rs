@@ -2,7 +2,7 @@
 //! range, kind and count, the instantiations of one function combined. Finer than lines: a region can
 //! be missed on a line that counts as covered. Pure: no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::export::Export;
@@ -51,50 +51,58 @@ pub struct RegionCoverage {
 impl RegionCoverage {
     /// The regions of the files an export lists, from the regions and branches of its functions.
     pub fn from_export(export: &Export, root: &Path) -> RegionCoverage {
-        let mut combined: BTreeMap<String, BTreeMap<RangeKind, (u64, u64)>> = BTreeMap::new();
-        let listed: std::collections::HashSet<&str> = export.files().map(|f| f.filename.as_str()).collect();
-        for file in &listed {
-            combined.entry(relative_key(file, root)).or_default();
-        }
-        let mut add = |filename: Option<&String>, range: (u32, u32, u32, u32), kind: u32, counts: (u64, u64)| {
-            let (Some(filename), Some(kind)) = (filename, RegionKind::from_number(kind)) else { return };
-            if !listed.contains(filename.as_str()) {
-                return;
-            }
-            let regions = combined.entry(relative_key(filename, root)).or_default();
-            let entry = regions.entry((range.0, range.1, range.2, range.3, kind)).or_insert((0, 0));
-            entry.0 = entry.0.saturating_add(counts.0);
-            entry.1 = entry.1.saturating_add(counts.1);
-        };
+        let listed: HashMap<&str, usize> = export.files().enumerate().map(|(i, f)| (f.filename.as_str(), i)).collect();
+        let mut per_file: Vec<Vec<(RangeKind, u64, u64)>> = vec![Vec::new(); listed.len()];
         for function in export.functions() {
+            let targets: Vec<Option<usize>> =
+                function.filenames.iter().map(|f| listed.get(f.as_str()).copied()).collect();
+            let target = |file_id: u32| targets.get(file_id as usize).copied().flatten();
             for r in &function.regions {
-                let filename = function.filenames.get(r.file_id as usize);
-                add(filename, (r.line_start, r.col_start, r.line_end, r.col_end), r.kind, (r.count, 0));
+                if let (Some(file), Some(kind)) = (target(r.file_id), RegionKind::from_number(r.kind)) {
+                    per_file[file].push(((r.line_start, r.col_start, r.line_end, r.col_end, kind), r.count, 0));
+                }
             }
             for b in &function.branches {
-                let filename = function.filenames.get(b.file_id as usize);
-                add(
-                    filename,
-                    (b.line_start, b.col_start, b.line_end, b.col_end),
-                    b.kind,
-                    (b.true_count, b.false_count),
-                );
+                if let (Some(file), Some(kind)) = (target(b.file_id), RegionKind::from_number(b.kind)) {
+                    let range = (b.line_start, b.col_start, b.line_end, b.col_end, kind);
+                    per_file[file].push((range, b.true_count, b.false_count));
+                }
             }
         }
-        let files =
-            combined
-                .into_iter()
-                .map(|(path, regions)| {
-                    let regions =
-                        regions
-                            .into_iter()
-                            .map(|((line_start, col_start, line_end, col_end, kind), (count, false_count))| {
-                                CoveredRegion { line_start, col_start, line_end, col_end, kind, count, false_count }
-                            })
-                            .collect();
-                    (path, regions)
-                })
-                .collect();
+        let mut files = BTreeMap::new();
+        for (file, mut regions) in export.files().zip(per_file) {
+            regions.sort_by_cached_key(|&((line_start, col_start, line_end, col_end, kind), _, _)| {
+                let range = (u128::from(line_start) << 96)
+                    | (u128::from(col_start) << 64)
+                    | (u128::from(line_end) << 32)
+                    | u128::from(col_end);
+                (range, kind as u8)
+            });
+            let mut combined: Vec<CoveredRegion> = Vec::with_capacity(regions.len());
+            for ((line_start, col_start, line_end, col_end, kind), count, false_count) in regions {
+                match combined.last_mut() {
+                    Some(last)
+                        if (last.line_start, last.col_start, last.line_end, last.col_end, last.kind)
+                            == (line_start, col_start, line_end, col_end, kind) =>
+                    {
+                        last.count = last.count.saturating_add(count);
+                        last.false_count = last.false_count.saturating_add(false_count);
+                    }
+                    _ => combined.push(CoveredRegion {
+                        line_start,
+                        col_start,
+                        line_end,
+                        col_end,
+                        kind,
+                        count,
+                        false_count,
+                    }),
+                }
+            }
+            let entry: &mut Vec<CoveredRegion> = files.entry(relative_key(&file.filename, root)).or_default();
+            entry.extend(combined);
+            entry.sort_unstable();
+        }
         RegionCoverage { files }
     }
 

@@ -44,15 +44,20 @@ pub(crate) fn clamp(count: u64) -> u64 {
 pub fn build_segments(regions: &mut [CountedRegion]) -> Vec<Segment> {
     sort_nested(regions);
     let combined = combine(regions);
-    let mut builder = Builder { segments: Vec::new(), active: Vec::new() };
+    let mut builder = Builder { segments: Vec::new(), active: Vec::new(), completed: Vec::new() };
     builder.build(&regions[..combined]);
     // Counts are compared unclamped while building (as llvm-cov does) and clamped on the way out.
     builder.segments.into_iter().map(|s| Segment { count: clamp(s.count), ..s }).collect()
 }
 
-/// Start ascending; on equal starts the longer region first; on equal ranges by kind.
+/// Start ascending; on equal starts the longer region first; on equal ranges by kind. Regions equal in
+/// all three are combined next, so their order does not matter. The keys are computed once per region.
 fn sort_nested(regions: &mut [CountedRegion]) {
-    regions.sort_by(|a, b| a.start().cmp(&b.start()).then(b.end().cmp(&a.end())).then(a.kind.cmp(&b.kind)));
+    regions.sort_by_cached_key(|r| {
+        let start = (u128::from(r.line_start) << 96) | (u128::from(r.col_start) << 64);
+        let end_descending = (u128::from(u32::MAX - r.line_end) << 32) | u128::from(u32::MAX - r.col_end);
+        (start | end_descending, r.kind as u8)
+    });
 }
 
 /// Folds regions over the same range into the first, adding the counts of those of the same kind.
@@ -76,8 +81,10 @@ fn combine(regions: &mut [CountedRegion]) -> usize {
 
 struct Builder<'a> {
     segments: Vec<Segment>,
-    /// Regions entered and not yet left, outermost first (indices into the combined regions).
+    /// Regions entered and not yet left, outermost first.
     active: Vec<&'a CountedRegion>,
+    /// Scratch space for the regions the next region's start completes.
+    completed: Vec<&'a CountedRegion>,
 }
 
 impl<'a> Builder<'a> {
@@ -128,12 +135,22 @@ impl<'a> Builder<'a> {
     fn build(&mut self, regions: &'a [CountedRegion]) {
         for (index, region) in regions.iter().enumerate() {
             let start = region.start();
-            // Stable partition: regions still open keep their order in front of those completed.
-            let (open, completed): (Vec<_>, Vec<_>) = self.active.iter().partition(|r| r.end() > start);
-            if !completed.is_empty() {
-                let first_completed = open.len();
-                self.active = open.into_iter().chain(completed).collect();
-                self.complete_until(Some(start), first_completed);
+            if self.active.iter().any(|r| r.end() <= start) {
+                // Stable partition: regions still open keep their order in front of those completed.
+                self.completed.clear();
+                let mut open = 0;
+                for index in 0..self.active.len() {
+                    let active = self.active[index];
+                    if active.end() > start {
+                        self.active[open] = active;
+                        open += 1;
+                    } else {
+                        self.completed.push(active);
+                    }
+                }
+                self.active.truncate(open);
+                self.active.append(&mut self.completed);
+                self.complete_until(Some(start), open);
             }
             let gap = region.kind == RegionKind::Gap;
             let last = index + 1 == regions.len();

@@ -1638,6 +1638,7 @@ mod tests {
                 fault_lines: Vec::new(),
                 minimal_executions: Vec::new(),
                 note: None,
+                timing: None,
             }),
         }
     }
