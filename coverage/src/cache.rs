@@ -76,7 +76,8 @@ impl Processor {
         matches!(self.backend, Backend::InProcess(_))
     }
 
-    /// Line coverage of one snapshot. Byte-identical snapshots are answered from the cache.
+    /// Line coverage of one snapshot. Identical snapshots are answered from the cache (decoding in
+    /// process: snapshots whose counters of the sources' functions are identical).
     pub fn lines_for(&mut self, profraw: &[u8]) -> Result<LineCoverage, Error> {
         self.lines_for_many(&[profraw])
     }
@@ -92,15 +93,22 @@ impl Processor {
         if profraws.is_empty() || profraws.iter().any(|p| p.is_empty()) {
             return Err(Error::InvalidInput { what: "profraw snapshot", value: String::new(), reason: "is empty" });
         }
-        let key = snapshot_key(profraws);
-        if let Some(hit) = self.cache.get(&key) {
-            tracing::trace!(key, "coverage cache hit");
-            return Ok(hit.clone());
-        }
-        let export = match &self.backend {
-            Backend::InProcess(decoder) => decoder.export(profraws)?,
+        // In process, snapshots that differ only in counters outside the sources are the same.
+        let (key, export) = match &self.backend {
+            Backend::InProcess(decoder) => {
+                let counts = decoder.counts(profraws)?;
+                let key = counts.fingerprint();
+                if let Some(hit) = self.cache.get(&key) {
+                    return Ok(hit.clone());
+                }
+                (key, decoder.export_counts(&counts))
+            }
             Backend::Tools { tools, objects, workdir } => {
-                tools_export(tools, objects, workdir, &self.sources, profraws, key)?
+                let key = snapshot_key(profraws);
+                if let Some(hit) = self.cache.get(&key) {
+                    return Ok(hit.clone());
+                }
+                (key, tools_export(tools, objects, workdir, &self.sources, profraws, key)?)
             }
         };
         let coverage = SnapshotCoverage {
@@ -121,7 +129,7 @@ impl Processor {
         &self.spans
     }
 
-    /// How many distinct snapshots have been converted.
+    /// How many distinct snapshots have been converted (as far as the sources go, in process).
     pub fn cached(&self) -> usize {
         self.cache.len()
     }
@@ -196,6 +204,53 @@ mod tests {
         assert!(p.lines_for(&[]).is_err());
         assert_eq!(p.cached(), 1);
         std::fs::remove_dir_all(&workdir).expect("cleanup");
+    }
+
+    #[test]
+    fn in_process_snapshots_differing_only_outside_the_sources_share_a_cache_entry() {
+        use crate::mapping::{md5_low, Counter, CoverageMapping, FunctionMapping, MappingRegion, RegionKind};
+        let function = |name: &str, file: u32| FunctionMapping {
+            name: name.to_string(),
+            name_ref: md5_low(name.as_bytes()),
+            hash: 1,
+            files: vec![file],
+            expressions: Vec::new(),
+            regions: vec![MappingRegion {
+                count: Counter::Value(0),
+                false_count: Counter::Zero,
+                file_id: 0,
+                expanded_file_id: 0,
+                line_start: 1,
+                col_start: 1,
+                line_end: 3,
+                col_end: 2,
+                kind: RegionKind::Code,
+            }],
+        };
+        let mapping = CoverageMapping {
+            filenames: vec!["/w".into(), "/w/src/served.rs".into(), "/w/engine/loop.rs".into()],
+            functions: vec![function("handler", 1), function("engine_loop", 2)],
+        };
+        let decoder = Decoder::new(vec![mapping]);
+        let mut p = Processor::with_backend(Backend::InProcess(Box::new(decoder)), "/w".into())
+            .with_sources(vec!["/w/src/served.rs".into()]);
+        assert!(p.decodes_in_process());
+        let snapshot = |handler: u64, engine: u64| {
+            let names = |n: &str| md5_low(n.as_bytes());
+            crate::profile::tests::raw_profile(&[
+                (names("handler"), 1, vec![handler]),
+                (names("engine_loop"), 1, vec![engine]),
+            ])
+        };
+        let first = p.coverage_for_many(&[&snapshot(2, 7)]).expect("decodes");
+        assert_eq!(first.lines.file("src/served.rs").expect("served").covered, [1, 2, 3].into());
+        assert!(first.lines.file("engine/loop.rs").is_none(), "not a source");
+        assert_eq!(p.coverage_for_many(&[&snapshot(2, 9)]).expect("decodes"), first);
+        assert_eq!(p.cached(), 1, "the engine's counters do not matter");
+        let other = p.coverage_for_many(&[&snapshot(0, 7)]).expect("decodes");
+        assert!(other.lines.file("src/served.rs").expect("served").covered.is_empty());
+        assert_eq!(p.cached(), 2);
+        assert_eq!(p.function_spans().len(), 1);
     }
 
     #[test]

@@ -139,23 +139,34 @@ impl Decoder {
     /// What `llvm-cov export` shows for the merge of these raw profiles: the files (sorted by name)
     /// with their segments, and the loaded functions with their regions, counts clamped to `i64::MAX`.
     pub fn export(&self, profraws: &[&[u8]]) -> Result<Export, Error> {
+        Ok(self.export_counts(&self.counts(profraws)?))
+    }
+
+    /// The counters of these raw profiles merged, only those of selected functions kept: all that
+    /// [`Decoder::export_counts`] depends on.
+    pub fn counts(&self, profraws: &[&[u8]]) -> Result<ProfileCounts, Error> {
         let mut counts = ProfileCounts::default();
         for raw in profraws {
             counts.add_names(raw, self.names.as_ref()).map_err(|reason| Error::BadProfile { reason })?;
         }
+        Ok(counts)
+    }
+
+    /// [`Decoder::export`] of counters already read.
+    pub fn export_counts(&self, counts: &ProfileCounts) -> Export {
         let mut seen = vec![false; self.functions.len()];
         let mut loaded = Vec::new();
         let mut evaluator = Evaluator::default();
         for function in self.functions.iter().filter(|f| f.selected) {
             let mapping = &self.mappings[function.mapping].functions[function.index];
-            let Some(counts) = evaluator.load(mapping, &counts) else { continue };
+            let Some(counts) = evaluator.load(mapping, counts) else { continue };
             if !std::mem::replace(&mut seen[function.provenance], true) {
                 loaded.push(Loaded { function, mapping, counts });
             }
         }
         let files = self.file_segments(&loaded);
         let functions = loaded.iter().map(|l| self.export_function(l)).collect();
-        Ok(Export { version: None, kind: None, data: vec![ExportData { files, functions }] })
+        Export { version: None, kind: None, data: vec![ExportData { files, functions }] }
     }
 
     /// The segments of every listed file that a loaded function names, sorted by filename.

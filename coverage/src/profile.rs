@@ -75,8 +75,10 @@ pub enum Lookup<'a> {
 pub struct ProfileCounts {
     /// Every record's counters, one record after the other.
     counters: Vec<u64>,
-    /// (name hash, structural hash) → start and length in `counters`.
+    /// (name hash, structural hash) → start and length in `counters`, in the order first seen.
     records: KeyMap<(u64, u64), (usize, usize)>,
+    /// The keys of `records` in the order first seen.
+    order: Vec<(u64, u64)>,
     /// Name hash → whether any of its counters is not zero.
     names: KeyMap<u64, bool>,
 }
@@ -150,6 +152,7 @@ impl ProfileCounts {
                 self.counters.extend(values);
                 any = self.counters[start..].iter().any(|&c| c != 0);
                 self.records.insert((record.name_ref, record.hash), (start, record.count));
+                self.order.push((record.name_ref, record.hash));
             }
         }
         *self.names.entry(record.name_ref).or_insert(false) |= any;
@@ -165,6 +168,19 @@ impl ProfileCounts {
             Some(&(start, len)) => Lookup::Counts(&self.counters[start..start + len]),
             None => Lookup::HashMismatch,
         }
+    }
+
+    /// A hash of the records and their counters: equal for profiles whose (kept) counters are equal,
+    /// whatever else their bytes hold.
+    pub fn fingerprint(&self) -> u64 {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for &(name_ref, hash) in &self.order {
+            hasher.write_u64(name_ref);
+            hasher.write_u64(hash);
+            hasher.write_usize(self.records[&(name_ref, hash)].1);
+        }
+        std::hash::Hash::hash(self.counters.as_slice(), &mut hasher);
+        hasher.finish()
     }
 
     /// Number of (name, hash) records.
@@ -334,6 +350,20 @@ pub(crate) mod tests {
         only_3.add_names(&raw_profile(&[(1, 10, vec![4, 4]), (3, 30, vec![9])]), Some(&names)).expect("two");
         assert_eq!(only_3.lookup(1, 10), Lookup::Counts(&[1, 2]), "name 1 was not asked for");
         assert_eq!(only_3.lookup(3, 30), Lookup::Counts(&[9]));
+    }
+
+    #[test]
+    fn fingerprints_differ_only_where_kept_counters_differ() {
+        let names: KeySet<u64> = [1].into_iter().collect();
+        let kept = |records: &[(u64, u64, Vec<u64>)]| {
+            let mut counts = ProfileCounts::default();
+            counts.add_names(&raw_profile(records), Some(&names)).expect("well-formed");
+            counts.fingerprint()
+        };
+        let base = kept(&[(1, 10, vec![1, 2]), (2, 20, vec![5])]);
+        assert_eq!(base, kept(&[(1, 10, vec![1, 2]), (2, 20, vec![6])]), "name 2 is not kept");
+        assert_ne!(base, kept(&[(1, 10, vec![1, 3]), (2, 20, vec![5])]));
+        assert_ne!(base, kept(&[(1, 11, vec![1, 2]), (2, 20, vec![5])]));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! It needs the build and the snapshots, so `make faulty` runs it after its exploration:
 //! `CLOTURE_DECODE_OBJECT=target/llvm-cov-target/debug/cinema-faulty
 //!  CLOTURE_DECODE_PROFILES=target/llvm-cov-target cargo test -p cloture-coverage
-//!  --test decode_equals_llvm_cov -- --include-ignored`. Each `.profraw` there is compared alone, and
+//!  --test decode_equals_llvm_cov -- --include-ignored` (absolute paths), and `make faulty-processes`
+//! with the cinema binary and its four services' snapshots. Each `.profraw` there is compared alone, and
 //! all of them merged. The LLVM tools are found as the engine finds them ([`LlvmTools::locate`]).
 //!
 //! Per-file counts are compared as this project computes them (lines from segments, regions from the
