@@ -100,8 +100,13 @@ impl RegionCoverage {
                 }
             }
             let entry: &mut Vec<CoveredRegion> = files.entry(relative_key(&file.filename, root)).or_default();
-            entry.extend(combined);
-            entry.sort_unstable();
+            if entry.is_empty() {
+                *entry = combined;
+            } else {
+                // Two exported names for one workspace path: keep one sorted list.
+                entry.extend(combined);
+                entry.sort_unstable();
+            }
         }
         RegionCoverage { files }
     }
