@@ -45,15 +45,20 @@ coverage: clean-coverage
 	@scripts/coverage-summary.sh "$(EDITION)"
 
 # The fault exploration under coverage (the second half): terminal summary, report.json, report.html,
-# and cargo-llvm-cov's HTML refreshed to include the fault runs.
+# and cargo-llvm-cov's HTML refreshed to include the fault runs. Then the check that decoding the
+# exploration's snapshots in process gives what llvm-profdata + llvm-cov give for them.
 faulty: clean-coverage
 	cargo llvm-cov run --no-report -p cinema-tests --bin cinema-faulty -- explore --edition $(EDITION) $(FAULTY_ARGS)
 	cargo llvm-cov report --html
 	@scripts/coverage-summary.sh "$(EDITION)"
+	CLOTURE_DECODE_OBJECT="$(CURDIR)/target/llvm-cov-target/debug/cinema-faulty" \
+	  CLOTURE_DECODE_PROFILES="$(CURDIR)/target/llvm-cov-target" \
+	  cargo test -q -p cloture-coverage --test decode_equals_llvm_cov -- --include-ignored --nocapture
 	@echo "cloture report: target/cloture/report.html"
 
 # The cinema as four separate processes built with coverage, the original functional test as an external
-# command (python3), cloture driving both: reports in target/cloture/processes/.
+# command (python3), cloture driving both: reports in target/cloture/processes/. Then the check that
+# decoding the services' snapshots in process (each alone and all merged) gives what the LLVM tools give.
 faulty-processes: tools
 	cargo build -p cloture --bin cloture
 	env=$$(cargo llvm-cov show-env --export-prefix) && eval "$$env" && \
@@ -66,6 +71,9 @@ faulty-processes: tools
 	  target/debug/cloture explore --functional-test "python3 tests/external/test_user_bookings.py" \
 	  --services target/cov-services.json --catalog cinema/faults.catalog --coverage cinema/src/ \
 	  --report-dir target/cloture/processes $(FAULTY_ARGS)
+	CLOTURE_DECODE_OBJECT="$(CURDIR)/target/cov-ext/debug/cinema" \
+	  CLOTURE_DECODE_PROFILES="$(CURDIR)/target/cov-ext" \
+	  cargo test -q -p cloture-coverage --test decode_equals_llvm_cov -- --include-ignored --nocapture
 	@echo "cloture report: target/cloture/processes/report.html"
 
 bench:

@@ -81,6 +81,31 @@ pub enum Error {
         value: String,
     },
 
+    /// A binary has no coverage mapping (not built with `-C instrument-coverage`).
+    #[error("{} has no coverage mapping: {reason}", path.display())]
+    NoMapping {
+        /// The binary.
+        path: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+
+    /// A binary's coverage mapping cannot be read.
+    #[error("cannot read the coverage mapping of {}: {reason}", path.display())]
+    BadMapping {
+        /// The binary.
+        path: PathBuf,
+        /// What is malformed or unsupported.
+        reason: String,
+    },
+
+    /// A raw profile snapshot cannot be read.
+    #[error("cannot read a raw profile snapshot: {reason}")]
+    BadProfile {
+        /// What is malformed or unsupported.
+        reason: String,
+    },
+
     /// A caller-supplied argument was unusable.
     #[error("invalid {what} {value:?}: {reason}")]
     InvalidInput {

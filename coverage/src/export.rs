@@ -21,7 +21,7 @@ use crate::Error;
 pub const EXPORT_TYPE: &str = "llvm.coverage.json.export";
 
 /// Root object of an export.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Export {
     /// Format version, e.g. `"3.0.1"`; informational only.
     #[serde(default)]
@@ -34,7 +34,7 @@ pub struct Export {
 }
 
 /// One coverage mapping's worth of files and functions.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ExportData {
     /// Per-file coverage, segments already merged over all instantiations.
     #[serde(default)]
@@ -45,7 +45,7 @@ pub struct ExportData {
 }
 
 /// Coverage for one source file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ExportFile {
     /// Path as recorded in the coverage mapping (absolute for cargo builds).
     pub filename: String,
@@ -55,7 +55,7 @@ pub struct ExportFile {
 }
 
 /// Coverage for one function instantiation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ExportFunction {
     /// Symbol name (mangled for Rust).
     pub name: String,
@@ -65,6 +65,9 @@ pub struct ExportFunction {
     /// Counted regions; `file_id` indexes [`ExportFunction::filenames`].
     #[serde(default)]
     pub regions: Vec<Region>,
+    /// Branch regions (a true and a false count each); `file_id` as for regions.
+    #[serde(default)]
+    pub branches: Vec<BranchRegion>,
     /// Files this function's regions refer to; index 0 is the defining file.
     #[serde(default)]
     pub filenames: Vec<String>,
@@ -137,6 +140,30 @@ pub struct Region {
     /// For expansion regions, the file expanded into.
     pub expanded_file_id: u32,
     /// One of [`region_kind`].
+    pub kind: u32,
+}
+
+/// A branch region: `[line_start, col_start, line_end, col_end, true_count, false_count, file_id,
+/// expanded_file_id, kind]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BranchRegion {
+    /// 1-based first line.
+    pub line_start: u32,
+    /// 1-based first column.
+    pub col_start: u32,
+    /// 1-based last line.
+    pub line_end: u32,
+    /// Column just past the end.
+    pub col_end: u32,
+    /// How often the condition was true.
+    pub true_count: u64,
+    /// How often the condition was false.
+    pub false_count: u64,
+    /// Index into the function's `filenames`.
+    pub file_id: u32,
+    /// Unused for branches (0).
+    pub expanded_file_id: u32,
+    /// [`region_kind::BRANCH`] (or 6, an MC/DC condition).
     pub kind: u32,
 }
 
@@ -275,6 +302,24 @@ impl<'de> Deserialize<'de> for Region {
     }
 }
 
+impl<'de> Deserialize<'de> for BranchRegion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<BranchRegion, D::Error> {
+        let v = d.deserialize_seq(Positional::<9>("branch"))?;
+        let w = "branch";
+        Ok(BranchRegion {
+            line_start: v[0].u32(w, 0)?,
+            col_start: v[1].u32(w, 1)?,
+            line_end: v[2].u32(w, 2)?,
+            col_end: v[3].u32(w, 3)?,
+            true_count: v[4].num(),
+            false_count: v[5].num(),
+            file_id: v[6].u32(w, 6)?,
+            expanded_file_id: v[7].u32(w, 7)?,
+            kind: v[8].u32(w, 8)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,7 +332,7 @@ mod tests {
                 "files": [{"filename": "/w/a.rs", "segments": [[1,2,3,true,true,false,"extra"]],
                            "branches": [], "summary": {"lines": {"count": 1}}, "new": 1}],
                 "functions": [{"name": "f", "count": 2, "regions": [[1,2,3,4,5,0,0,0]],
-                               "filenames": ["/w/a.rs"], "branches": []}],
+                               "filenames": ["/w/a.rs"], "branches": [[1,2,1,9,3,0,0,0,4]]}],
                 "totals": {}
             }]
         }"#;
@@ -297,6 +342,7 @@ mod tests {
         let func = e.functions().next().expect("one function");
         assert_eq!(func.regions[0].line_end, 3);
         assert_eq!(func.regions[0].count, 5);
+        assert_eq!((func.branches[0].true_count, func.branches[0].false_count, func.branches[0].kind), (3, 0, 4));
     }
 
     #[test]

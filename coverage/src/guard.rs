@@ -115,6 +115,7 @@ mod tests {
             name: name.into(),
             count: 1,
             regions,
+            branches: Vec::new(),
             filenames: files.iter().map(|s| s.to_string()).collect(),
         };
         let export = Export {

@@ -115,14 +115,13 @@ pub struct FileLines {
 impl FileLines {
     /// Builds the line sets for a segment list.
     pub fn from_segments(segments: &[Segment]) -> FileLines {
-        let mut lines = FileLines::default();
-        for s in line_stats(segments).into_iter().filter(|s| s.mapped) {
-            lines.instrumented.insert(s.line);
-            if s.count > 0 {
-                lines.covered.insert(s.line);
-            }
+        let stats = line_stats(segments);
+        let mapped = || stats.iter().filter(|s| s.mapped);
+        // Lines come in ascending order: the sets are built in bulk.
+        FileLines {
+            instrumented: mapped().map(|s| s.line).collect(),
+            covered: mapped().filter(|s| s.count > 0).map(|s| s.line).collect(),
         }
-        lines
     }
 
     /// Instrumented lines that were not executed.

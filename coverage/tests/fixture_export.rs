@@ -7,12 +7,14 @@
 //! `runtime::reset()`, `fetch(5)`, `classify(1u8)`, `classify(20u16)`,
 //! `runtime::snapshot()`. The snapshot alone was merged and exported with
 //! `llvm-cov export -format=text -skip-expansions ... src/lib.rs`, and the
-//! function list trimmed to that file's functions.
+//! function list trimmed to that file's functions. The export holds both the functions' regions and
+//! the segments LLVM built from them, so it also checks our segment builder.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use cloture_coverage::{function_spans, guarded_lines, Export, LineCoverage};
+use cloture_coverage::segments::{build_segments, CountedRegion};
+use cloture_coverage::{function_spans, guarded_lines, Export, LineCoverage, RegionKind};
 
 const ROOT: &str = "/tmp/covdemo";
 
@@ -88,4 +90,27 @@ fn spans_and_guarded_lines() {
     assert!(guarded_lines(&reference, &spans, "src/lib.rs", 9).is_empty());
     // In block_on, the poll call guards the pending path.
     assert_eq!(guarded_lines(&reference, &spans, "src/lib.rs", 34), set(&[36]));
+}
+
+#[test]
+fn segments_built_from_the_functions_regions_equal_llvm_covs() {
+    // The export lists every function's counted regions and, separately, the segments LLVM built
+    // from them for the file: our segment builder must build the same from the same regions.
+    let export = export();
+    let file = export.files().next().expect("one file");
+    let mut regions: Vec<CountedRegion> = export
+        .functions()
+        .flat_map(|f| f.regions.iter().filter(move |r| f.filenames[r.file_id as usize] == file.filename))
+        .map(|r| CountedRegion {
+            line_start: r.line_start,
+            col_start: r.col_start,
+            line_end: r.line_end,
+            col_end: r.col_end,
+            kind: RegionKind::from_number(r.kind).expect("a known kind"),
+            count: r.count,
+            false_count: 0,
+        })
+        .collect();
+    assert_eq!(regions.len(), 47);
+    assert_eq!(build_segments(&mut regions), file.segments);
 }

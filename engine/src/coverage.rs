@@ -3,25 +3,31 @@
 //!
 //! Before each execution the LLVM counters are reset; after it (once its handlers finished) they are
 //! snapshotted, the snapshot is written where `cargo llvm-cov report` collects profiles (so the whole-run
-//! HTML includes every fault run), and turned into line sets for the source files that matter. The first
-//! reference run is the "before" picture. Guidance: a call site guards the lines after it in its function
-//! that the reference run left uncovered (its `Err` and non-200 arms); candidates whose call site still
-//! guards uncovered lines run first, discounted when the same fault family was already tried at that site
-//! or a fault there covered nothing new; a fault family not yet tried at a site gets a bonus, because an
-//! error that leaves through `?` on an already-covered line is a new path that line coverage cannot see.
-//! Without a coverage build or without llvm tools, the probe says why in the report and exploration runs
-//! unguided.
+//! HTML includes every fault run), and decoded in process into line and region sets for the source files
+//! that matter, against the coverage mapping of the instrumented executables (read once: this process's
+//! own, or the services' from the services file). When a mapping cannot be read, `llvm-profdata` and
+//! `llvm-cov` turn each distinct snapshot into lines instead, with a warning. The first reference run is
+//! the "before" picture. Guidance: a call site guards the lines after it in its function that the
+//! reference run left uncovered (its `Err` and non-200 arms); candidates whose call site still guards
+//! uncovered lines run first, discounted when the same fault family was already tried at that site or a
+//! fault there covered nothing new; a fault family not yet tried at a site gets a bonus, because an error
+//! that leaves through `?` on an already-covered line is a new path that line coverage cannot see.
+//! Without a coverage build (or with neither a readable mapping nor llvm tools), the probe says why in
+//! the report and exploration runs unguided.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cloture_coverage::{guarded_lines, minimal_cover, runtime, FunctionSpan, LineCoverage, LlvmTools, Processor};
+use cloture_coverage::{
+    guarded_lines, minimal_cover, runtime, FunctionSpan, LineCoverage, LlvmTools, Processor, RegionCoverage,
+    SnapshotCoverage,
+};
 
 use crate::call::{CallKey, CallSite};
 use crate::explore::Probe;
 use crate::plan::Candidate;
-use crate::report::{Counts, CoverageReport, FaultLines, FaultReport, FileCoverage, Report};
+use crate::report::{Counts, CoverageReport, CoverageTiming, FaultLines, FaultReport, FileCoverage, Report};
 
 /// Per-execution coverage for the source files under `paths` (workspace-relative prefixes).
 pub struct CoverageProbe {
@@ -29,6 +35,9 @@ pub struct CoverageProbe {
     /// Services in other processes whose counters are snapshotted through their control path; empty:
     /// this process's own counters.
     remote: Vec<std::net::SocketAddr>,
+    /// The workspace root and the instrumented executables the snapshots come from.
+    root: PathBuf,
+    objects: Vec<PathBuf>,
     paths: Vec<String>,
     note: Option<String>,
     first: bool,
@@ -36,6 +45,7 @@ pub struct CoverageProbe {
     cumulative: LineCoverage,
     spans: Vec<FunctionSpan>,
     per_execution: Vec<(String, BTreeMap<String, BTreeSet<u32>>)>,
+    per_execution_regions: Vec<(String, RegionCoverage)>,
     covered_by: BTreeMap<(String, u32), String>,
     /// Which (site, fault) and (site, family) were tried, and how many new lines each gave.
     tried: HashMap<(CallSite, String), usize>,
@@ -92,23 +102,63 @@ impl CoverageProbe {
         probe
     }
 
-    /// Sets up the snapshot-to-lines processor for the executables `objects`, or notes why it cannot.
+    /// Sets up the snapshot processor for the executables `objects`: decoding in process against their
+    /// coverage mappings, or, when a mapping cannot be read, the LLVM tools (with a warning); notes why
+    /// neither works.
     fn attach_processor(&mut self, root: &Path, objects: Vec<PathBuf>) {
+        self.root = root.to_path_buf();
+        self.objects = objects;
+        match Processor::in_process(&self.objects, self.root.clone()) {
+            Ok(processor) => self.processor = Some(processor.with_sources(source_files(root, &self.paths))),
+            Err(error) => {
+                tracing::warn!(%error, "coverage mapping not readable: llvm-profdata and llvm-cov turn snapshots into lines");
+                self.attach_tools();
+            }
+        }
+    }
+
+    /// The LLVM tools way: `llvm-profdata merge` and `llvm-cov export` per distinct snapshot.
+    fn attach_tools(&mut self) {
+        self.processor = None;
         match LlvmTools::locate() {
             Ok(tools) => {
-                let sources = source_files(root, &self.paths);
-                let workdir = root.join("target").join("cloture").join("profiles");
-                self.processor =
-                    Some(Processor::new(tools, objects, root.to_path_buf(), workdir).with_sources(sources));
+                let workdir = self.root.join("target").join("cloture").join("profiles");
+                let processor = Processor::new(tools, self.objects.clone(), self.root.clone(), workdir);
+                self.processor = Some(processor.with_sources(source_files(&self.root, &self.paths)));
             }
             Err(error) => self.note = Some(format!("{error}: exploration ran without coverage guidance")),
         }
+    }
+
+    /// Lines and regions of one execution's snapshots. A snapshot that cannot be decoded in process is
+    /// handed to the LLVM tools from then on, with a warning.
+    fn process(&mut self, snapshots: &[Vec<u8>]) -> Result<SnapshotCoverage, String> {
+        let parts: Vec<&[u8]> = snapshots.iter().map(Vec::as_slice).collect();
+        let processor = self.processor.as_mut().ok_or("coverage is off")?;
+        match processor.coverage_for_many(&parts) {
+            Ok(coverage) => Ok(coverage),
+            Err(error) if processor.decodes_in_process() => {
+                tracing::warn!(%error, "snapshot not decodable in process: llvm-profdata and llvm-cov take over");
+                self.attach_tools();
+                let processor = self.processor.as_mut().ok_or_else(|| error.to_string())?;
+                processor.coverage_for_many(&parts).map_err(|e| e.to_string())
+            }
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    /// The regions of the relevant files each execution ran, in execution order (the reference runs
+    /// first). Finer than lines: a path that leaves through `?` on a covered line shows as a region.
+    pub fn execution_regions(&self) -> &[(String, RegionCoverage)] {
+        &self.per_execution_regions
     }
 
     fn new_inactive(paths: Vec<String>) -> CoverageProbe {
         CoverageProbe {
             processor: None,
             remote: Vec::new(),
+            root: PathBuf::new(),
+            objects: Vec::new(),
             paths,
             note: None,
             first: true,
@@ -116,6 +166,7 @@ impl CoverageProbe {
             cumulative: LineCoverage::default(),
             spans: Vec::new(),
             per_execution: Vec::new(),
+            per_execution_regions: Vec::new(),
             covered_by: BTreeMap::new(),
             tried: HashMap::new(),
             tried_family: HashSet::new(),
@@ -241,20 +292,28 @@ impl Probe for CoverageProbe {
         }
         self.snapshot_time += started.elapsed();
         self.snapshots += 1;
-        let Some(processor) = self.processor.as_mut() else { return BTreeMap::new() };
         let started = Instant::now();
-        let parts: Vec<&[u8]> = snapshots.iter().map(Vec::as_slice).collect();
-        let lines = match processor.lines_for_many(&parts) {
-            Ok(lines) => lines,
-            Err(error) => {
-                self.fail(error.to_string());
+        let SnapshotCoverage { lines, mut regions } = match self.process(&snapshots) {
+            Ok(coverage) => coverage,
+            Err(why) => {
+                self.fail(why);
                 return BTreeMap::new();
             }
         };
         if self.spans.is_empty() {
-            self.spans = processor.function_spans().to_vec();
+            if let Some(processor) = &self.processor {
+                self.spans = processor.function_spans().to_vec();
+            }
         }
-        self.processing_time += started.elapsed();
+        let elapsed = started.elapsed();
+        self.processing_time += elapsed;
+        tracing::debug!(
+            execution_id,
+            elapsed_us = elapsed.as_micros() as u64,
+            "snapshot turned into lines and regions"
+        );
+        regions.retain_prefixes(&self.paths);
+        self.per_execution_regions.push((execution_id.to_string(), regions));
         let mut relevant = LineCoverage::default();
         for (file, file_lines) in &lines.files {
             if self.relevant(file) {
@@ -324,7 +383,17 @@ impl Probe for CoverageProbe {
     }
 
     fn finish(&mut self, report: &mut Report) {
-        let mut section = CoverageReport { guided: false, note: self.note.clone(), ..CoverageReport::default() };
+        let ms = |time: Duration| (time.as_secs_f64() * 1e6).round() / 1e3;
+        let mut section = CoverageReport {
+            guided: false,
+            note: self.note.clone(),
+            timing: (self.snapshots > 0).then(|| CoverageTiming {
+                snapshots: self.snapshots,
+                snapshot_ms: ms(self.snapshot_time),
+                processing_ms: ms(self.processing_time),
+            }),
+            ..CoverageReport::default()
+        };
         if let Some(reference) = &self.reference {
             section.guided = self.processor.is_some() && report.config.order == crate::plan::Order::Coverage;
             for (file, after) in &self.cumulative.files {
@@ -406,6 +475,24 @@ mod tests {
         probe.finish(&mut report);
         let note = report.coverage.and_then(|c| c.note).expect("a note says why there is no coverage");
         assert!(note.contains("no coverage instrumentation") && note.contains("without guidance"), "{note}");
+    }
+
+    #[test]
+    fn the_coverage_section_reports_what_snapshots_cost_once_any_was_taken() {
+        let mut probe = CoverageProbe::new_inactive(vec!["x/".to_string()]);
+        let mut report = empty_report();
+        probe.finish(&mut report);
+        assert_eq!(report.coverage.expect("section").timing, None, "no snapshot, no timing");
+
+        probe.snapshots = 3;
+        probe.snapshot_time = Duration::from_micros(1_234);
+        probe.processing_time = Duration::from_nanos(2_345_678);
+        let mut report = empty_report();
+        probe.finish(&mut report);
+        let timing = report.coverage.expect("section").timing.expect("timing");
+        assert_eq!(timing, CoverageTiming { snapshots: 3, snapshot_ms: 1.234, processing_ms: 2.346 });
+        let json = serde_json::to_value(timing).expect("serialises");
+        assert_eq!(json, serde_json::json!({"snapshots": 3, "snapshot_ms": 1.234, "processing_ms": 2.346}));
     }
 
     #[test]

@@ -14,8 +14,8 @@ use crate::call::CallKey;
 use crate::graph::{Edge, EdgeData, GraphData, Node, NodeData, SiteStats};
 use crate::plan::{execution_id, FaultSet, Partition, PruneReason, Shares};
 use crate::report::{
-    group_vulnerabilities, Counts, CoverageReport, ExecutionReport, FaultReport, FileCoverage, Outcome, PrunedReport,
-    Report, Summary, SCHEMA,
+    group_vulnerabilities, Counts, CoverageReport, CoverageTiming, ExecutionReport, FaultReport, FileCoverage, Outcome,
+    PrunedReport, Report, Summary, SCHEMA,
 };
 use crate::Error;
 
@@ -259,7 +259,7 @@ pub fn merge_graphs<'a>(graphs: impl Iterator<Item = &'a GraphData>) -> GraphDat
 
 /// The coverage sections as one: "before" from the first report that has the file, newly covered lines
 /// and their first executions united, the minimal executions united (an execution dropped as dominated
-/// replaced by the failure that stands in for it).
+/// replaced by the failure that stands in for it), the timings summed.
 fn merge_coverage(
     reports: &[Report],
     stand_in: &dyn Fn(&str) -> String,
@@ -272,6 +272,11 @@ fn merge_coverage(
     let mut merged = CoverageReport {
         guided: sections.iter().all(|s| s.guided),
         note: joined(sections.iter().map(|s| s.note.clone())),
+        timing: sections.iter().filter_map(|s| s.timing).reduce(|a, b| CoverageTiming {
+            snapshots: a.snapshots + b.snapshots,
+            snapshot_ms: a.snapshot_ms + b.snapshot_ms,
+            processing_ms: a.processing_ms + b.processing_ms,
+        }),
         ..CoverageReport::default()
     };
     let paths: BTreeSet<&String> = sections.iter().flat_map(|s| s.files.keys()).collect();
@@ -566,6 +571,7 @@ mod tests {
             fault_lines: Vec::new(),
             minimal_executions: vec![id(&[]), minimal.into()],
             note: None,
+            timing: Some(CoverageTiming { snapshots: 3, snapshot_ms: 0.5, processing_ms: 2.0 }),
         };
         one.coverage = Some(section(file(vec![3, 4], &first), &first));
         two.coverage = Some(section(file(vec![4, 5], &second), &second));
@@ -578,5 +584,6 @@ mod tests {
         assert_eq!(users.covered_by[&4], first, "the first report's first execution wins");
         assert_eq!(users.covered_by[&5], second);
         assert_eq!(coverage.minimal_executions, [id(&[]), first, second]);
+        assert_eq!(coverage.timing, Some(CoverageTiming { snapshots: 6, snapshot_ms: 1.0, processing_ms: 4.0 }));
     }
 }

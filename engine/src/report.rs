@@ -222,6 +222,22 @@ pub struct CoverageReport {
     /// Why coverage is missing or partial, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What measuring coverage cost, when snapshots were taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<CoverageTiming>,
+}
+
+/// The cost of per-execution coverage: taking snapshots (reset and snapshot around each execution,
+/// the hot path) and turning them into lines and regions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoverageTiming {
+    /// Snapshots taken (one per execution; several service processes' snapshots of one execution count
+    /// once).
+    pub snapshots: usize,
+    /// Milliseconds spent taking them, in all.
+    pub snapshot_ms: f64,
+    /// Milliseconds spent turning them into lines and regions, in all.
+    pub processing_ms: f64,
 }
 
 /// Covered and instrumented line counts of one file.

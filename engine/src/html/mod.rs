@@ -208,6 +208,7 @@ mod tests {
                 fault_lines: Vec::new(),
                 minimal_executions: Vec::new(),
                 note: None,
+                timing: None,
             }),
         }
     }
