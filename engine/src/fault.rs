@@ -72,7 +72,7 @@ fn parse_duration(text: &str) -> Option<Duration> {
 
 fn format_duration(duration: Duration, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let ms = duration.as_millis();
-    if ms % 1000 == 0 && ms > 0 {
+    if ms.is_multiple_of(1000) && ms > 0 {
         write!(f, "{}s", ms / 1000)
     } else {
         write!(f, "{ms}ms")
