@@ -615,7 +615,7 @@ mod tests {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(blob);
-        while out.len() % 8 != 0 {
+        while !out.len().is_multiple_of(8) {
             out.push(0);
         }
         out
@@ -627,7 +627,7 @@ mod tests {
         out.extend_from_slice(&hash.to_le_bytes());
         out.extend_from_slice(&filenames_ref.to_le_bytes());
         out.extend_from_slice(mapping);
-        while out.len() % 8 != 0 {
+        while !out.len().is_multiple_of(8) {
             out.push(0);
         }
     }
