@@ -365,12 +365,16 @@ fn vulnerability(index: usize, mut members: Vec<&ExecutionReport>, replay_comman
     let service = failure.service.clone().unwrap_or_else(|| "the system".to_string());
     let (callees_text, faults_text) = (callees.join(" or "), join(&faults, ", "));
     let title = match failure.class {
+        FailureClass::Crash if faults.iter().all(|fault| fault.hold().is_some()) => {
+            format!("{service} crashes when {callees_text} is slow ({faults_text})")
+        }
         FailureClass::Crash => format!("{service} crashes when {callees_text} answers {faults_text}"),
         FailureClass::Rejected => {
             format!("the test refuses the degraded answer when {callees_text} fails with {faults_text}")
         }
         FailureClass::Hang => format!(
-            "{service} waits forever when {callees_text} is slow: no time limit on the call at {}",
+            "{service} waits forever when {callees_text} is slow: no time limit on the call{} at {}",
+            if locations.len() > 1 { "s" } else { "" },
             join(&locations, ", ")
         ),
         FailureClass::Timeout => format!("the execution hangs when {callees_text} fails with {faults_text}"),

@@ -1,5 +1,6 @@
 //! End-to-end tests of the explorer on a two-service system built right here: `front` calls `back` once
-//! (or `n` times) and handles only connection errors, so timeouts and error statuses crash it.
+//! (or `n` times). The fragile front has no time limit and handles only connection errors, so a slow back
+//! makes it hang and error statuses crash it; the robust one has a time limit and answers 503 to anything.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +35,7 @@ async fn start(robust: bool) -> System {
         |_req: Request<Bytes>| async { json(StatusCode::OK, "[1,2,3]".into()) },
         async move { s.notified().await },
     ));
-    let client = Client::new();
+    let client = if robust { Client::new().with_timeout(Duration::from_secs(1)) } else { Client::new() };
     let s = stop.clone();
     let handler = move |request: Request<Bytes>| {
         let client = client.clone();
@@ -88,7 +89,7 @@ async fn explore(system: &System, times: usize, config: &Config) -> cloture::Rep
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn fragile_front_crashes_on_timeouts_and_statuses_but_not_connect() {
+async fn fragile_front_hangs_when_back_is_slow_and_crashes_on_statuses_but_not_connect() {
     let system = start(false).await;
     let report = explore(&system, 1, &config()).await;
     system.stop.notify_waiters();
@@ -99,8 +100,14 @@ async fn fragile_front_crashes_on_timeouts_and_statuses_but_not_connect() {
         assert_eq!(execution.faults.len(), 1);
         assert_eq!(execution.faults[0].to, "back");
         assert!(execution.faults[0].site.file.ends_with("engine/tests/explore.rs"), "{:?}", execution.faults[0].site);
+        assert_ne!(fault, Fault::Timeout, "a call without a time limit is never given a timeout");
         if fault == Fault::Connect {
             assert_eq!(execution.outcome, Outcome::Pass);
+        } else if fault == Fault::Slow {
+            let failure = execution.failure.as_ref().expect("failure");
+            assert_eq!(failure.class, FailureClass::Hang, "{failure:?}");
+            assert!(failure.message.starts_with("front waits forever when back is slow"), "{}", failure.message);
+            assert_eq!(failure.location.as_ref(), Some(&execution.faults[0].site), "the call without a limit");
         } else {
             let failure = execution.failure.as_ref().expect("failure");
             assert_eq!(failure.class, FailureClass::Crash, "{fault}: {failure:?}");
@@ -108,7 +115,7 @@ async fn fragile_front_crashes_on_timeouts_and_statuses_but_not_connect() {
             assert_eq!(location.file, "engine/tests/explore.rs", "{location}");
         }
     }
-    // timeout, and the status crash at the decode line: two vulnerabilities.
+    // The hang on a slow back, and the status crash at the decode line: two vulnerabilities.
     assert_eq!(report.vulnerabilities.len(), 2, "{}", report.terminal_summary());
 }
 
@@ -187,7 +194,14 @@ async fn a_hanging_test_is_classified_as_timeout() {
         .iter()
         .filter(|e| e.failure.as_ref().is_some_and(|f| f.class == FailureClass::Timeout))
         .count();
-    assert_eq!(timeouts, 5, "{}", report.terminal_summary());
+    assert_eq!(timeouts, 6, "{}", report.terminal_summary());
+    // front's 1 s limit outlasts the 200 ms deadline when back is slow: limits that collide, said so.
+    let slow = report.executions.iter().find(|e| e.faults.iter().any(|f| f.fault == Fault::Slow)).expect("slow ran");
+    let message = &slow.failure.as_ref().expect("it failed").message;
+    assert!(
+        message.contains("front's time limit on the call to back (1s) is not shorter than the deadline"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]

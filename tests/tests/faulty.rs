@@ -38,22 +38,25 @@ async fn test_cinema_user_user_faulty_bookings() {
     assert_eq!(report.summary.failed, 0, "{}", report.terminal_summary());
     assert!(report.vulnerabilities.is_empty());
     assert!(report.summary.complete);
-    // Two reference runs and six faults on each of the two calls users makes.
-    assert_eq!(report.summary.executions, 2 + 6 + 6, "{}", report.terminal_summary());
+    // Two reference runs and seven faults on each of the two calls users makes (connect, timeout, slow,
+    // status:500, 502, 503 and the 404 of the catalog): every call has a time limit, so both timeout and slow.
+    assert_eq!(report.summary.executions, 2 + 7 + 7, "{}", report.terminal_summary());
     let faulted: BTreeSet<&str> =
         report.executions.iter().flat_map(|e| e.faults.iter().map(|f| f.to.as_str())).collect();
     assert_eq!(faulted, BTreeSet::from(["bookings", "movies"]));
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn recitation_edition_crashes_for_exactly_the_three_vulnerabilities() {
+async fn recitation_edition_fails_for_exactly_the_three_vulnerabilities() {
     let (report, cinema) = explore(Edition::Recitation, "chris_rivers", Oracle::Accepting, config("recitation")).await;
     cinema.shutdown().await.unwrap();
     let summary = report.terminal_summary();
     let mut kinds = BTreeSet::new();
     for execution in report.executions.iter().filter(|e| e.outcome == Outcome::Fail) {
         let failure = execution.failure.as_ref().expect("a failing execution says why");
-        assert_eq!(failure.class, FailureClass::Crash, "{summary}");
+        let fault = execution.faults[0].fault;
+        let class = if fault == cloture::Fault::Slow { FailureClass::Hang } else { FailureClass::Crash };
+        assert_eq!(failure.class, class, "{summary}");
         assert_eq!(failure.service.as_deref(), Some("users"));
         let location = failure.location.as_ref().expect("the crash location is kept");
         assert_eq!(location.file, "cinema/src/users/recitation.rs", "{location}");
@@ -65,16 +68,20 @@ async fn recitation_edition_crashes_for_exactly_the_three_vulnerabilities() {
     let expected: BTreeSet<(&str, String)> = [
         ("status", "bookings".to_string()),
         ("status", "movies".to_string()),
-        ("timeout", "bookings".to_string()),
-        ("timeout", "movies".to_string()),
+        ("slow", "bookings".to_string()),
+        ("slow", "movies".to_string()),
     ]
     .into_iter()
     .collect();
     assert_eq!(kinds, expected, "{summary}");
-    // Bookings error status, movies error status, timeouts.
+    // Bookings error status, movies error status, users hanging when either is slow (no time limits).
     assert_eq!(report.vulnerabilities.len(), 3, "{summary}");
     let families: BTreeSet<&str> = report.vulnerabilities.iter().map(|v| v.family.as_str()).collect();
-    assert_eq!(families, BTreeSet::from(["status", "timeout"]));
+    assert_eq!(families, BTreeSet::from(["status", "slow"]));
+    let hang = report.vulnerabilities.iter().find(|v| v.class == FailureClass::Hang).expect("a hang");
+    assert!(hang.title.starts_with("users waits forever when bookings or movies is slow"), "{}", hang.title);
+    // A call without a time limit cannot time out: no timeout fault was injected.
+    assert!(report.executions.iter().all(|e| e.faults.iter().all(|f| f.fault != cloture::Fault::Timeout)));
     // Connection errors are handled: those executions pass.
     let connect_passes = report
         .executions
@@ -136,8 +143,8 @@ async fn dynamic_reduction_cuts_the_combinations_of_a_user_with_four_movie_calls
     cinema.shutdown().await.unwrap();
     assert_eq!(reduced.summary.failed, 0, "{}", reduced.terminal_summary());
     assert_eq!(full.summary.failed, 0);
-    // One bookings call and four movie calls, six faults each: 30 single faults either way.
-    assert!(reduced.summary.executions >= 2 + 30, "{}", reduced.summary.executions);
+    // One bookings call and four movie calls, seven faults each: 35 single faults either way.
+    assert!(reduced.summary.executions >= 2 + 35, "{}", reduced.summary.executions);
     assert!(
         reduced.summary.executions * 5 < full.summary.executions,
         "{} with reduction, {} without",

@@ -91,7 +91,19 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
                     "{} waits forever when {} is slow: no time limit on the call at {}",
                     call.from, call.to, call.site
                 ),
-                _ => format!("{} did not answer within the deadline when {} was slow", call.from, call.to),
+                // A limit longer than the deadline: no missing limit, but limits that collide.
+                TimeLimit::Within(limit) => {
+                    let message = format!(
+                        "the execution did not finish within {:?}: {}'s time limit on the call to {} ({limit:?}) is \
+                         not shorter than the deadline, so a slow {} outlasts the test",
+                        config.deadline, call.from, call.to, call.to
+                    );
+                    return failure(FailureClass::Timeout, message, None, None);
+                }
+                TimeLimit::Unknown => format!(
+                    "{} did not answer within the deadline when {} was slow (call at {})",
+                    call.from, call.to, call.site
+                ),
             };
             return failure(FailureClass::Hang, message, Some(call.site.clone()), Some(call.from.clone()));
         }

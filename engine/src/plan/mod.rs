@@ -301,8 +301,9 @@ impl Planner {
                 continue;
             }
             for fault in self.catalog.faults_for(&call.to) {
-                // A call without a time limit cannot time out: `slow` shows what happens to it instead.
-                if fault == Fault::Timeout && call.limit == TimeLimit::None {
+                // Only a call with a time limit of its own times out. Where it has none, a timeout cannot happen;
+                // where it is unknown (a proxy), a timeout is what `slow` gives the caller anyway.
+                if fault == Fault::Timeout && !matches!(call.limit, TimeLimit::Within(_)) {
                     continue;
                 }
                 let mut next = faults.clone();
