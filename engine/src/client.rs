@@ -20,7 +20,7 @@ use crate::call::{CallIdentity, CallKey};
 use crate::context::Context;
 use crate::fault::Fault;
 use crate::registry;
-use crate::trace::{CallOutcome, TimeLimit, Transport, EXECUTION_HEADER, PARENT_HEADER, PLAN_HEADER};
+use crate::trace::{CallOutcome, TimeLimit, Transport, EXECUTION_HEADER, PARENT_HEADER, PLAN_HEADER, TEST_SERVICE};
 
 /// A pooled HTTP/1 client whose calls cloture can observe and fault. Cheap to clone.
 #[derive(Clone)]
@@ -133,6 +133,10 @@ impl RequestBuilder {
         // A slow callee: the wait happens inside the caller's time limit, which ends it if there is one (and
         // so does any limit the caller set around this call). In an exploration the wait is virtual.
         let result = self.transmit(uri, headers, hold).await;
+        if let (Ok(response), true) = (&result, context.service.as_ref() == TEST_SERVICE) {
+            execution.answered(decision.key, response.status.as_u16(), &response.body);
+        }
+        let result = result.map(|response| Response { key: Some(decision.key), ..response });
         execution.complete(
             decision.index,
             match &result {
@@ -181,7 +185,7 @@ impl RequestBuilder {
             let (parts, body) = response.into_parts();
             let body =
                 body.collect().await.map_err(|error| Error::new(ErrorKind::Request, error_chain(&error)))?.to_bytes();
-            Ok(Response { status: parts.status, headers: parts.headers, body })
+            Ok(Response { status: parts.status, headers: parts.headers, body, key: None })
         };
         match self.timeout {
             Some(limit) => tokio::time::timeout(limit, exchange)
@@ -209,7 +213,7 @@ fn injected(fault: Fault, target: &str) -> Result<Response, Error> {
             let (status, body) = crate::fault::injected_status(code);
             let mut headers = HeaderMap::new();
             headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            Ok(Response { status, headers, body })
+            Ok(Response { status, headers, body, key: None })
         }
         Fault::Slow | Fault::Delay(_) => unreachable!("faults that hold a call are made by `transmit`"),
     }
@@ -251,9 +255,16 @@ pub struct Response {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
+    /// The call's key in the execution it was made in, if any.
+    key: Option<CallKey>,
 }
 
 impl Response {
+    /// The key of the call that got this response, inside an exploration.
+    pub fn call_key(&self) -> Option<CallKey> {
+        self.key
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use crate::call::{CallIdentity, CallKey, CallSite};
 use crate::fault::Fault;
 use crate::registry;
-use crate::trace::{plan_text, CallOutcome, CallRecord, Crash, RemoteReport, TimeLimit, Trace, TEST_SERVICE};
+use crate::trace::{plan_text, Answer, CallOutcome, CallRecord, Crash, RemoteReport, TimeLimit, Trace, TEST_SERVICE};
 
 tokio::task_local! {
     static CONTEXT: Context;
@@ -61,6 +61,8 @@ pub struct Execution {
     thread: std::thread::ThreadId,
     /// This execution paused tokio's clock to hold a call virtually (see [`Execution::hold_virtually`]).
     paused: std::sync::atomic::AtomicBool,
+    /// The answers the fault-free reference run's test calls got.
+    reference: OnceLock<Arc<Vec<Answer>>>,
 }
 
 thread_local! {
@@ -111,6 +113,7 @@ impl Execution {
             idle: Notify::new(),
             thread: std::thread::current().id(),
             paused: std::sync::atomic::AtomicBool::new(false),
+            reference: OnceLock::new(),
         })
     }
 
@@ -240,6 +243,22 @@ impl Execution {
                 tokio::time::resume();
             }
         });
+    }
+
+    /// The functional test's own call `key` got this answer.
+    pub(crate) fn answered(&self, key: CallKey, status: u16, body: &bytes::Bytes) {
+        let body = body.slice(..body.len().min(Answer::KEPT));
+        self.lock().answers.push(Answer { key, status, body });
+    }
+
+    /// The answers of the fault-free reference run, for the test to compare with.
+    pub(crate) fn set_reference(&self, answers: Arc<Vec<Answer>>) {
+        let _ = self.reference.set(answers);
+    }
+
+    /// The fault-free reference run's answer to the test's call `key`, when known.
+    pub(crate) fn reference_answer(&self, key: CallKey) -> Option<Answer> {
+        self.reference.get()?.iter().find(|answer| answer.key == key).cloned()
     }
 
     /// Whether any fault was injected so far in this execution (into calls to `service`, when given).

@@ -105,7 +105,7 @@ pub use client::Client;
 pub use error::Error;
 pub use explore::{explore, Config, Verdict};
 pub use fault::{Catalog, Fault};
-pub use oracle::{fault_injected, fault_injected_on};
+pub use oracle::{fault_injected, fault_injected_on, is_reference_answer, reference_answer};
 pub use registry::register_service;
 pub use report::Report;
 pub use server::{serve, Unhandled};

@@ -364,6 +364,7 @@ mod tests {
             calls: 3,
             new_lines: BTreeMap::new(),
             minimal_subset: None,
+            warnings: Vec::new(),
         }
     }
 

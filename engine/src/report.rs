@@ -110,6 +110,26 @@ pub struct ExecutionReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimal_subset: Option<String>,
     pub replay: String,
+    /// What the execution did that the test's verdict does not show.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// A finding beyond the test's verdict: reported, never a failure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    pub kind: WarningKind,
+    pub message: String,
+}
+
+/// The kinds of [`Warning`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningKind {
+    /// The execution made at least three times the calls of the fault-free run.
+    RetryAmplification,
+    /// A fault was injected and the test accepted a 200 whose body differs from the fault-free answer.
+    MaskedFailure,
 }
 
 /// One injected fault and the call it was injected into.
@@ -431,9 +451,32 @@ impl Report {
             let _ = writeln!(out, "     executions: {}", v.executions.join(" "));
             let _ = writeln!(out, "     replay:     {}", printable(&v.replay));
         }
+        self.summary_warnings(&mut out);
         self.summary_coverage(&mut out);
         self.summary_advice(&mut out);
         out
+    }
+
+    /// Warnings beyond the tests' verdicts, each message once with the executions that show it.
+    fn summary_warnings(&self, out: &mut String) {
+        let mut seen: Vec<(&str, Vec<&str>)> = Vec::new();
+        for execution in &self.executions {
+            for warning in &execution.warnings {
+                match seen.iter_mut().find(|(message, _)| *message == warning.message) {
+                    Some((_, ids)) => ids.push(&execution.id),
+                    None => seen.push((&warning.message, vec![&execution.id])),
+                }
+            }
+        }
+        if seen.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\nwarnings (not failures):");
+        for (message, ids) in seen {
+            let more = if ids.len() > 5 { format!(" and {} more", ids.len() - 5) } else { String::new() };
+            let ids: Vec<&str> = ids.into_iter().take(5).collect();
+            let _ = writeln!(out, "  {}\n     executions: {}{more}", one_line(message), ids.join(" "));
+        }
     }
 
     /// Executions that failed in the harness (class `error`): not findings about the services.

@@ -139,6 +139,9 @@ pub struct Crash {
 pub struct Trace {
     pub calls: Vec<CallRecord>,
     pub crashes: Vec<Crash>,
+    /// The answers the functional test's own calls got (in this process), by call key: what the reference
+    /// run's answers are compared with.
+    pub answers: Vec<Answer>,
     /// Calls made so far per call fingerprint (call identity under a parent), for call keys.
     pub(crate) counts: HashMap<u64, u32>,
 }
@@ -148,6 +151,19 @@ impl Trace {
     pub fn injected(&self) -> impl Iterator<Item = (&CallRecord, Fault)> {
         self.calls.iter().filter_map(|call| call.fault.map(|fault| (call, fault)))
     }
+}
+
+/// An answer one of the test's own calls got: status and body (its first [`Answer::KEPT`] bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub key: CallKey,
+    pub status: u16,
+    pub body: bytes::Bytes,
+}
+
+impl Answer {
+    /// How much of a body is kept to compare.
+    pub const KEPT: usize = 64 * 1024;
 }
 
 /// What a service in another process observed while handling one request of an execution; it sends this

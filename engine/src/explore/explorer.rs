@@ -10,10 +10,11 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::progress::Progress;
-use super::run::{fault_report, join_all, run_once, settle, Ran};
+use super::run::{fault_report, join_all, run_once, settle, Ran, ReferenceRun};
 use super::{Config, Probe, Verdict};
 use crate::call::CallKey;
 use crate::fault::Fault;
@@ -49,6 +50,8 @@ pub(super) struct Explorer<'a, 'p, T> {
     failed_sets: Vec<(FaultSet, String)>,
     /// Why the exploration ended early, once it did.
     stopped: Option<String>,
+    /// What the first fault-free run did, once known: the answers later executions are compared with.
+    reference: Option<ReferenceRun>,
 }
 
 impl<'a, 'p, T, F> Explorer<'a, 'p, T>
@@ -73,6 +76,7 @@ where
             speculated: HashMap::new(),
             failed_sets: Vec::new(),
             stopped: None,
+            reference: None,
         }
     }
 
@@ -102,7 +106,7 @@ where
             let ahead = self.ahead(&planner, &candidate);
             let ran = self.run(&candidate.faults, ahead).await;
             let ran = self.confirm(ran).await;
-            planner.observe(&candidate.faults, &ran.trace.calls, ran.finding());
+            planner.observe(&candidate.faults, &ran.trace.calls, ran.dominating());
             self.observe(&candidate.faults, ran);
             let coverage = self.probe.as_deref().and_then(|probe| probe.progress());
             self.progress.show(planner.pending(), &self.executions, coverage);
@@ -116,7 +120,7 @@ where
     /// Re-runs the one fault set of execution `id` and returns a report holding just that execution.
     pub async fn replay(mut self, id: &str, faults: &FaultSet) -> Report {
         settle().await;
-        let mut ran = run_once(self.config, faults, self.test).await;
+        let mut ran = run_once(self.config, faults, self.test, None).await;
         // The report keeps the faults that were injected; a planned fault whose call never happened is not
         // among them, so the id is the one asked for, not one recomputed from those faults.
         ran.report.id = id.to_string();
@@ -137,8 +141,11 @@ where
         let none = FaultSet::new();
         let mut references = Vec::new();
         if self.jobs > 1 {
-            references =
-                join_all(vec![run_once(self.config, &none, self.test), run_once(self.config, &none, self.test)]).await;
+            references = join_all(vec![
+                run_once(self.config, &none, self.test, None),
+                run_once(self.config, &none, self.test, None),
+            ])
+            .await;
             references.truncate(if references[0].failed() { 1 } else { 2 });
         } else {
             for _ in 0..2 {
@@ -156,6 +163,7 @@ where
         // A test that fails in either fault-free run (a flaky one) gives nothing to compare faulty runs with.
         let failure = references.iter().find_map(|ran| ran.report.failure.clone());
         let trace = references[0].trace.clone();
+        self.reference = Some(ReferenceRun { answers: Arc::new(trace.answers.clone()), calls: trace.calls.len() });
         for mut ran in references {
             ran.report.reference = true;
             self.absorb(ran);
@@ -232,8 +240,9 @@ where
         if sets.len() == 1 {
             return self.measured(faults).await;
         }
-        let (config, test) = (self.config, self.test);
-        let mut results = join_all(sets.iter().map(|set| run_once(config, set, test)).collect()).await.into_iter();
+        let (config, test, reference) = (self.config, self.test, self.reference.as_ref());
+        let mut results =
+            join_all(sets.iter().map(|set| run_once(config, set, test, reference)).collect()).await.into_iter();
         let ran = results.next().expect("one result per fault set");
         for other in results {
             self.speculated.insert(other.report.id.clone(), other);
@@ -246,7 +255,7 @@ where
         if let Some(probe) = self.probe.as_deref_mut() {
             probe.before();
         }
-        let mut ran = run_once(self.config, faults, self.test).await;
+        let mut ran = run_once(self.config, faults, self.test, self.reference.as_ref()).await;
         if let Some(probe) = self.probe.as_deref_mut() {
             ran.report.new_lines = probe.after(&ran.report.id);
         }
@@ -264,7 +273,7 @@ where
         if failure.class == FailureClass::Error {
             return ran;
         }
-        let again = run_once(self.config, &FaultSet::new(), self.test).await;
+        let again = run_once(self.config, &FaultSet::new(), self.test, None).await;
         let what = one_line(&failure.message);
         failure.class = FailureClass::Error;
         failure.message = match again.report.failure {

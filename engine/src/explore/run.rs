@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Config, Verdict};
@@ -11,8 +12,8 @@ use crate::context::Execution;
 use crate::fault::Fault;
 use crate::panic::{CatchPanic, Panic};
 use crate::plan::{execution_id, FaultSet};
-use crate::report::{ExecutionReport, Failure, FailureClass, FaultReport, Outcome};
-use crate::trace::{CallOutcome, CallRecord, TimeLimit, Trace, TEST_SERVICE};
+use crate::report::{ExecutionReport, Failure, FailureClass, FaultReport, Outcome, Warning, WarningKind};
+use crate::trace::{Answer, CallOutcome, CallRecord, TimeLimit, Trace, TEST_SERVICE};
 
 /// One finished execution, before it goes into the report.
 pub(super) struct Ran {
@@ -25,14 +26,40 @@ impl Ran {
         self.report.outcome == Outcome::Fail
     }
 
-    /// Failed in the services, not in the harness: what domination and minimisation work on.
+    /// Failed in a way no superset of its faults can tell more about (a crash, a hang, a timeout): what
+    /// domination prunes supersets by. A `rejected` answer does not: more faults may reach calls (retry
+    /// attempts) or code this execution did not.
+    pub fn dominating(&self) -> bool {
+        self.report.failure.as_ref().is_some_and(|failure| {
+            matches!(failure.class, FailureClass::Crash | FailureClass::Hang | FailureClass::Timeout)
+        })
+    }
+
+    /// Failed in the services, not in the harness: what minimisation works on.
     pub fn finding(&self) -> bool {
         self.report.failure.as_ref().is_some_and(|failure| failure.class != FailureClass::Error)
     }
 }
 
-/// Runs one execution of `test` with `faults` and classifies it.
-pub(super) async fn run_once<T, F>(config: &Config, faults: &FaultSet, test: &T) -> Ran
+/// What the first fault-free run did: what later executions are compared with.
+pub(super) struct ReferenceRun {
+    /// The answers the test's own calls got.
+    pub answers: Arc<Vec<Answer>>,
+    /// How many calls it made.
+    pub calls: usize,
+}
+
+/// An execution making at least this many times the calls of the reference run is reported.
+const AMPLIFICATION: usize = 3;
+
+/// Runs one execution of `test` with `faults` and classifies it; with the reference run known, the test can
+/// compare its answers with it and the execution is checked for warnings.
+pub(super) async fn run_once<T, F>(
+    config: &Config,
+    faults: &FaultSet,
+    test: &T,
+    reference: Option<&ReferenceRun>,
+) -> Ran
 where
     T: Fn() -> F,
     F: Future,
@@ -40,6 +67,9 @@ where
 {
     let id = execution_id(faults);
     let execution = Execution::start(faults.iter().map(|(k, f)| (*k, *f)).collect());
+    if let Some(reference) = reference {
+        execution.set_reference(Arc::clone(&reference.answers));
+    }
     let started = Instant::now();
     let future = execution.root_context().scope(CatchPanic::new(test()));
     let result = tokio::select! {
@@ -71,8 +101,42 @@ where
         new_lines: BTreeMap::new(),
         minimal_subset: None,
         replay: config.replay_template().replace("{id}", &id),
+        warnings: Vec::new(),
     };
-    Ran { report, trace }
+    let mut ran = Ran { report, trace };
+    if let Some(reference) = reference {
+        ran.report.warnings = warnings(&ran, reference);
+    }
+    ran
+}
+
+/// What an execution did that its test's verdict does not show: calls multiplied by retries, and a 200 the
+/// test accepted under faults whose body is not the fault-free one (a fallback hiding a failure).
+fn warnings(ran: &Ran, reference: &ReferenceRun) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    let calls = ran.trace.calls.len();
+    if reference.calls > 0 && calls >= AMPLIFICATION * reference.calls {
+        let message = format!(
+            "retry amplification: {calls} calls, {:.1}x the {} of the fault-free run",
+            calls as f64 / reference.calls as f64,
+            reference.calls
+        );
+        warnings.push(Warning { kind: WarningKind::RetryAmplification, message });
+    }
+    if ran.report.outcome == Outcome::Pass && !ran.report.faults.is_empty() {
+        for answer in ran.trace.answers.iter().filter(|answer| answer.status == 200) {
+            let Some(expected) = reference.answers.iter().find(|known| known.key == answer.key) else { continue };
+            if expected.status == 200 && expected.body != answer.body {
+                let call = ran.trace.calls.iter().find(|call| call.key == answer.key);
+                let what = call.map(|call| format!("{} {}", call.method, call.path)).unwrap_or_default();
+                let message = format!(
+                    "masked failure: the test accepted a 200 to {what} whose body differs from the fault-free answer"
+                );
+                warnings.push(Warning { kind: WarningKind::MaskedFailure, message });
+            }
+        }
+    }
+    warnings
 }
 
 type TestResult<V> = Result<Result<V, Panic>, tokio::time::error::Elapsed>;

@@ -130,6 +130,7 @@ mod tests {
             calls: 2,
             new_lines: BTreeMap::new(),
             minimal_subset: None,
+            warnings: Vec::new(),
             replay: format!("CLOTURE_REPLAY={id} cargo test"),
         }
     }

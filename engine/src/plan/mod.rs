@@ -212,6 +212,8 @@ pub struct Planner {
     queue: Queue,
     seq: u64,
     failing: Vec<FaultSet>,
+    /// Each call's retry loop (see [`Planner::learn_attempts`]).
+    attempts: HashMap<CallKey, u64>,
     kills: HashMap<(CallKey, Fault), HashSet<CallKey>>,
     answers: HashSet<(Canonical, CallKey, CallOutcome)>,
     calls_of: HashMap<Canonical, HashSet<CallKey>>,
@@ -234,6 +236,7 @@ impl Planner {
             queue: Queue::default(),
             seq: 0,
             failing: Vec::new(),
+            attempts: HashMap::new(),
             kills: HashMap::new(),
             answers: HashSet::new(),
             calls_of: HashMap::new(),
@@ -249,7 +252,10 @@ impl Planner {
     }
 
     /// Learns from one finished execution and opens its candidates.
-    pub fn observe(&mut self, faults: &FaultSet, calls: &[CallRecord], failed: bool) {
+    /// Takes in what the execution of `faults` did. `dominating`: it failed in a way that no superset of its
+    /// faults can show anything new about (a crash, a hang): its supersets are pruned. A `rejected` or
+    /// passing execution dominates nothing: adding faults may reach calls (retry attempts) or code it did not.
+    pub fn observe(&mut self, faults: &FaultSet, calls: &[CallRecord], dominating: bool) {
         let key = canonical(faults);
         self.seen.insert(key.clone());
         if faults.is_empty() && self.positions.is_empty() {
@@ -282,14 +288,16 @@ impl Planner {
             self.answers.insert((context, call.key, call.outcome.clone()));
         }
         self.calls_of.insert(key, call_keys);
-        if failed {
+        if dominating {
             self.failing.push(faults.clone());
-        }
-        if faults.len() >= self.config.max_faults {
-            return;
         }
         // Children inherit this execution's lineage root (a set the planner never planned: its first fault).
         let root = self.roots.get(&canonical(faults)).copied().or_else(|| faults.iter().next().map(|(k, f)| (*k, *f)));
+        self.learn_attempts(calls);
+        self.extend_retries(faults, calls, root);
+        if self.units(faults) >= self.config.max_faults {
+            return;
+        }
         let mut opened: HashSet<CallKey> = HashSet::new();
         for call in calls {
             if call.from == TEST_SERVICE
@@ -309,6 +317,54 @@ impl Planner {
                 let mut next = faults.clone();
                 next.insert(call.key, fault);
                 self.consider(next, call.key, root.unwrap_or((call.key, fault)));
+            }
+        }
+    }
+
+    /// Remembers which calls are attempts of one retry loop: calls from one site, with one method, target
+    /// and path, under one parent (they differ only by their count).
+    fn learn_attempts(&mut self, calls: &[CallRecord]) {
+        for call in calls {
+            let mut hash = Fnv::new();
+            for part in [call.from.as_str(), call.to.as_str(), call.method.as_str(), call.path.as_str()] {
+                hash.write(part.as_bytes());
+                hash.write(&[0xff]);
+            }
+            hash.write(call.site.to_string().as_bytes());
+            hash.write(&call.parent.0.to_le_bytes());
+            self.attempts.entry(call.key).or_insert(hash.finish());
+        }
+    }
+
+    /// How many faults a set counts for `max_faults`: the same fault on every attempt of a retry loop is
+    /// one ("every attempt fails", as one candidate).
+    fn units(&self, faults: &FaultSet) -> usize {
+        let distinct: HashSet<(u64, Fault)> =
+            faults.iter().map(|(key, fault)| (self.attempts.get(key).copied().unwrap_or(key.0), *fault)).collect();
+        distinct.len()
+    }
+
+    /// Retry loops: when every attempt this execution made of a loop so far failed with one fault, and the
+    /// loop made one more attempt, that fault on that attempt too is the next candidate — the same unit, so
+    /// it does not count against `max_faults`. Repeated, it reaches the execution where every attempt fails.
+    fn extend_retries(&mut self, faults: &FaultSet, calls: &[CallRecord], root: Option<(CallKey, Fault)>) {
+        let mut loops: Vec<(u64, Vec<&CallRecord>)> = Vec::new();
+        for call in calls.iter().filter(|call| call.from != TEST_SERVICE) {
+            let group = self.attempts.get(&call.key).copied().unwrap_or(call.key.0);
+            match loops.iter_mut().find(|(known, _)| *known == group) {
+                Some((_, attempts)) => attempts.push(call),
+                None => loops.push((group, vec![call])),
+            }
+        }
+        for (_, attempts) in loops.iter().filter(|(_, attempts)| attempts.len() >= 2) {
+            let faulted = attempts.iter().take_while(|call| faults.contains_key(&call.key)).count();
+            let Some(next) = attempts.get(faulted).filter(|_| faulted > 0) else { continue };
+            let fault = faults[&attempts[0].key];
+            let same = attempts[..faulted].iter().all(|call| faults[&call.key] == fault);
+            if same && !self.excluded.contains(&next.key) {
+                let mut extended = faults.clone();
+                extended.insert(next.key, fault);
+                self.consider(extended, next.key, root.unwrap_or((next.key, fault)));
             }
         }
     }
@@ -589,6 +645,63 @@ mod tests {
     fn giving_up(faults: &FaultSet) -> Vec<CallRecord> {
         let first = faults.keys().min().copied().unwrap_or(CallKey(u64::MAX));
         independent(faults).into_iter().filter(|c| c.key <= first).collect()
+    }
+
+    /// users calls bookings (key 2) and retries it (keys 3, 4) while it answers 503, at most three attempts;
+    /// after the last failed attempt it crashes. A 503 on some attempts only is recovered: the test sees the
+    /// right answer, but a strict oracle rejects any answer under a fault.
+    fn retrying(faults: &FaultSet) -> (Vec<CallRecord>, Option<bool>) {
+        let mut calls = vec![call(1, 0, "test", "users", None, CallOutcome::Status(200))];
+        for attempt in 2..=4u64 {
+            let fault = faults.get(&CallKey(attempt)).copied();
+            let mut record = call(attempt, 1, "users", "bookings", fault, CallOutcome::Status(200));
+            // Every attempt is one retry loop: the same site, method, target and path under one parent.
+            record.site.line = 2;
+            calls.push(record);
+            if fault.is_none() {
+                // Recovered: rejected by a strict oracle when any fault was injected, else a pass.
+                return (calls, (!faults.is_empty()).then_some(false));
+            }
+        }
+        (calls, Some(true))
+    }
+
+    fn explore_retrying(mut planner: Planner) -> Vec<(FaultSet, Option<bool>)> {
+        planner.observe(&FaultSet::new(), &retrying(&FaultSet::new()).0, false);
+        let mut ran = Vec::new();
+        while let Some(candidate) = planner.next(|_| 0.0) {
+            let (calls, failure) = retrying(&candidate.faults);
+            // A crash dominates its supersets; a rejection does not.
+            planner.observe(&candidate.faults, &calls, failure == Some(true));
+            ran.push((candidate.faults, failure));
+        }
+        ran
+    }
+
+    #[test]
+    fn every_attempt_of_a_retry_loop_failing_is_one_candidate_within_two_faults() {
+        let catalog = Catalog::default().only(vec![Fault::Status(503)]);
+        let planner = Planner::new(
+            PlanConfig { max_faults: 1, order: Order::Breadth, reduce: true, partition: None },
+            catalog,
+            HashSet::new(),
+        );
+        let ran = explore_retrying(planner);
+        let crash = ran.iter().find(|(_, failure)| *failure == Some(true)).expect("the crash after the last attempt");
+        assert_eq!(crash.0, set(&[(2, Fault::Status(503)), (3, Fault::Status(503)), (4, Fault::Status(503))]));
+    }
+
+    #[test]
+    fn a_rejected_answer_does_not_dominate_the_supersets_that_reach_more_attempts() {
+        let catalog = Catalog::default().only(vec![Fault::Status(503)]);
+        let planner = Planner::new(
+            PlanConfig { max_faults: 2, order: Order::Breadth, reduce: true, partition: None },
+            catalog,
+            HashSet::new(),
+        );
+        let ran = explore_retrying(planner);
+        assert!(ran.iter().any(|(_, failure)| *failure == Some(false)), "the first attempt's fault is rejected");
+        assert!(ran.iter().any(|(_, failure)| *failure == Some(true)), "yet every attempt failing still runs");
     }
 
     #[test]
