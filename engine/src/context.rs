@@ -59,6 +59,31 @@ pub struct Execution {
     idle: Notify,
 }
 
+/// Bounds on what one execution takes in from other processes, through the coordinator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Intake {
+    /// Most calls in the execution's trace after a report or a lookup is taken in.
+    pub calls: usize,
+    /// Most reports taken in.
+    pub reports: usize,
+}
+
+/// The bound of an [`Intake`] that a report or lookup would have crossed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Crossed {
+    Calls(usize),
+    Reports(usize),
+}
+
+impl std::fmt::Display for Crossed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Crossed::Calls(bound) => write!(f, "its bound of {bound} calls"),
+            Crossed::Reports(bound) => write!(f, "its bound of {bound} reports"),
+        }
+    }
+}
+
 /// The decision for one call, handed to the client.
 pub(crate) struct Decision {
     pub key: CallKey,
@@ -114,9 +139,18 @@ impl Execution {
         self.plan_text.as_deref()
     }
 
-    /// Takes in what a service of another process observed while handling one request of this execution.
-    pub(crate) fn absorb(&self, report: RemoteReport) {
+    /// Takes in what a service of another process observed while handling one request of this execution,
+    /// unless the execution already took its bound of reports or the report's calls would carry it past
+    /// its bound of calls: then nothing is taken in and the record is marked truncated.
+    pub(crate) fn absorb(&self, report: RemoteReport, intake: Intake) -> Result<(), Crossed> {
         let mut trace = self.lock();
+        if trace.reports >= intake.reports {
+            return Err(self.truncate(&mut trace, Crossed::Reports(intake.reports)));
+        }
+        if trace.calls.len().saturating_add(report.calls.len()) > intake.calls {
+            return Err(self.truncate(&mut trace, Crossed::Calls(intake.calls)));
+        }
+        trace.reports += 1;
         for call in trace.calls.iter_mut().rev() {
             if call.key == report.parent {
                 call.to = report.service.clone();
@@ -128,6 +162,25 @@ impl Execution {
         }
         trace.calls.extend(report.calls);
         trace.crashes.extend(report.crashes);
+        Ok(())
+    }
+
+    /// Marks the record incomplete, saying so once.
+    fn truncate(&self, trace: &mut Trace, crossed: Crossed) -> Crossed {
+        if !trace.truncated {
+            trace.truncated = true;
+            tracing::warn!(
+                execution = self.id,
+                "the execution reached {crossed}: further data from other processes is refused"
+            );
+        }
+        crossed
+    }
+
+    /// Whether data from other processes was refused because this execution reached its bounds: its
+    /// record is incomplete.
+    pub fn truncated(&self) -> bool {
+        self.lock().truncated
     }
 
     pub(crate) fn lookup(id: u64) -> Option<Arc<Execution>> {
@@ -141,7 +194,10 @@ impl Execution {
 
     /// Registers a call about to be made and decides whether to inject a fault into it.
     pub(crate) fn decide(&self, from: &str, parent: CallKey, identity: &CallIdentity<'_>) -> Decision {
-        let mut trace = self.lock();
+        self.decide_in(&mut self.lock(), from, parent, identity)
+    }
+
+    fn decide_in(&self, trace: &mut Trace, from: &str, parent: CallKey, identity: &CallIdentity<'_>) -> Decision {
         let count = trace.counts.entry(identity.fingerprint(parent)).or_insert(0);
         let key = CallKey::derive(parent, identity, *count);
         *count += 1;
@@ -192,10 +248,21 @@ impl Execution {
     }
 
     /// Registers the request of a functional test that cloture did not send (an external test command):
-    /// the root call into `service`. Returns its key, the parent of the calls its handler makes.
-    pub(crate) fn external_root(&self, service: &str, method: &str, path: &str) -> CallKey {
+    /// the root call into `service`. Returns its key, the parent of the calls its handler makes; refused
+    /// (and the record marked truncated) when the execution already holds `max_calls` calls.
+    pub(crate) fn external_root(
+        &self,
+        service: &str,
+        method: &str,
+        path: &str,
+        max_calls: usize,
+    ) -> Result<CallKey, Crossed> {
         let identity = CallIdentity { file: "external test", line: 0, column: 0, method, target: service, path };
-        self.decide(TEST_SERVICE, CallKey::ROOT, &identity).key
+        let mut trace = self.lock();
+        if trace.calls.len() >= max_calls {
+            return Err(self.truncate(&mut trace, Crossed::Calls(max_calls)));
+        }
+        Ok(self.decide_in(&mut trace, TEST_SERVICE, CallKey::ROOT, &identity).key)
     }
 
     /// Whether this execution made a call with this key.

@@ -88,8 +88,13 @@ pub struct Crash {
 pub struct Trace {
     pub calls: Vec<CallRecord>,
     pub crashes: Vec<Crash>,
+    /// The coordinator refused reports or lookups of this execution once it reached its bounds (calls or
+    /// reports taken in from other processes, see docs/coordinator.md): what they carried is missing.
+    pub truncated: bool,
     /// Calls made so far per call fingerprint (call identity under a parent), for call keys.
     pub(crate) counts: HashMap<u64, u32>,
+    /// Reports taken in from other processes.
+    pub(crate) reports: usize,
 }
 
 impl Trace {

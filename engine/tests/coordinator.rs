@@ -86,19 +86,26 @@ async fn exchange(address: &str, raw: Vec<u8>) -> Vec<u8> {
     answer
 }
 
-fn request(method: &str, target: &str, body: &[u8]) -> Vec<u8> {
-    let mut raw = format!(
-        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
+/// A request as a well-behaved client sends it, to the coordinator at `address` (also its `Host`).
+fn request(address: &str, method: &str, target: &str, body: &[u8]) -> Vec<u8> {
+    request_with(address, method, target, &[("Content-Type", "application/json")], body)
+}
+
+/// A request with `Host: {address}` and `headers` besides its framing.
+fn request_with(address: &str, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut raw = format!("{method} {target} HTTP/1.1\r\nHost: {address}\r\n");
+    for (name, value) in headers {
+        raw.push_str(&format!("{name}: {value}\r\n"));
+    }
+    raw.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    let mut raw = raw.into_bytes();
     raw.extend_from_slice(body);
     raw
 }
 
 async fn send(coordinator: &Coordinator, method: &str, target: &str, body: &[u8]) -> Answer {
-    Answer::parse(&exchange(&address(coordinator), request(method, target, body)).await)
+    let address = address(coordinator);
+    Answer::parse(&exchange(&address, request(&address, method, target, body)).await)
 }
 
 async fn get(coordinator: &Coordinator, target: &str) -> Answer {
@@ -397,9 +404,10 @@ async fn a_report_body_over_1_mib_answers_413_and_changes_nothing() {
     answer.assert_error(413, "1 MiB + 1 byte");
     // Announced by its chunks rather than a Content-Length: the same.
     let mut chunked = format!(
-        "POST /v1/executions/{}/report HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\
-         Connection: close\r\n\r\n",
-        execution.id()
+        "POST /v1/executions/{}/report HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        execution.id(),
+        address(&coordinator),
     )
     .into_bytes();
     for chunk in padded(2 * MAX_BODY).chunks(64 * 1024) {
