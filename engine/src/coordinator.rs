@@ -515,6 +515,22 @@ mod tests {
     }
 
     #[test]
+    fn a_host_names_the_coordinator_by_a_loopback_name_and_its_port() {
+        let v4: SocketAddr = "127.0.0.2:7100".parse().unwrap();
+        for host in ["127.0.0.1:7100", "localhost:7100", "LOCALHOST:7100", "[::1]:7100", "127.0.0.2:7100"] {
+            assert!(names_the_coordinator(host, v4), "{host}");
+        }
+        for host in ["127.0.0.1", "127.0.0.1:7101", "127.0.0.3:7100", "127.0.0.1:7100:7100", "example.com:7100", ""] {
+            assert!(!names_the_coordinator(host, v4), "{host}");
+        }
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        for host in ["[::1]", "[::1]:80", "localhost", "127.0.0.1:80"] {
+            assert!(names_the_coordinator(host, v6), "{host}");
+        }
+        assert!(!names_the_coordinator("[::1]:8080", v6));
+    }
+
+    #[test]
     fn percent_decoding_takes_exactly_two_hex_digits() {
         assert_eq!(percent_decode("%2Fusers%2fx+y"), "/users/x y");
         assert_eq!(percent_decode("%+1%-1%g0%4"), "% 1%-1%g0%4");

@@ -461,3 +461,25 @@ impl hyper::body::Body for Body {
         self.incoming.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn only_a_failed_accept_for_want_of_a_resource_is_trouble_of_the_harness() {
+        let health = HarnessHealth::new();
+        for kind in [io::ErrorKind::ConnectionAborted, io::ErrorKind::ConnectionReset, io::ErrorKind::Interrupted] {
+            failed_to_accept(&health, &io::Error::from(kind)).await;
+        }
+        assert_eq!(health.accept_failures(), 0);
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS] {
+            failed_to_accept(&health, &io::Error::from_raw_os_error(errno)).await;
+        }
+        assert_eq!(health.accept_failures(), 3);
+        // Clones share the counts.
+        let clone = health.clone();
+        failed_to_accept(&clone, &io::Error::from_raw_os_error(libc::EMFILE)).await;
+        assert_eq!((health.accept_failures(), health.troubles()), (4, 4));
+    }
+}
