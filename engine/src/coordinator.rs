@@ -15,7 +15,7 @@
 //!
 //! Every input is validated; a malformed or hostile request gets a 4xx and changes nothing. What a web page
 //! in a browser could send is refused: requests with an `Origin` or a cross-site `Sec-Fetch-Site`, a `Host`
-//! other than the coordinator's own loopback address, reports that are not `application/json`. [`Bounds`]
+//! other than the coordinator's own loopback address, reports that are not `application/json`. `Bounds`
 //! limit connections (through [`crate::net`]), each report, and what one execution takes in.
 
 use std::collections::HashMap;
@@ -423,7 +423,11 @@ fn client() -> &'static hyper_util::client::legacy::Client<HttpConnector, Full<B
     CLIENT.get_or_init(|| {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector)
+        // Idle connections are dropped well before the coordinator closes them (`Limits::idle_timeout`), so
+        // a report is never sent on a connection the coordinator is closing.
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector)
     })
 }
 

@@ -1,15 +1,15 @@
 //! The accept loop of cloture's own HTTP endpoints (the coordinator, the proxies) and the bounds it keeps
-//! on their connections ([`Limits`]), with the [`HarnessHealth`] it keeps when the machine cannot give it a
+//! on their connections (`Limits`), with the `HarnessHealth` it keeps when the machine cannot give it a
 //! connection — so that an execution spoilt by cloture itself can be told apart from a finding.
 //!
-//! Every connection is in one of three phases, tracked by [`Activity`]:
+//! Every connection is in one of three phases, tracked by `Activity`:
 //! - *idle*: no request in progress and no byte of the next one yet. Closed after `idle_timeout`, and at
 //!   once when every slot is taken and a new connection waits for one.
 //! - *head*: the first bytes of a request arrived; the rest of its head must follow within
 //!   `header_timeout` of the first byte (slow header lines are cut off).
 //! - *busy*: a handler runs, until the body of its answer is done. The handler itself has no time limit (a
 //!   proxy holds a `timeout` fault, an upstream may be slow to answer), but the peer must keep up: a request
-//!   body that stops arriving ([`Body`]) or an answer that is not read ([`Watched`]) for `idle_timeout` ends
+//!   body that stops arriving (`Body`) or an answer that is not read (`Watched`) for `idle_timeout` ends
 //!   the request.
 //!
 //! hyper's own `header_read_timeout` is not used: it also runs while a kept-alive connection waits for its

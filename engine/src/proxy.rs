@@ -13,7 +13,7 @@
 //!
 //! Bodies stream through in both directions, as they come: a proxy holds no more of a body than hyper's
 //! buffers, so large uploads, server-sent events and long polls pass as they would without it. The
-//! proxy's connections are bounded like the coordinator's ([`Limits`]).
+//! proxy's connections are bounded like the coordinator's (`Limits`).
 
 use std::pin::Pin;
 use std::sync::Arc;
