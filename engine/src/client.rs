@@ -123,8 +123,12 @@ impl RequestBuilder {
         let limit = self.timeout.map_or(TimeLimit::None, TimeLimit::Within);
         let decision = execution.decide(&context.service, context.parent, &identity, limit);
         let hold = decision.fault.and_then(|fault| fault.hold());
-        if hold.is_some() {
-            execution.hold_virtually();
+        if hold.is_some() && !execution.hold_virtually() {
+            // A service of another process: tell the coordinator now, the answer may never come.
+            if let Some(report) = execution.partial_report(&context.service, context.parent) {
+                let id = execution.id;
+                tokio::spawn(async move { crate::coordinator::report(id, &report).await });
+            }
         }
         if let Some(fault) = decision.fault.filter(|_| hold.is_none()) {
             return injected(fault, &target);

@@ -70,6 +70,31 @@ thread_local! {
     static VIRTUAL_HOLDS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// Bounds on what one execution takes in from other processes, through the coordinator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Intake {
+    /// Most calls in the execution's trace after a report or a lookup is taken in.
+    pub calls: usize,
+    /// Most reports taken in.
+    pub reports: usize,
+}
+
+/// The bound of an [`Intake`] that a report or lookup would have crossed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Crossed {
+    Calls(usize),
+    Reports(usize),
+}
+
+impl std::fmt::Display for Crossed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Crossed::Calls(bound) => write!(f, "its bound of {bound} calls"),
+            Crossed::Reports(bound) => write!(f, "its bound of {bound} reports"),
+        }
+    }
+}
+
 /// The decision for one call, handed to the client.
 pub(crate) struct Decision {
     pub key: CallKey,
@@ -128,20 +153,58 @@ impl Execution {
         self.plan_text.as_deref()
     }
 
-    /// Takes in what a service of another process observed while handling one request of this execution.
-    pub(crate) fn absorb(&self, report: RemoteReport) {
+    /// Takes in what a service of another process observed while handling one request of this execution,
+    /// unless the execution already took its bound of reports or the report's calls would carry it past
+    /// its bound of calls: then nothing is taken in and the record is marked truncated.
+    pub(crate) fn absorb(&self, report: RemoteReport, intake: Intake) -> Result<(), Crossed> {
         let mut trace = self.lock();
+        if trace.reports >= intake.reports {
+            return Err(self.truncate(&mut trace, Crossed::Reports(intake.reports)));
+        }
+        if trace.calls.len().saturating_add(report.calls.len()) > intake.calls {
+            return Err(self.truncate(&mut trace, Crossed::Calls(intake.calls)));
+        }
+        trace.reports += 1;
         for call in trace.calls.iter_mut().rev() {
             if call.key == report.parent {
                 call.to = report.service.clone();
-                if call.outcome == CallOutcome::Pending {
+                if call.outcome == CallOutcome::Pending && !report.partial {
                     call.outcome = CallOutcome::Status(report.status);
                 }
                 break;
             }
         }
-        trace.calls.extend(report.calls);
+        // A call a partial report brought is replaced by its next record.
+        for call in report.calls {
+            let provisional = trace.provisional.remove(&call.key);
+            if report.partial {
+                trace.provisional.insert(call.key);
+            }
+            match trace.calls.iter_mut().find(|known| provisional && known.key == call.key) {
+                Some(known) => *known = call,
+                None => trace.calls.push(call),
+            }
+        }
         trace.crashes.extend(report.crashes);
+        Ok(())
+    }
+
+    /// Marks the record incomplete, saying so once.
+    fn truncate(&self, trace: &mut Trace, crossed: Crossed) -> Crossed {
+        if !trace.truncated {
+            trace.truncated = true;
+            tracing::warn!(
+                execution = self.id,
+                "the execution reached {crossed}: further data from other processes is refused"
+            );
+        }
+        crossed
+    }
+
+    /// Whether data from other processes was refused because this execution reached its bounds: its
+    /// record is incomplete.
+    pub fn truncated(&self) -> bool {
+        self.lock().truncated
     }
 
     pub(crate) fn lookup(id: u64) -> Option<Arc<Execution>> {
@@ -161,7 +224,17 @@ impl Execution {
         identity: &CallIdentity<'_>,
         limit: TimeLimit,
     ) -> Decision {
-        let mut trace = self.lock();
+        self.decide_in(&mut self.lock(), from, parent, identity, limit)
+    }
+
+    fn decide_in(
+        &self,
+        trace: &mut Trace,
+        from: &str,
+        parent: CallKey,
+        identity: &CallIdentity<'_>,
+        limit: TimeLimit,
+    ) -> Decision {
         let count = trace.counts.entry(identity.fingerprint(parent)).or_insert(0);
         let key = CallKey::derive(parent, identity, *count);
         *count += 1;
@@ -245,6 +318,24 @@ impl Execution {
         });
     }
 
+    /// For a service of another process: what this execution recorded so far, as a partial report to the
+    /// coordinator (sent when the service holds a call, which may never end).
+    pub(crate) fn partial_report(&self, service: &str, parent: CallKey) -> Option<RemoteReport> {
+        if self.registered {
+            return None;
+        }
+        let trace = self.lock();
+        let calls = trace.calls.clone();
+        Some(RemoteReport {
+            service: service.to_string(),
+            parent,
+            status: 0,
+            partial: true,
+            calls,
+            crashes: Vec::new(),
+        })
+    }
+
     /// The functional test's own call `key` got this answer.
     pub(crate) fn answered(&self, key: CallKey, status: u16, body: &bytes::Bytes) {
         let body = body.slice(..body.len().min(Answer::KEPT));
@@ -267,10 +358,21 @@ impl Execution {
     }
 
     /// Registers the request of a functional test that cloture did not send (an external test command):
-    /// the root call into `service`. Returns its key, the parent of the calls its handler makes.
-    pub(crate) fn external_root(&self, service: &str, method: &str, path: &str) -> CallKey {
+    /// the root call into `service`. Returns its key, the parent of the calls its handler makes; refused
+    /// (and the record marked truncated) when the execution already holds `max_calls` calls.
+    pub(crate) fn external_root(
+        &self,
+        service: &str,
+        method: &str,
+        path: &str,
+        max_calls: usize,
+    ) -> Result<CallKey, Crossed> {
         let identity = CallIdentity { file: "external test", line: 0, column: 0, method, target: service, path };
-        self.decide(TEST_SERVICE, CallKey::ROOT, &identity, TimeLimit::Unknown).key
+        let mut trace = self.lock();
+        if trace.calls.len() >= max_calls {
+            return Err(self.truncate(&mut trace, Crossed::Calls(max_calls)));
+        }
+        Ok(self.decide_in(&mut trace, TEST_SERVICE, CallKey::ROOT, &identity, TimeLimit::Unknown).key)
     }
 
     /// Whether this execution made a call with this key.

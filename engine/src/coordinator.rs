@@ -13,18 +13,20 @@
 //! - `POST /v1/executions/{id}/report` with a [`RemoteReport`] → 204
 //! - `GET /v1/executions/{id}/injected[?service=S]` → `{"injected": bool}`
 //!
-//! Every input is validated; a malformed or hostile request gets a 4xx and changes nothing.
+//! Every input is validated; a malformed or hostile request gets a 4xx and changes nothing. What a web page
+//! in a browser could send is refused: requests with an `Origin` or a cross-site `Sec-Fetch-Site`, a `Host`
+//! other than the coordinator's own loopback address, reports that are not `application/json`. `Bounds`
+//! limit connections (through [`crate::net`]), each report, and what one execution takes in.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -33,43 +35,83 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::call::CallKey;
-use crate::context::Execution;
+use crate::context::{Execution, Intake};
 use crate::fault::Fault;
+use crate::net::{Body, BodyStalled, HarnessHealth, Limits};
 use crate::registry::valid_service_name;
 use crate::trace::{parse_plan, RemoteReport};
 
 /// Environment variable naming the coordinator (`http://127.0.0.1:PORT`) for services in other processes.
 pub const COORDINATOR_ENV: &str = "CLOTURE_COORDINATOR";
-/// Largest request body the coordinator accepts.
-const MAX_BODY: usize = 1 << 20;
-/// Most calls one report may carry.
-const MAX_CALLS: usize = 10_000;
+
+/// What the coordinator takes in, at most. Beyond a bound a request is refused with a 4xx and changes
+/// nothing; beyond a per-execution bound the execution is also marked truncated
+/// ([`Execution::truncated`]). Defaults in docs/coordinator.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Connections: how many at once, header and idle timeouts.
+    pub connections: Limits,
+    /// Largest report body, in bytes (1 MiB).
+    pub report_bytes: usize,
+    /// Most calls one report may carry (10 000).
+    pub calls_per_report: usize,
+    /// Most calls in one execution's trace that reports and lookups may bring it to (100 000).
+    pub calls_per_execution: usize,
+    /// Most reports one execution takes in (10 000).
+    pub reports_per_execution: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Bounds {
+        Bounds {
+            connections: Limits::default(),
+            report_bytes: 1 << 20,
+            calls_per_report: 10_000,
+            calls_per_execution: 100_000,
+            reports_per_execution: 10_000,
+        }
+    }
+}
 
 /// The execution that requests without context belong to, shared with the proxies.
 pub(crate) type Current = Arc<Mutex<Option<Arc<Execution>>>>;
 
-#[derive(Default)]
 struct State {
     current: Current,
+    bounds: Bounds,
+    /// Where the coordinator listens: the only `Host` it answers to.
+    address: SocketAddr,
 }
 
 /// A running coordinator.
 pub struct Coordinator {
     address: SocketAddr,
     state: Arc<State>,
+    health: HarnessHealth,
     stop: Arc<Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Coordinator {
-    /// Starts a coordinator on `127.0.0.1:port` (0 for a free port).
+    /// Starts a coordinator on `127.0.0.1:port` (0 for a free port), with the default [`Bounds`].
     pub async fn bind(port: u16) -> std::io::Result<Coordinator> {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
-        Coordinator::start(listener)
+        Coordinator::bind_with(port, Bounds::default()).await
     }
 
-    /// Starts a coordinator on `listener`, which must be bound to a loopback address.
+    /// Starts a coordinator on `127.0.0.1:port` (0 for a free port) within `bounds`.
+    pub async fn bind_with(port: u16, bounds: Bounds) -> std::io::Result<Coordinator> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        Coordinator::start_with(listener, bounds)
+    }
+
+    /// Starts a coordinator on `listener`, which must be bound to a loopback address, with the default
+    /// [`Bounds`].
     pub fn start(listener: TcpListener) -> std::io::Result<Coordinator> {
+        Coordinator::start_with(listener, Bounds::default())
+    }
+
+    /// Starts a coordinator on `listener`, which must be bound to a loopback address, within `bounds`.
+    pub fn start_with(listener: TcpListener, bounds: Bounds) -> std::io::Result<Coordinator> {
         let address = listener.local_addr()?;
         if !address.ip().is_loopback() {
             return Err(std::io::Error::new(
@@ -77,10 +119,23 @@ impl Coordinator {
                 format!("the coordinator binds loopback only, not {address}"),
             ));
         }
-        let state = Arc::new(State::default());
+        let state = Arc::new(State { current: Current::default(), bounds, address });
+        let health = HarnessHealth::new();
         let stop = Arc::new(Notify::new());
-        let task = tokio::spawn(accept(listener, Arc::clone(&state), Arc::clone(&stop)));
-        Ok(Coordinator { address, state, stop, task })
+        let task = tokio::spawn(accept(listener, Arc::clone(&state), Arc::clone(&stop), health.clone()));
+        Ok(Coordinator { address, state, health, stop, task })
+    }
+
+    /// The coordinator's trouble accepting connections (see [`HarnessHealth`]): while it grows, services
+    /// may fail to report or to look up their execution because of cloture, not because of the system.
+    pub fn health(&self) -> HarnessHealth {
+        self.health.clone()
+    }
+
+    /// How many times the coordinator failed to accept a connection for want of a resource (file
+    /// descriptors, memory) since it started.
+    pub fn accept_failures(&self) -> u64 {
+        self.health.accept_failures()
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -110,12 +165,13 @@ impl Coordinator {
     }
 }
 
-async fn accept(listener: TcpListener, state: Arc<State>, stop: Arc<Notify>) {
+async fn accept(listener: TcpListener, state: Arc<State>, stop: Arc<Notify>, health: HarnessHealth) {
+    let limits = state.bounds.connections;
     let service = service_fn(move |request| {
         let state = Arc::clone(&state);
         async move { Ok::<_, Infallible>(answer(&state, request).await) }
     });
-    crate::net::accept_until(listener, stop, service).await;
+    crate::net::accept_until(listener, stop, service, limits, health).await;
 }
 
 fn reply(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
@@ -136,7 +192,7 @@ fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     response
 }
 
-fn query(request: &Request<Incoming>) -> HashMap<String, String> {
+fn query(request: &Request<Body>) -> HashMap<String, String> {
     request
         .uri()
         .query()
@@ -172,35 +228,18 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn answer(state: &State, request: Request<Body>) -> Response<Full<Bytes>> {
+    if let Some(refusal) = refuse_from_a_browser(state, request.headers()) {
+        return refusal;
+    }
     let path = request.uri().path().to_string();
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
     match (request.method().clone(), segments.as_slice()) {
         (Method::GET, ["v1", "health"]) => reply(StatusCode::OK, json!({ "status": "ok" })),
         (Method::GET, ["v1", "current"]) => serve_current(state, &query(&request)),
         (Method::POST, ["v1", "executions", id, "report"]) => {
-            let Some(execution) = find(id) else {
-                return bad(StatusCode::NOT_FOUND, format!("no live execution `{id}`"));
-            };
-            let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
-                Ok(body) => body.to_bytes(),
-                Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-                    return bad(StatusCode::PAYLOAD_TOO_LARGE, format!("a report is at most {MAX_BODY} bytes"))
-                }
-                Err(error) => return bad(StatusCode::BAD_REQUEST, format!("the body could not be read: {error}")),
-            };
-            let report: RemoteReport = match serde_json::from_slice(&body) {
-                Ok(report) => report,
-                Err(error) => return bad(StatusCode::BAD_REQUEST, format!("not a report: {error}")),
-            };
-            if !valid_service_name(&report.service) {
-                return bad(StatusCode::BAD_REQUEST, "`service` is not a service name");
-            }
-            if report.calls.len() > MAX_CALLS || !(100..=599).contains(&report.status) {
-                return bad(StatusCode::BAD_REQUEST, "too many calls or an impossible status");
-            }
-            execution.absorb(report);
-            Response::builder().status(StatusCode::NO_CONTENT).body(Full::new(Bytes::new())).expect("a valid response")
+            let id = id.to_string();
+            take_report(state, &id, request).await
         }
         (Method::GET, ["v1", "executions", id, "injected"]) => {
             let Some(execution) = find(id) else {
@@ -213,6 +252,97 @@ async fn answer(state: &State, request: Request<Incoming>) -> Response<Full<Byte
         (_, ["v1", "health"] | ["v1", "current"] | ["v1", "executions", _, "injected"]) => not_allowed("GET"),
         (_, ["v1", "executions", _, "report"]) => not_allowed("POST"),
         _ => bad(StatusCode::NOT_FOUND, format!("no such endpoint `{path}`")),
+    }
+}
+
+/// A 403 for what a web page in a browser could have sent: a request with an `Origin` header, or marked
+/// cross-site or same-site by `Sec-Fetch-Site`, or naming another host than the coordinator (DNS
+/// rebinding). Services, test commands and tools send none of these.
+fn refuse_from_a_browser(state: &State, headers: &http::HeaderMap) -> Option<Response<Full<Bytes>>> {
+    if headers.contains_key(http::header::ORIGIN) {
+        return Some(bad(
+            StatusCode::FORBIDDEN,
+            "requests from web pages are refused: the coordinator takes no request with an `Origin` header",
+        ));
+    }
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if fetch_site.eq_ignore_ascii_case("cross-site") || fetch_site.eq_ignore_ascii_case("same-site") {
+        return Some(bad(
+            StatusCode::FORBIDDEN,
+            format!("requests from web pages are refused (`Sec-Fetch-Site: {fetch_site}`)"),
+        ));
+    }
+    let host = headers.get(http::header::HOST).and_then(|v| v.to_str().ok());
+    if !host.is_some_and(|host| names_the_coordinator(host, state.address)) {
+        let port = state.address.port();
+        return Some(bad(
+            StatusCode::FORBIDDEN,
+            format!("the `Host` header must name the coordinator: 127.0.0.1:{port}, localhost:{port} or [::1]:{port}"),
+        ));
+    }
+    None
+}
+
+/// Whether a `Host` header names a loopback host (`127.0.0.1`, `localhost`, `[::1]` or the address the
+/// coordinator is bound to) with the coordinator's port (80 when the header has none).
+fn names_the_coordinator(host: &str, address: SocketAddr) -> bool {
+    let (name, port) = match host.rfind(':') {
+        Some(colon) if !host[colon..].contains(']') => (&host[..colon], host[colon + 1..].parse::<u16>().ok()),
+        _ => (host, Some(80)),
+    };
+    let own = match address.ip() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    port == Some(address.port())
+        && (name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "[::1]" || name == own)
+}
+
+/// Whether a `Content-Type` is `application/json`, parameters (`; charset=utf-8`) allowed.
+fn is_json(headers: &http::HeaderMap) -> bool {
+    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json")
+}
+
+/// `POST /v1/executions/{id}/report`.
+async fn take_report(state: &State, id: &str, request: Request<Body>) -> Response<Full<Bytes>> {
+    if !is_json(request.headers()) {
+        return bad(StatusCode::UNSUPPORTED_MEDIA_TYPE, "a report is sent as `Content-Type: application/json`");
+    }
+    let Some(execution) = find(id) else {
+        return bad(StatusCode::NOT_FOUND, format!("no live execution `{id}`"));
+    };
+    let bounds = state.bounds;
+    let body = match Limited::new(request.into_body(), bounds.report_bytes).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            return bad(StatusCode::PAYLOAD_TOO_LARGE, format!("a report is at most {} bytes", bounds.report_bytes))
+        }
+        Err(error) if error.downcast_ref::<BodyStalled>().is_some() => {
+            return bad(StatusCode::REQUEST_TIMEOUT, error.to_string())
+        }
+        Err(error) => return bad(StatusCode::BAD_REQUEST, format!("the body could not be read: {error}")),
+    };
+    let report: RemoteReport = match serde_json::from_slice(&body) {
+        Ok(report) => report,
+        Err(error) => return bad(StatusCode::BAD_REQUEST, format!("not a report: {error}")),
+    };
+    if !valid_service_name(&report.service) {
+        return bad(StatusCode::BAD_REQUEST, "`service` is not a service name");
+    }
+    let status_known = (100..=599).contains(&report.status) || (report.partial && report.status == 0);
+    if report.calls.len() > bounds.calls_per_report || !status_known {
+        return bad(StatusCode::BAD_REQUEST, "too many calls or an impossible status");
+    }
+    let intake = Intake { calls: bounds.calls_per_execution, reports: bounds.reports_per_execution };
+    match execution.absorb(report, intake) {
+        Ok(()) => {
+            Response::builder().status(StatusCode::NO_CONTENT).body(Full::new(Bytes::new())).expect("a valid response")
+        }
+        Err(crossed) => bad(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("execution {id} reached {crossed}: the report is dropped and the execution marked truncated"),
+        ),
     }
 }
 
@@ -238,7 +368,19 @@ fn serve_current(state: &State, query: &HashMap<String, String>) -> Response<Ful
     match execution {
         None => Response::builder().status(StatusCode::NO_CONTENT).body(Full::new(Bytes::new())).expect("valid"),
         Some(execution) => {
-            let parent = execution.external_root(service, method, path);
+            let parent = match execution.external_root(service, method, path, state.bounds.calls_per_execution) {
+                Ok(parent) => parent,
+                Err(crossed) => {
+                    return bad(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!(
+                            "execution {} reached {crossed}: the request is not registered and the execution \
+                             marked truncated",
+                            execution.id()
+                        ),
+                    )
+                }
+            };
             reply(
                 StatusCode::OK,
                 json!({
@@ -282,7 +424,11 @@ fn client() -> &'static hyper_util::client::legacy::Client<HttpConnector, Full<B
     CLIENT.get_or_init(|| {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector)
+        // Idle connections are dropped well before the coordinator closes them (`Limits::idle_timeout`), so
+        // a report is never sent on a connection the coordinator is closing.
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector)
     })
 }
 
@@ -371,6 +517,22 @@ mod tests {
         ] {
             assert_eq!(loopback_url(url), None, "{url}");
         }
+    }
+
+    #[test]
+    fn a_host_names_the_coordinator_by_a_loopback_name_and_its_port() {
+        let v4: SocketAddr = "127.0.0.2:7100".parse().unwrap();
+        for host in ["127.0.0.1:7100", "localhost:7100", "LOCALHOST:7100", "[::1]:7100", "127.0.0.2:7100"] {
+            assert!(names_the_coordinator(host, v4), "{host}");
+        }
+        for host in ["127.0.0.1", "127.0.0.1:7101", "127.0.0.3:7100", "127.0.0.1:7100:7100", "example.com:7100", ""] {
+            assert!(!names_the_coordinator(host, v4), "{host}");
+        }
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        for host in ["[::1]", "[::1]:80", "localhost", "127.0.0.1:80"] {
+            assert!(names_the_coordinator(host, v6), "{host}");
+        }
+        assert!(!names_the_coordinator("[::1]:8080", v6));
     }
 
     #[test]

@@ -74,8 +74,8 @@ pub mod graph;
 pub mod html;
 /// Merging the reports of a partitioned exploration into one.
 pub mod merge;
-/// The accept loop of cloture's own endpoints.
-mod net;
+/// The accept loop of cloture's own endpoints (coordinator, proxies) and its bounds.
+pub mod net;
 /// Oracle functions for functional tests.
 pub mod oracle;
 /// Catching panics with their location, in handlers and tests.

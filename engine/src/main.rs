@@ -224,6 +224,7 @@ fn explore(command: cli::Command, external: &External) -> ExitCode {
             )
         });
         let test = system.command_test(&external.functional_test);
+        let config = Config { harness: Some(system.health()), ..config.clone() };
         let code = cli::run_with(&command, &external.explore, &config, test, probe).await;
         system.stop().await;
         let failed = system.failure().is_some();

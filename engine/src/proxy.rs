@@ -10,14 +10,20 @@
 //! call under different requests gets different keys; without it they hang under the root. A proxy with
 //! `from: "test"` in front of the entry service records the test's requests and the
 //! answers they got, so a 500 from an uninstrumented service is seen as a crash.
+//!
+//! Bodies stream through in both directions, as they come: a proxy holds no more of a body than hyper's
+//! buffers, so large uploads, server-sent events and long polls pass as they would without it. The
+//! proxy's connections are bounded like the coordinator's (`Limits`).
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::{Either, Full};
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -26,11 +32,15 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::call::{CallIdentity, CallKey};
+use crate::context::Execution;
 use crate::coordinator::Current;
 use crate::fault::Fault;
+use crate::net::{Body, HarnessHealth, Limits};
 use crate::trace::{CallOutcome, TimeLimit, Transport, PARENT_HEADER};
 
-type Upstream = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+type Upstream = hyper_util::client::legacy::Client<HttpConnector, Body>;
+/// What a caller gets: an injected answer, or the upstream's, streamed.
+type Answer = Response<Either<Full<Bytes>, Streamed>>;
 
 /// A proxy in front of a dependency cloture cannot instrument: calls `from` → `to` go to `listen`, and
 /// reach the real service at `upstream` unless a fault is injected.
@@ -46,6 +56,7 @@ pub struct ProxySpec {
 /// A running proxy.
 pub struct Proxy {
     address: std::net::SocketAddr,
+    health: HarnessHealth,
     stop: Arc<Notify>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -96,8 +107,20 @@ impl std::fmt::Display for Reset {
 impl std::error::Error for Reset {}
 
 impl Proxy {
-    /// Listens on `127.0.0.1:{spec.listen}`; faults come from the coordinator's current execution.
+    /// Listens on `127.0.0.1:{spec.listen}`; faults come from the coordinator's current execution. With
+    /// the default [`Limits`] and a [`HarnessHealth`] of its own.
     pub async fn start(spec: &ProxySpec, current: Current) -> std::io::Result<Proxy> {
+        Proxy::start_with(spec, current, Limits::default(), HarnessHealth::new()).await
+    }
+
+    /// [`Proxy::start`] within `limits`, counting trouble accepting connections in `health` (pass the
+    /// coordinator's [`crate::coordinator::Coordinator::health`] to watch a whole system with one value).
+    pub async fn start_with(
+        spec: &ProxySpec,
+        current: Current,
+        limits: Limits,
+        health: HarnessHealth,
+    ) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind(("127.0.0.1", spec.listen)).await?;
         let address = listener.local_addr()?;
         let mut connector = HttpConnector::new();
@@ -116,13 +139,25 @@ impl Proxy {
             let route = Arc::clone(&route);
             async move { route.handle(request).await }
         });
-        let task = tokio::spawn(crate::net::accept_until(listener, stopped, service));
-        Ok(Proxy { address, stop, task })
+        let task = tokio::spawn(crate::net::accept_until(listener, stopped, service, limits, health.clone()));
+        Ok(Proxy { address, health, stop, task })
     }
 
     /// Where the proxy listens.
     pub fn address(&self) -> std::net::SocketAddr {
         self.address
+    }
+
+    /// The proxy's trouble accepting connections (see [`HarnessHealth`]): while it grows, calls through
+    /// the proxy may fail because of cloture, not because of the system.
+    pub fn health(&self) -> HarnessHealth {
+        self.health.clone()
+    }
+
+    /// How many times the proxy failed to accept a connection for want of a resource (file descriptors,
+    /// memory) since it started (counted with every endpoint sharing its [`HarnessHealth`]).
+    pub fn accept_failures(&self) -> u64 {
+        self.health.accept_failures()
     }
 
     pub async fn stop(self) {
@@ -132,12 +167,11 @@ impl Proxy {
 }
 
 impl Route {
-    async fn handle(&self, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Reset> {
+    async fn handle(&self, request: Request<Body>) -> Result<Answer, Reset> {
         let (parts, body) = request.into_parts();
-        let body = body.collect().await.map_err(|_| Reset)?.to_bytes();
         let execution = self.current.lock().expect("coordinator state poisoned").clone();
         let Some(execution) = execution else {
-            return self.forward(parts, body).await.map_err(|_| Reset);
+            return self.forward(parts, body, None).await.map_err(|_| Reset);
         };
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let traceparent = header(TRACEPARENT).and_then(Traceparent::parse);
@@ -177,7 +211,7 @@ impl Route {
             }
             Some(Fault::Status(code)) => {
                 let (status, body) = crate::fault::injected_status(code);
-                let mut response = Response::new(Full::new(body));
+                let mut response = Response::new(Either::Left(Full::new(body)));
                 *response.status_mut() = status;
                 Ok(response)
             }
@@ -189,7 +223,7 @@ impl Route {
                 let mut parts = parts;
                 let value = format!("00-{trace:032x}-{:016x}-01", decision.key.0);
                 parts.headers.insert(TRACEPARENT, http::HeaderValue::from_str(&value).expect("hex is a valid header"));
-                let result = self.forward(parts, body).await;
+                let result = self.forward(parts, body, Some((Arc::clone(&execution), decision.index))).await;
                 execution.complete(
                     decision.index,
                     match &result {
@@ -202,11 +236,18 @@ impl Route {
         }
     }
 
-    async fn forward(&self, parts: http::request::Parts, body: Bytes) -> Result<Response<Full<Bytes>>, Transport> {
+    /// Passes the request on to the upstream, its body as it arrives, and the upstream's answer back, its
+    /// body as it arrives; `call` is the recorded call whose outcome a broken answer body changes.
+    async fn forward(
+        &self,
+        parts: http::request::Parts,
+        body: Body,
+        call: Option<(Arc<Execution>, usize)>,
+    ) -> Result<Answer, Transport> {
         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let uri = format!("http://{}{}", self.upstream, path);
         let mut request =
-            Request::builder().method(parts.method).uri(uri).body(Full::new(body)).map_err(|_| Transport::Request)?;
+            Request::builder().method(parts.method).uri(uri).body(body).map_err(|_| Transport::Request)?;
         for (name, value) in &parts.headers {
             if name != http::header::HOST {
                 request.headers_mut().append(name, value.clone());
@@ -219,9 +260,38 @@ impl Route {
                 Transport::Request
             }
         })?;
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|_| Transport::Request)?.to_bytes();
-        Ok(Response::from_parts(parts, Full::new(body)))
+        Ok(response.map(|body| Either::Right(Streamed { body, call })))
+    }
+}
+
+/// An upstream's answer body on its way to the caller. If it breaks off, the caller gets no whole answer:
+/// the call's recorded outcome becomes that transport failure.
+struct Streamed {
+    body: Incoming,
+    call: Option<(Arc<Execution>, usize)>,
+}
+
+impl hyper::body::Body for Streamed {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        if let Poll::Ready(Some(Err(_))) = &frame {
+            if let Some((execution, index)) = this.call.take() {
+                execution.complete(index, CallOutcome::Transport(Transport::Request));
+            }
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -230,7 +300,6 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::context::Execution;
 
     #[test]
     fn only_well_formed_traceparents_are_read() {
@@ -255,11 +324,18 @@ mod tests {
         let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let upstream_address = upstream.local_addr().unwrap();
         let upstream_stop = Arc::new(Notify::new());
-        let echo = service_fn(|request: Request<Incoming>| async move {
+        let echo = service_fn(|request: Request<Body>| async move {
             let header = request.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
             Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(header))))
         });
-        tokio::spawn(crate::net::accept_until(upstream, Arc::clone(&upstream_stop), echo));
+        let serving = crate::net::accept_until(
+            upstream,
+            Arc::clone(&upstream_stop),
+            echo,
+            Limits::default(),
+            HarnessHealth::new(),
+        );
+        tokio::spawn(serving);
         let execution = Execution::start(Default::default());
         let current: Current = Arc::new(Mutex::new(Some(Arc::clone(&execution))));
         let spec = ProxySpec { from: "a".into(), to: "b".into(), listen: 0, upstream: upstream_address.to_string() };

@@ -130,6 +130,8 @@ pub enum WarningKind {
     RetryAmplification,
     /// A fault was injected and the test accepted a 200 whose body differs from the fault-free answer.
     MaskedFailure,
+    /// The coordinator refused part of what services reported (its per-execution bounds).
+    Truncated,
 }
 
 /// One injected fault and the call it was injected into.

@@ -222,6 +222,7 @@ where
         service: name.to_string(),
         parent,
         status: response.status().as_u16(),
+        partial: false,
         calls: trace.calls,
         crashes: trace.crashes,
     };

@@ -142,8 +142,15 @@ pub struct Trace {
     /// The answers the functional test's own calls got (in this process), by call key: what the reference
     /// run's answers are compared with.
     pub answers: Vec<Answer>,
+    /// The coordinator refused reports or lookups of this execution once it reached its bounds (calls or
+    /// reports taken in from other processes, see docs/coordinator.md): what they carried is missing.
+    pub truncated: bool,
     /// Calls made so far per call fingerprint (call identity under a parent), for call keys.
     pub(crate) counts: HashMap<u64, u32>,
+    /// Reports taken in from other processes.
+    pub(crate) reports: usize,
+    /// Calls brought by a partial report: the next report of them replaces them.
+    pub(crate) provisional: std::collections::HashSet<CallKey>,
 }
 
 impl Trace {
@@ -174,8 +181,12 @@ pub struct RemoteReport {
     pub service: String,
     /// The key of the call that delivered the request.
     pub parent: CallKey,
-    /// The status the service answered with.
+    /// The status the service answered with (0 in a partial report).
     pub status: u16,
+    /// Sent while the service still handles the request, because it holds a call (`slow`, `delay:D`):
+    /// the calls so far, so that a hang is seen where it is. The full report follows if the service answers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     #[serde(default)]
     pub calls: Vec<CallRecord>,
     #[serde(default)]

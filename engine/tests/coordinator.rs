@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cloture::context::Execution;
-use cloture::coordinator::Coordinator;
+use cloture::coordinator::{Bounds, Coordinator};
+use cloture::net::Limits;
 use cloture::trace::{CallOutcome, Crash};
 use cloture::{CallKey, Client, Fault};
 use serde_json::{json, Value};
@@ -86,19 +87,26 @@ async fn exchange(address: &str, raw: Vec<u8>) -> Vec<u8> {
     answer
 }
 
-fn request(method: &str, target: &str, body: &[u8]) -> Vec<u8> {
-    let mut raw = format!(
-        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
+/// A request as a well-behaved client sends it, to the coordinator at `address` (also its `Host`).
+fn request(address: &str, method: &str, target: &str, body: &[u8]) -> Vec<u8> {
+    request_with(address, method, target, &[("Content-Type", "application/json")], body)
+}
+
+/// A request with `Host: {address}` and `headers` besides its framing.
+fn request_with(address: &str, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut raw = format!("{method} {target} HTTP/1.1\r\nHost: {address}\r\n");
+    for (name, value) in headers {
+        raw.push_str(&format!("{name}: {value}\r\n"));
+    }
+    raw.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    let mut raw = raw.into_bytes();
     raw.extend_from_slice(body);
     raw
 }
 
 async fn send(coordinator: &Coordinator, method: &str, target: &str, body: &[u8]) -> Answer {
-    Answer::parse(&exchange(&address(coordinator), request(method, target, body)).await)
+    let address = address(coordinator);
+    Answer::parse(&exchange(&address, request(&address, method, target, body)).await)
 }
 
 async fn get(coordinator: &Coordinator, target: &str) -> Answer {
@@ -397,9 +405,10 @@ async fn a_report_body_over_1_mib_answers_413_and_changes_nothing() {
     answer.assert_error(413, "1 MiB + 1 byte");
     // Announced by its chunks rather than a Content-Length: the same.
     let mut chunked = format!(
-        "POST /v1/executions/{}/report HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\
-         Connection: close\r\n\r\n",
-        execution.id()
+        "POST /v1/executions/{}/report HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        execution.id(),
+        address(&coordinator),
     )
     .into_bytes();
     for chunk in padded(2 * MAX_BODY).chunks(64 * 1024) {
@@ -565,4 +574,326 @@ async fn after_shutdown_the_coordinator_accepts_no_connections() {
     assert_eq!(get(&coordinator, "/v1/health").await.status, 200);
     coordinator.shutdown().await;
     assert!(TcpStream::connect(&address).await.is_err(), "{address} still accepts connections");
+}
+
+// ---- bounds on connections (D4), on what one execution takes in (D5), and browser refusals (D19) ----
+
+/// A coordinator within `bounds`, and its address.
+async fn bounded(bounds: Bounds) -> (Coordinator, String) {
+    let coordinator = Coordinator::bind_with(0, bounds).await.expect("a coordinator");
+    let address = address(&coordinator);
+    (coordinator, address)
+}
+
+/// Connection limits with short timeouts, for tests.
+fn limits(max_connections: usize, header: Duration, idle: Duration) -> Limits {
+    Limits { max_connections, header_timeout: header, idle_timeout: idle }
+}
+
+/// Reads one answer (head, then a `Content-Length` body) from a connection that stays open.
+async fn read_answer(stream: &mut TcpStream) -> Answer {
+    let mut raw = Vec::new();
+    let mut buffer = [0; 4096];
+    let reading = async {
+        loop {
+            if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let answer = Answer::parse(&raw);
+                let length: usize = answer.header("content-length").map_or(0, |n| n.parse().expect("a length"));
+                if raw.len() >= split + 4 + length {
+                    return answer;
+                }
+            }
+            let n = stream.read(&mut buffer).await.expect("the connection stays open until the answer");
+            assert!(n > 0, "closed before a whole answer: {:?}", String::from_utf8_lossy(&raw));
+            raw.extend_from_slice(&buffer[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), reading).await.expect("an answer in time")
+}
+
+/// Waits until the coordinator closes `stream` (end of stream or reset), discarding what it reads; the
+/// time it took.
+async fn closed_after(stream: &mut TcpStream, started: Instant) -> Duration {
+    let mut buffer = [0; 4096];
+    let waiting = async { while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {} };
+    tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("the connection is closed in time");
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn d4_idle_connections_are_closed_after_the_idle_timeout() {
+    let idle = Duration::from_millis(500);
+    let connections = limits(16, Duration::from_secs(5), idle);
+    let (_coordinator, address) = bounded(Bounds { connections, ..Bounds::default() }).await;
+    // One connection that never sends a byte, one kept alive after an answer.
+    let mut silent = TcpStream::connect(&address).await.expect("connects");
+    let mut kept = TcpStream::connect(&address).await.expect("connects");
+    kept.write_all(format!("GET /v1/health HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes()).await.expect("writes");
+    assert_eq!(read_answer(&mut kept).await.status, 200);
+    let started = Instant::now();
+    for stream in [&mut silent, &mut kept] {
+        let elapsed = closed_after(stream, started).await;
+        // Not before the idle timeout (less what passed before `started`), well before the header timeout.
+        assert!(elapsed >= idle / 2 && elapsed < Duration::from_secs(4), "closed after {elapsed:?}");
+    }
+}
+
+#[tokio::test]
+async fn d4_a_request_head_that_trickles_in_is_cut_off_after_the_header_timeout() {
+    let header = Duration::from_millis(500);
+    let connections = limits(16, header, Duration::from_secs(30));
+    let (_coordinator, address) = bounded(Bounds { connections, ..Bounds::default() }).await;
+    let stream = TcpStream::connect(&address).await.expect("connects");
+    let (mut reader, mut writer) = stream.into_split();
+    let started = Instant::now();
+    let trickling = tokio::spawn(async move {
+        // One header line every 100 ms, for at most 6 s.
+        let _ = writer.write_all(b"GET /v1/health HTTP/1.1\r\n").await;
+        for i in 0..60 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if writer.write_all(format!("X-Slow-{i}: a\r\n").as_bytes()).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buffer = [0; 1024];
+    let waiting = async { while matches!(reader.read(&mut buffer).await, Ok(n) if n > 0) {} };
+    tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("the connection is closed in time");
+    let elapsed = started.elapsed();
+    assert!(elapsed >= header * 8 / 10 && elapsed < Duration::from_secs(5), "closed after {elapsed:?}");
+    trickling.abort();
+}
+
+#[tokio::test]
+async fn d4_a_report_body_that_stops_arriving_answers_408_after_the_idle_timeout() {
+    let idle = Duration::from_millis(500);
+    let connections = limits(16, Duration::from_secs(5), idle);
+    let (_coordinator, address) = bounded(Bounds { connections, ..Bounds::default() }).await;
+    let execution = Execution::start(HashMap::new());
+    let mut stream = TcpStream::connect(&address).await.expect("connects");
+    let head = format!(
+        "POST /v1/executions/{}/report HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: 1000\r\n\r\n{{",
+        execution.id()
+    );
+    stream.write_all(head.as_bytes()).await.expect("writes");
+    let started = Instant::now();
+    let answer = read_answer(&mut stream).await;
+    answer.assert_error(408, "a body that stopped after one byte");
+    assert!(started.elapsed() >= idle * 8 / 10, "answered after {:?}", started.elapsed());
+    assert!(answer.json()["error"].as_str().is_some_and(|e| e.contains("stopped arriving")), "{answer:?}");
+}
+
+/// A connection that sent the first line of a request and nothing more: it holds a slot, and is not idle.
+async fn half_a_head(address: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(address).await.expect("connects");
+    stream.write_all(b"GET /v1/health HTTP/1.1\r\n").await.expect("writes");
+    stream
+}
+
+#[tokio::test]
+async fn d4_connections_beyond_the_limit_do_not_stop_the_coordinator() {
+    let connections = limits(4, Duration::from_secs(30), Duration::from_secs(30));
+    let (coordinator, address) = bounded(Bounds { connections, ..Bounds::default() }).await;
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        slow.push(half_a_head(&address).await);
+    }
+    // Twenty more requests: they wait for a slot, none is answered while the slow ones hold every slot.
+    let waiting: Vec<_> = (0..20)
+        .map(|_| {
+            let address = address.clone();
+            tokio::spawn(async move {
+                let raw = request(&address, "GET", "/v1/health", b"");
+                Answer::parse(&exchange(&address, raw).await)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(waiting.iter().all(|task| !task.is_finished()), "a request was served beyond the limit");
+    assert!(coordinator.health().waits_for_a_slot() >= 1, "the wait for a slot was not counted");
+    assert_eq!(coordinator.accept_failures(), 0);
+    // The slow connections go away: every waiting request is served.
+    drop(slow);
+    for task in waiting {
+        assert_eq!(task.await.expect("the request task ends").status, 200);
+    }
+    assert_eq!(get(&coordinator, "/v1/health").await.status, 200);
+}
+
+#[tokio::test]
+async fn d4_idle_connections_make_room_when_every_slot_is_taken() {
+    let connections = limits(4, Duration::from_secs(30), Duration::from_secs(30));
+    let (coordinator, address) = bounded(Bounds { connections, ..Bounds::default() }).await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(TcpStream::connect(&address).await.expect("connects"));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let answer = get(&coordinator, "/v1/health").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "served only after {:?}", started.elapsed());
+    assert!(coordinator.health().waits_for_a_slot() >= 1);
+    // At least one idle connection was closed to make room.
+    let mut closed = 0;
+    for stream in &mut idle {
+        let mut buffer = [0; 16];
+        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buffer)).await {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 1, "no idle connection was closed");
+}
+
+/// A report from `users` on the request delivered by `parent`, with `n` calls of its own.
+fn report_with_calls(parent: &str, n: usize) -> Vec<u8> {
+    let calls: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({
+                "key": format!("{:016x}", 0x100 + i), "parent": parent, "from": "users", "to": "bookings",
+                "method": "GET", "path": format!("/bookings/{i}"), "site": "cinema/src/users.rs:42:10",
+                "fault": null, "outcome": { "status": 200 },
+            })
+        })
+        .collect();
+    json!({ "service": "users", "parent": parent, "status": 200, "calls": calls }).to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn d5_an_execution_takes_at_most_its_bound_of_reports() {
+    let (coordinator, _) = bounded(Bounds { reports_per_execution: 3, ..Bounds::default() }).await;
+    let execution = Execution::start(HashMap::new());
+    let parent = with_a_root_call(&coordinator, &execution).await;
+    for _ in 0..3 {
+        assert_eq!(post_report(&coordinator, execution.id(), &report_with_calls(&parent, 1)).await.status, 204);
+    }
+    assert!(!execution.truncated());
+    let answer = post_report(&coordinator, execution.id(), &report_with_calls(&parent, 1)).await;
+    answer.assert_error(429, "a fourth report");
+    let error = answer.json()["error"].as_str().expect("a message").to_string();
+    assert!(error.contains("bound of 3 reports") && error.contains("truncated"), "{error}");
+    assert!(execution.truncated());
+    let trace = execution.trace();
+    assert!(trace.truncated);
+    assert_eq!(trace.calls.len(), 4, "the refused report added its call");
+    // The bound is per execution: the next one takes reports again.
+    let next = Execution::start(HashMap::new());
+    let parent = with_a_root_call(&coordinator, &next).await;
+    assert_eq!(post_report(&coordinator, next.id(), &report_with_calls(&parent, 1)).await.status, 204);
+    assert!(!next.truncated());
+}
+
+#[tokio::test]
+async fn d5_an_execution_takes_at_most_its_bound_of_calls_from_reports_and_lookups() {
+    let (coordinator, _) = bounded(Bounds { calls_per_execution: 6, ..Bounds::default() }).await;
+    let execution = Execution::start(HashMap::new());
+    let parent = with_a_root_call(&coordinator, &execution).await;
+    // 1 root call + 5 reported = 6: exactly the bound is taken in.
+    assert_eq!(post_report(&coordinator, execution.id(), &report_with_calls(&parent, 5)).await.status, 204);
+    assert!(!execution.truncated());
+    // One more call, by a report or by a lookup, is refused.
+    let answer = post_report(&coordinator, execution.id(), &report_with_calls(&parent, 1)).await;
+    answer.assert_error(429, "a report past the bound of calls");
+    assert!(answer.json()["error"].as_str().is_some_and(|e| e.contains("bound of 6 calls")), "{answer:?}");
+    let answer = get(&coordinator, "/v1/current?service=users&method=GET&path=/users").await;
+    answer.assert_error(429, "a lookup past the bound of calls");
+    assert!(execution.truncated());
+    assert_eq!(execution.trace().calls.len(), 6);
+}
+
+/// A minimal report for the root call of a fresh execution, as raw bytes with `headers`.
+async fn report_request(coordinator: &Coordinator, headers: &[(&str, &str)]) -> (Arc<Execution>, Answer) {
+    let execution = Execution::start(HashMap::new());
+    let parent = with_a_root_call(coordinator, &execution).await;
+    let body = json!({ "service": "users", "parent": parent, "status": 200 }).to_string();
+    let address = address(coordinator);
+    let target = format!("/v1/executions/{}/report", execution.id());
+    let raw = request_with(&address, "POST", &target, headers, body.as_bytes());
+    let answer = Answer::parse(&exchange(&address, raw).await);
+    (execution, answer)
+}
+
+#[tokio::test]
+async fn d19_a_cross_origin_simple_request_is_refused() {
+    let coordinator = Coordinator::bind(0).await.expect("a coordinator");
+    let json = ("Content-Type", "application/json");
+    for headers in [
+        vec![("Content-Type", "text/plain"), ("Origin", "http://attacker.example")],
+        vec![json, ("Origin", "http://attacker.example")],
+        vec![json, ("Origin", "null")],
+        vec![json, ("Sec-Fetch-Site", "cross-site")],
+        vec![json, ("Sec-Fetch-Site", "same-site")],
+    ] {
+        let (execution, answer) = report_request(&coordinator, &headers).await;
+        answer.assert_error(403, &format!("{headers:?}"));
+        assert_eq!(execution.trace().calls[0].outcome, CallOutcome::Pending, "{headers:?} changed the trace");
+    }
+    // A lookup from a page registers nothing either.
+    let execution = Execution::start(HashMap::new());
+    coordinator.set_current(Some(execution.clone()));
+    let address = address(&coordinator);
+    let raw = request_with(&address, "GET", "/v1/health", &[("Origin", "http://attacker.example")], b"");
+    Answer::parse(&exchange(&address, raw).await).assert_error(403, "health from a page");
+    let target = "/v1/current?service=users&method=GET&path=/users";
+    let raw = request_with(&address, "GET", target, &[("Sec-Fetch-Site", "cross-site")], b"");
+    Answer::parse(&exchange(&address, raw).await).assert_error(403, "a lookup from a page");
+    assert!(execution.trace().calls.is_empty());
+    // What is not browser-originated passes.
+    for headers in [vec![json, ("Sec-Fetch-Site", "same-origin")], vec![json, ("Sec-Fetch-Site", "none")]] {
+        let (_, answer) = report_request(&coordinator, &headers).await;
+        assert_eq!(answer.status, 204, "{headers:?}: {answer:?}");
+    }
+}
+
+#[tokio::test]
+async fn d19_a_form_content_type_is_refused() {
+    let coordinator = Coordinator::bind(0).await.expect("a coordinator");
+    for content_type in [
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("text/plain"),
+        Some("application/jsonx"),
+        Some("text/json"),
+        None,
+    ] {
+        let headers: Vec<(&str, &str)> = content_type.map(|value| ("Content-Type", value)).into_iter().collect();
+        let (execution, answer) = report_request(&coordinator, &headers).await;
+        answer.assert_error(415, &format!("{content_type:?}"));
+        assert_eq!(execution.trace().calls[0].outcome, CallOutcome::Pending, "{content_type:?} changed the trace");
+    }
+    for content_type in ["application/json; charset=utf-8", "Application/JSON", "application/json ;charset=UTF-8"] {
+        let (execution, answer) = report_request(&coordinator, &[("Content-Type", content_type)]).await;
+        assert_eq!(answer.status, 204, "{content_type}: {answer:?}");
+        assert_eq!(execution.trace().calls[0].outcome, CallOutcome::Status(200));
+    }
+}
+
+#[tokio::test]
+async fn d19_a_host_other_than_the_coordinator_is_refused() {
+    let coordinator = Coordinator::bind(0).await.expect("a coordinator");
+    let address = address(&coordinator);
+    let port = coordinator.url().rsplit(':').next().expect("a port").parse::<u16>().expect("a port number");
+    let raw_with_host = |host: Option<String>| {
+        let host = host.map(|host| format!("Host: {host}\r\n")).unwrap_or_default();
+        format!("GET /v1/health HTTP/1.1\r\n{host}Connection: close\r\n\r\n").into_bytes()
+    };
+    for host in [
+        Some(format!("attacker.example:{port}")),
+        Some(format!("127.0.0.1:{}", port.wrapping_add(1))),
+        Some("127.0.0.1".to_string()),
+        Some(format!("127.0.0.1:{port}.attacker.example")),
+        Some(format!("localhost.attacker.example:{port}")),
+        Some(format!("[::2]:{port}")),
+        None,
+    ] {
+        let answer = Answer::parse(&exchange(&address, raw_with_host(host.clone())).await);
+        answer.assert_error(403, &format!("{host:?}"));
+    }
+    for host in
+        [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("LocalHost:{port}"), format!("[::1]:{port}")]
+    {
+        let answer = Answer::parse(&exchange(&address, raw_with_host(Some(host.clone()))).await);
+        assert_eq!(answer.status, 200, "{host}: {answer:?}");
+    }
 }

@@ -1,13 +1,31 @@
 //! Proxy mode on services cloture cannot instrument: a pair of stdlib-only Python services (`front` calls
 //! `back`), each call going through a cloture proxy. `front` handles error statuses and refused or reset
-//! connections, but not a timeout: cloture finds exactly that bug.
+//! connections, but not a timeout: cloture finds exactly that bug. Then the proxy alone, in front of bare
+//! hyper upstreams: bodies stream through (D12), and a caller that stops reading is let go (D4).
 
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use cloture::context::Execution;
 use cloture::external::{ServicesFile, System};
+use cloture::net::{HarnessHealth, Limits};
+use cloture::proxy::{Proxy, ProxySpec};
 use cloture::report::{FailureClass, Outcome};
+use cloture::trace::{CallOutcome, Transport};
 use cloture::{Config, Fault};
+use http::{Request, Response};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 fn python() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python")
@@ -66,4 +84,248 @@ async fn proxies_find_the_unhandled_timeout_in_a_python_service() {
     assert_eq!(failure.class, FailureClass::Crash, "{summary}");
     assert!(failure.message.contains("front answered 500"), "{summary}");
     assert_eq!(report.vulnerabilities.len(), 1);
+}
+
+// ---- the proxy alone ----
+
+/// Serves `service` with bare hyper on a free loopback port: the real service behind a proxy.
+async fn upstream<S, B>(service: S) -> SocketAddr
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free loopback port");
+    let address = listener.local_addr().expect("an address");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let connection =
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service.clone());
+            tokio::spawn(connection);
+        }
+    });
+    address
+}
+
+/// A proxy `front` → `back` in front of `upstream`, with `execution` current.
+async fn proxy_to(upstream: SocketAddr, execution: &Arc<Execution>, limits: Limits) -> Proxy {
+    let spec = ProxySpec { from: "front".into(), to: "back".into(), listen: 0, upstream: upstream.to_string() };
+    let current = Arc::new(Mutex::new(Some(Arc::clone(execution))));
+    Proxy::start_with(&spec, current, limits, HarnessHealth::new()).await.expect("the proxy starts")
+}
+
+/// An answer body fed chunk by chunk through a channel.
+struct Chunks(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}
+
+/// Where the head of an HTTP answer ends in `raw`, if it arrived.
+fn head_end(raw: &[u8]) -> Option<usize> {
+    raw.windows(4).position(|w| w == b"\r\n\r\n").map(|split| split + 4)
+}
+
+#[tokio::test]
+async fn d12_a_large_body_streams_through_the_proxy_without_being_buffered() {
+    const SIZE: usize = 20 * 1024 * 1024;
+    // The upstream echoes the request body as its answer body, as it arrives.
+    let echo = upstream(service_fn(|request: Request<Incoming>| async move {
+        Ok::<_, Infallible>(Response::new(request.into_body()))
+    }))
+    .await;
+    let execution = Execution::start(HashMap::new());
+    let proxy = proxy_to(echo, &execution, Limits::default()).await;
+    let body: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+
+    let (mut reader, mut writer) = TcpStream::connect(proxy.address()).await.expect("connects").into_split();
+    let (progress, mut received) = tokio::sync::watch::channel(0usize);
+    let reading = tokio::spawn(async move {
+        let mut raw = Vec::with_capacity(SIZE + 1024);
+        let mut buffer = vec![0; 256 * 1024];
+        loop {
+            let n = reader.read(&mut buffer).await.expect("reads");
+            if n == 0 {
+                return raw;
+            }
+            raw.extend_from_slice(&buffer[..n]);
+            let _ = progress.send(head_end(&raw).map_or(0, |end| raw.len() - end));
+        }
+    });
+    let head = format!("POST /echo HTTP/1.1\r\nHost: back\r\nContent-Length: {SIZE}\r\nConnection: close\r\n\r\n");
+    writer.write_all(head.as_bytes()).await.expect("writes the head");
+    writer.write_all(&body[..SIZE / 2]).await.expect("writes the first half");
+    // Streamed both ways, the echo of the first half comes back before the second half is sent; a proxy
+    // that collects the request body (or the answer's) before passing it on would wait here forever.
+    // (The value is not kept borrowed: that would block the reader's next update.)
+    let first_echo = async { received.wait_for(|n| *n >= 1 << 20).await.map(|_| ()) };
+    let echoed = tokio::time::timeout(Duration::from_secs(20), first_echo).await;
+    assert!(echoed.is_ok(), "nothing came back before the whole request body was sent: the proxy buffers bodies");
+    writer.write_all(&body[SIZE / 2..]).await.expect("writes the second half");
+    let raw = tokio::time::timeout(Duration::from_secs(60), reading).await.expect("the answer in time").expect("read");
+    let end = head_end(&raw).expect("an answer head");
+    let head = String::from_utf8_lossy(&raw[..end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains(&format!("content-length: {SIZE}")), "{head}");
+    assert!(raw[end..] == body[..], "the body arrived altered ({} bytes of {SIZE})", raw.len() - end);
+    let trace = execution.trace();
+    assert_eq!(trace.calls.len(), 1);
+    assert_eq!(trace.calls[0].outcome, CallOutcome::Status(200));
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn d12_an_answer_reaches_the_caller_chunk_by_chunk_before_the_upstream_ends_it() {
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let released = Arc::new(Mutex::new(Some(released)));
+    // Server-sent events: the first event at once, the second once the test says so.
+    let events = upstream(service_fn(move |_request: Request<Incoming>| {
+        let released = released.lock().unwrap().take();
+        async move {
+            let (chunks, body) = tokio::sync::mpsc::channel(4);
+            tokio::spawn(async move {
+                let _ = chunks.send(Bytes::from_static(b"data: first\n\n")).await;
+                if let Some(released) = released {
+                    let _ = released.await;
+                }
+                let _ = chunks.send(Bytes::from_static(b"data: second\n\n")).await;
+            });
+            Ok::<_, Infallible>(Response::new(Chunks(body)))
+        }
+    }))
+    .await;
+    let execution = Execution::start(HashMap::new());
+    let proxy = proxy_to(events, &execution, Limits::default()).await;
+    let mut stream = TcpStream::connect(proxy.address()).await.expect("connects");
+    stream.write_all(b"GET /events HTTP/1.1\r\nHost: back\r\nConnection: close\r\n\r\n").await.expect("writes");
+    let mut raw = Vec::new();
+    let mut buffer = [0; 4096];
+    let first = async {
+        while !String::from_utf8_lossy(&raw).contains("data: first") {
+            let n = stream.read(&mut buffer).await.expect("reads");
+            assert!(n > 0, "closed before the first event: {}", String::from_utf8_lossy(&raw));
+            raw.extend_from_slice(&buffer[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the first event arrives while the upstream still sends");
+    assert!(!String::from_utf8_lossy(&raw).contains("data: second"));
+    assert_eq!(execution.trace().calls[0].outcome, CallOutcome::Status(200), "recorded once the head arrived");
+    release.send(()).expect("the upstream waits");
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("the end in time")
+        .expect("reads");
+    assert!(String::from_utf8_lossy(&raw).contains("data: second"), "{}", String::from_utf8_lossy(&raw));
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn d12_an_answer_body_that_breaks_off_is_recorded_as_a_transport_failure() {
+    // An upstream that announces 100 bytes, sends 10 and hangs up.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free loopback port");
+    let address = listener.local_addr().expect("an address");
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("the proxy connects");
+        let mut buffer = [0; 4096];
+        let _ = stream.read(&mut buffer).await;
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789").await;
+    });
+    let execution = Execution::start(HashMap::new());
+    let proxy = proxy_to(address, &execution, Limits::default()).await;
+    let mut stream = TcpStream::connect(proxy.address()).await.expect("connects");
+    stream.write_all(b"GET /broken HTTP/1.1\r\nHost: back\r\nConnection: close\r\n\r\n").await.expect("writes");
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await.expect("ends in time");
+    let end = head_end(&raw).expect("the head was passed on");
+    assert!(raw.len() - end < 100, "the caller got a whole body: {}", String::from_utf8_lossy(&raw));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while execution.trace().calls[0].outcome != CallOutcome::Transport(Transport::Request) {
+        assert!(Instant::now() < deadline, "recorded as {:?}", execution.trace().calls[0].outcome);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn d4_a_caller_that_stops_reading_its_answer_is_let_go_after_the_idle_timeout() {
+    let (gone, upstream_gone) = tokio::sync::oneshot::channel::<usize>();
+    let gone = Arc::new(Mutex::new(Some(gone)));
+    // An endless answer: 64 KiB chunks until nobody takes them any more.
+    let endless = upstream(service_fn(move |_request: Request<Incoming>| {
+        let gone = gone.lock().unwrap().take();
+        async move {
+            let (chunks, body) = tokio::sync::mpsc::channel(1);
+            tokio::spawn(async move {
+                let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+                let mut sent = 0;
+                while chunks.send(chunk.clone()).await.is_ok() {
+                    sent += 1;
+                }
+                if let Some(gone) = gone {
+                    let _ = gone.send(sent);
+                }
+            });
+            Ok::<_, Infallible>(Response::new(Chunks(body)))
+        }
+    }))
+    .await;
+    let execution = Execution::start(HashMap::new());
+    let idle = Duration::from_millis(300);
+    let limits = Limits { idle_timeout: idle, ..Limits::default() };
+    let proxy = proxy_to(endless, &execution, limits).await;
+    let mut stream = TcpStream::connect(proxy.address()).await.expect("connects");
+    stream.write_all(b"GET /endless HTTP/1.1\r\nHost: back\r\n\r\n").await.expect("writes");
+    // The caller reads nothing: the proxy's writes stall, and it lets the answer go.
+    let sent = tokio::time::timeout(Duration::from_secs(20), upstream_gone)
+        .await
+        .expect("the proxy gave up on a caller that does not read")
+        .expect("the upstream reports");
+    assert!(sent > 0);
+    drop(stream);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn d4_a_held_timeout_fault_outlasts_the_idle_timeout() {
+    let echo = upstream(service_fn(|_request: Request<Incoming>| async move {
+        Ok::<_, Infallible>(Response::new(http_body_util::Full::new(Bytes::from_static(b"ok"))))
+    }))
+    .await;
+    let limits = Limits { idle_timeout: Duration::from_millis(200), ..Limits::default() };
+    // A fault-free run, to learn the call's key.
+    let reference = Execution::start(HashMap::new());
+    let proxy = proxy_to(echo, &reference, limits).await;
+    let get = b"GET /numbers HTTP/1.1\r\nHost: back\r\nConnection: close\r\n\r\n";
+    let mut stream = TcpStream::connect(proxy.address()).await.expect("connects");
+    stream.write_all(get).await.expect("writes");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await.expect("in time").expect("reads");
+    let key = reference.trace().calls[0].key;
+    proxy.stop().await;
+
+    let execution = Execution::start(HashMap::from([(key, Fault::Timeout)]));
+    let current = Arc::new(Mutex::new(Some(Arc::clone(&execution))));
+    let spec = ProxySpec { from: "front".into(), to: "back".into(), listen: 0, upstream: echo.to_string() };
+    let proxy = Proxy::start_with(&spec, Arc::clone(&current), limits, HarnessHealth::new()).await.expect("starts");
+    let mut stream = TcpStream::connect(proxy.address()).await.expect("connects");
+    stream.write_all(get).await.expect("writes");
+    // Held well past the idle timeout: no answer, and the connection stays open.
+    let mut buffer = [0; 64];
+    let held = tokio::time::timeout(Duration::from_millis(800), stream.read(&mut buffer)).await;
+    assert!(held.is_err(), "the held request ended early: {held:?}");
+    assert_eq!(execution.trace().calls[0].fault, Some(Fault::Timeout));
+    // The execution ends: the proxy lets the request go without an answer.
+    *current.lock().unwrap() = None;
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await.expect("let go in time");
+    assert!(matches!(ended, Ok(0) | Err(_)), "{ended:?}");
+    proxy.stop().await;
 }

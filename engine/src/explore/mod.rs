@@ -80,6 +80,10 @@ pub struct Config {
     pub cancel: Cancel,
     /// The workspace whose sources `report.html` shows; `None`: the workspace holding the current directory.
     pub workspace: Option<PathBuf>,
+    /// The health of cloture's own endpoints (coordinator, proxies) of an external system
+    /// ([`crate::external::System::health`]): an execution during which they could not accept connections
+    /// is a harness `error`, never a finding.
+    pub harness: Option<crate::net::HarnessHealth>,
     /// Workspace-relative source prefixes (e.g. `cinema/src/`) whose coverage is measured per execution
     /// when the program runs under cargo llvm-cov (used by [`crate::cli::run`], never by tests: resetting
     /// counters would disturb other tests of the same process).
@@ -120,6 +124,7 @@ impl Default for Config {
             progress: false,
             cancel: Cancel::default(),
             workspace: None,
+            harness: None,
             coverage_paths: Vec::new(),
             jobs: 1,
             partition: None,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Config, Verdict};
+use crate::call::CallSite;
 use crate::context::Execution;
 use crate::fault::Fault;
 use crate::panic::{CatchPanic, Panic};
@@ -70,6 +71,7 @@ where
     if let Some(reference) = reference {
         execution.set_reference(Arc::clone(&reference.answers));
     }
+    let troubles = config.harness.as_ref().map(crate::net::HarnessHealth::troubles);
     let started = Instant::now();
     let future = execution.root_context().scope(CatchPanic::new(test()));
     let result = tokio::select! {
@@ -81,7 +83,18 @@ where
     execution.release_virtual_time();
     let duration = started.elapsed();
     let trace = execution.trace();
+    let harness_trouble =
+        config.harness.as_ref().zip(troubles).map_or(0, |(health, before)| health.troubles() - before);
     let failure = match result {
+        Some(result) if harness_trouble > 0 => classify(config, result, quiet, &trace).map(|failure| Failure {
+            class: FailureClass::Error,
+            message: format!(
+                "the harness could not accept connections ({harness_trouble} times: out of file descriptors?): {}",
+                failure.message
+            ),
+            location: None,
+            service: None,
+        }),
         Some(result) => classify(config, result, quiet, &trace),
         None => Some(Failure {
             class: FailureClass::Error,
@@ -114,6 +127,12 @@ where
 /// test accepted under faults whose body is not the fault-free one (a fallback hiding a failure).
 fn warnings(ran: &Ran, reference: &ReferenceRun) -> Vec<Warning> {
     let mut warnings = Vec::new();
+    if ran.trace.truncated {
+        let message = "truncated: the coordinator refused part of what services reported (its per-execution bounds, \
+                       see docs/coordinator.md): this execution's record is incomplete"
+            .to_string();
+        warnings.push(Warning { kind: WarningKind::Truncated, message });
+    }
     let calls = ran.trace.calls.len();
     if reference.calls > 0 && calls >= AMPLIFICATION * reference.calls {
         let message = format!(
@@ -189,6 +208,10 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
         let message = format!("{} answered 500: {message}", call.to);
         return failure(FailureClass::Crash, message, None, Some(call.to.clone()));
     }
+    // The test gave up while a slow call was still held: a hang it cut short, or time limits that collide.
+    if let Some(call) = hanging_call(trace) {
+        return Some(gave_up(call, message, location));
+    }
     // The test could not reach the system at all: the harness failed, not the services.
     let unreachable = |call: &&CallRecord| matches!(call.outcome, CallOutcome::Transport(_));
     if let Some(call) = trace.calls.iter().filter(answered_by_test).find(unreachable) {
@@ -196,6 +219,31 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
         return failure(FailureClass::Error, message, location, None);
     }
     failure(FailureClass::Rejected, message, location, None)
+}
+
+/// The test failed (its own time limit, most likely) while `call`, held by a `slow` fault, still waited.
+fn gave_up(call: &CallRecord, message: String, location: Option<CallSite>) -> Failure {
+    match call.limit {
+        TimeLimit::Within(limit) => Failure {
+            class: FailureClass::Rejected,
+            message: format!(
+                "{message} — the test gave up before {}'s time limit on the call to {} ({limit:?}) ended: give the \
+                 test a time limit longer than its services'",
+                call.from, call.to
+            ),
+            location,
+            service: None,
+        },
+        _ => Failure {
+            class: FailureClass::Hang,
+            message: format!(
+                "{} waits forever when {} is slow: no time limit on the call at {} (the test gave up: {message})",
+                call.from, call.to, call.site
+            ),
+            location: Some(call.site.clone()),
+            service: Some(call.from.clone()),
+        },
+    }
 }
 
 /// A call held by a `slow` fault that was still waiting when the deadline came: no time limit (of its own

@@ -82,7 +82,8 @@ impl System {
     /// Starts the proxies and the services, and waits until every service is ready.
     async fn launch(&mut self, file: &ServicesFile, logs: &Path, services_env: &[String]) -> Result<(), String> {
         for spec in &file.proxies {
-            let proxy = Proxy::start(spec, self.coordinator.current())
+            let health = self.coordinator.health();
+            let proxy = Proxy::start_with(spec, self.coordinator.current(), crate::net::Limits::default(), health)
                 .await
                 .map_err(|e| format!("proxy {} → {}: {e}", spec.from, spec.to))?;
             self.proxies.push(proxy);
@@ -174,6 +175,12 @@ impl System {
                 }
             }
         }));
+    }
+
+    /// Trouble the coordinator and the proxies had accepting connections (out of file descriptors): set
+    /// [`crate::Config::harness`] to it, so that executions it spoils are harness errors, not findings.
+    pub fn health(&self) -> crate::net::HarnessHealth {
+        self.coordinator.health()
     }
 
     /// Why the exploration had to stop because a service exited, if it had to.
