@@ -571,6 +571,12 @@ impl Report {
     fn summary_advice(&self, out: &mut String) {
         let crashes = self.vulnerabilities.iter().any(|v| v.class == FailureClass::Crash);
         let rejected = self.vulnerabilities.iter().any(|v| v.class == FailureClass::Rejected);
+        if self.vulnerabilities.iter().any(|v| v.class == FailureClass::Hang) {
+            let _ = writeln!(
+                out,
+                "\nnext: give the calls under 'failed at' of each hang a time limit, and answer 503 when it expires."
+            );
+        }
         if crashes {
             let _ = writeln!(
                 out,

@@ -45,7 +45,8 @@ pub(super) struct Vulnerabilities<'a> {
     /// `n distinct problem(s)`.
     pub count: String,
     pub list: Vec<VulnerabilityView<'a>>,
-    /// What to do next: some vulnerability is a crash; else some is a rejected answer.
+    /// What to do next: some vulnerability is a hang; a crash; else a rejected answer.
+    pub hangs: bool,
     pub crashes: bool,
     pub rejected: bool,
 }
@@ -77,6 +78,7 @@ impl<'a> Vulnerabilities<'a> {
         Vulnerabilities {
             count: plural(report.vulnerabilities.len(), "distinct problem", "distinct problems"),
             list,
+            hangs: any(FailureClass::Hang),
             crashes: any(FailureClass::Crash),
             rejected: any(FailureClass::Rejected),
         }
