@@ -92,3 +92,40 @@ fn bad_input_gets_one_line_naming_it_and_exit_2() {
         assert!(output.stdout.is_empty(), "{args:?}");
     }
 }
+
+/// Audit defects about values on the command line: each one refused with the reason, exit 2, one line.
+#[test]
+fn d16_d18_d20_bad_values_are_refused_naming_them_once() {
+    let dir = std::env::temp_dir().join(format!("cloture-cli-d20-{}", std::process::id()));
+    let missing = dir.join("missing.catalog");
+    let missing = missing.to_string_lossy();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        // D16: a catalog scan never writes a name the catalog reader refuses.
+        (vec!["catalog", "scan", "a b=cinema/src/movies.rs"], "cloture: `a b` is not a service name"),
+        (vec!["catalog", "scan", "x#y=cinema/src/movies.rs"], "cloture: `x#y` is not a service name"),
+        // D18: durations that round to nothing or overflow, budgets with no room for a fault.
+        (
+            vec!["explore", "--functional-test", "true", "--services", "s.json", "--deadline", "1e-300"],
+            "cloture: --deadline: `1e-300` is too short",
+        ),
+        (
+            vec!["explore", "--functional-test", "true", "--services", "s.json", "--max-time", "1e18"],
+            "cloture: --max-time: `1e18` is too long",
+        ),
+        (
+            vec!["explore", "--functional-test", "true", "--services", "s.json", "--max-executions", "1"],
+            "cloture: --max-executions: `1` leaves no room for a fault",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = cloture(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+    // D20: an I/O error says its cause once.
+    let output = cloture(&["catalog", "check", &missing]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
+}

@@ -94,11 +94,20 @@ fn never_ready(pid_file: &Path) -> serde_json::Value {
 
 #[test]
 fn d1_sigterm_ends_the_services_and_the_test_command_and_writes_an_incomplete_report() {
+    ends_everything_on(libc::SIGTERM, "SIGTERM");
+}
+
+#[test]
+fn d1_sighup_ends_the_services_and_the_test_command_and_writes_an_incomplete_report() {
+    ends_everything_on(libc::SIGHUP, "SIGHUP");
+}
+
+fn ends_everything_on(sent: i32, name: &str) {
     if !python() {
         eprintln!("skipped: python3 is not installed");
         return;
     }
-    let dir = scratch("term");
+    let dir = scratch(name);
     let port = free_port();
     let back = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/back.py");
     let service_pid = dir.join("service.pid");
@@ -108,12 +117,12 @@ fn d1_sigterm_ends_the_services_and_the_test_command_and_writes_an_incomplete_re
     let test_pid = dir.join("test.pid");
     let mut cloture = cloture(&dir, services, &format!("echo $$ > {}; exec sleep 300", test_pid.display()));
     let (service, test) = (read_pid(&service_pid), read_pid(&test_pid));
-    signal(&cloture, libc::SIGTERM);
-    assert_eq!(exit_code(&mut cloture), Some(128 + libc::SIGTERM));
+    signal(&cloture, sent);
+    assert_eq!(exit_code(&mut cloture), Some(128 + sent));
     wait_until(Duration::from_secs(2), "the service ended", || !alive(service));
     assert!(!alive(test), "the test command ended");
     let report = incomplete_report(&dir);
-    assert!(report["summary"]["stopped"].as_str().unwrap_or_default().contains("SIGTERM"), "{report:#}");
+    assert!(report["summary"]["stopped"].as_str().unwrap_or_default().contains(name), "{report:#}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -156,7 +156,7 @@ where
             }
         }
         let keys = |trace: &Trace| -> HashSet<CallKey> { trace.calls.iter().map(|c| c.key).collect() };
-        if let [first, second] = references.as_slice() {
+        if let [first, second] = references.as_slice().iter().filter(|ran| !ran.failed()).collect::<Vec<_>>()[..] {
             // Both complete (neither failed nor was abandoned): only then do their calls compare.
             self.nondeterministic = keys(&first.trace).symmetric_difference(&keys(&second.trace)).copied().collect();
         }
