@@ -169,6 +169,7 @@ mod tests {
             lines: vec![1, 2, 3, 4],
             covered_before: vec![1, 2],
             covered_by: BTreeMap::new(),
+            ..FileCoverage::default()
         };
         file.covered_by.insert(3, "aaaaaaaaaaaa".into());
         Report {
