@@ -560,10 +560,21 @@ impl Report {
     fn summary_coverage(&self, out: &mut String) {
         let Some(coverage) = &self.coverage else { return };
         for (path, file) in &coverage.files {
-            if file.after.covered > file.before.covered {
+            let regions_grew = file.regions.is_some_and(|r| r.after.covered > r.before.covered);
+            if file.after.covered > file.before.covered || regions_grew {
+                let regions = file
+                    .regions
+                    .map(|r| {
+                        format!(
+                            "; regions {}/{} → {}/{}",
+                            r.before.covered, r.before.total, r.after.covered, r.after.total
+                        )
+                    })
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "  coverage {path}: {}/{} ({:.1}%) → {}/{} ({:.1}%)",
+                    "  coverage {}: {}/{} ({:.1}%) → {}/{} ({:.1}%){regions}",
+                    printable(path),
                     file.before.covered,
                     file.before.lines,
                     file.before.percent(),

@@ -645,6 +645,11 @@ mod tests {
         assert_eq!(gained, 1, "but it is a new region");
         let mut report = empty_report();
         probe.finish(&mut report);
+        let summary = report.terminal_summary();
+        assert!(
+            summary.contains(&format!("coverage {FILE}: 6/8 (75.0%) → 6/8 (75.0%); regions 6/12 → 7/12")),
+            "a file whose regions grew is in the summary, even when its lines did not: {summary}"
+        );
         let json = serde_json::to_value(report.coverage.expect("section")).expect("serialises");
         let file = &json["files"][FILE];
         assert_eq!(

@@ -272,7 +272,9 @@ mod tests {
         let mut sources = sources();
         sources.insert(FILE.into(), format!("let s = \"{evil}\";\n"));
         let html = render(&report, &sources);
-        assert!(html.contains("title=\"this region never ran, though its line did\">&#60;script&#62;alert(1)&#60;/script&#62;</span>"));
+        assert!(html.contains(
+            "title=\"this region never ran, though its line did\">&#60;script&#62;alert(1)&#60;/script&#62;</span>"
+        ));
         assert!(!html.contains("<script>alert"), "raw script in the page");
         assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
         assert_eq!(html.matches("<script").count(), 1, "only the page's own script");
@@ -408,7 +410,11 @@ mod tests {
             before: RegionCounts { covered: 3, total: 6 },
             after: RegionCounts { covered: 5, total: 6 },
         });
-        let new = |line: u32, col: u32| NewRegion { start: (line, col), end: (line, col + 1), execution: "aaaaaaaaaaaa".into() };
+        let new = |line: u32, col: u32| NewRegion {
+            start: (line, col),
+            end: (line, col + 1),
+            execution: "aaaaaaaaaaaa".into(),
+        };
         file.newly_covered_regions = vec![new(2, 8), new(3, 5)];
         file.uncovered_regions = vec![SourceRange { start: (3, 13), end: (3, 14) }];
         let text = "fn a() {\n    b()?;\n    handle()?;\n    never();\n}\n";
@@ -433,7 +439,10 @@ mod tests {
             "{newly}"
         );
         assert_eq!(newly.matches("class=\"by\"").count(), 1, "the line's own label only");
-        assert!(html.contains("<th class=\"num\">Regions</th>") && html.contains("3/6 → 5/6 <span class=\"pct\">83.3%</span>"));
+        assert!(
+            html.contains("<th class=\"num\">Regions</th>")
+                && html.contains("3/6 → 5/6 <span class=\"pct\">83.3%</span>")
+        );
         assert!(html.contains("regions 3/6 → 5/6"), "the file's summary line gives its regions");
         // Without region data, no column.
         assert!(!render(&report(Some("boom")), &sources).contains("<th class=\"num\">Regions</th>"));
