@@ -1,13 +1,19 @@
-//! Maps a call site to the failure-handling lines it guards: the lines of
-//! the enclosing function, after the call, that the fault-free reference
-//! run never executed. Also derives function line spans from an export.
-//! Pure: no I/O.
+//! Maps a call site to the failure handling it guards. With regions: the
+//! uncovered paths after the call in its function, up to the function's next
+//! call site — a path being a run of consecutive uncovered code regions, so
+//! that a `?` whose line ran shows as a path of its own (its error exit) and
+//! a whole unrun `match` arm counts once. With lines only: the lines of the
+//! enclosing function, after the call, that the reference run never executed.
+//! Also derives function line spans from an export. Pure: no I/O.
 
 use std::collections::{BTreeSet, HashSet};
+use std::ops::Bound;
 use std::path::Path;
 
 use crate::export::Export;
 use crate::lines::{normalize_key, relative_key, LineCoverage};
+use crate::mapping::RegionKind;
+use crate::regions::CoveredRegion;
 
 /// Line span of one function (or closure / async body) in a source file.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -84,6 +90,69 @@ pub fn guarded_lines(reference: &LineCoverage, spans: &[FunctionSpan], file: &st
         .filter(|l| !lines.covered.contains(l))
         .copied()
         .collect()
+}
+
+/// A position in a source file: (line, column), both from 1.
+pub type Position = (u32, u32);
+
+/// An uncovered path: from the start of the first region of a run of uncovered code regions to the end of
+/// its last.
+pub type UncoveredPath = (Position, Position);
+
+/// The uncovered paths a call at `at` guards, in a file whose regions (sorted, as
+/// [`crate::RegionCoverage`] keeps them) are `regions`: the maximal runs of consecutive uncovered code
+/// regions that start after the call and before `until` (the next call site of the same function, when
+/// there is one), in the innermost function containing the call.
+///
+/// Why this rule: what a call's failure makes run is its handling — a `match` arm on its result, the
+/// error exit of a `?` (a region of its own, uncovered while the line around it counts as covered), a
+/// `map_err` closure — and that handling comes after the call and before the function's next call, whose
+/// own failures the code after it handles. A run of uncovered regions is one path however many
+/// expressions it holds, so a long unrun arm does not outweigh a `?` exit. Empty when no function
+/// contains the call.
+pub fn guarded_paths(
+    regions: &[CoveredRegion],
+    spans: &[FunctionSpan],
+    file: &str,
+    at: Position,
+    until: Option<Position>,
+) -> Vec<UncoveredPath> {
+    let Some(span) = innermost(spans, file, at.0) else {
+        return Vec::new();
+    };
+    let past_function = (span.end_line.saturating_add(1), 0);
+    let end = until.map_or(past_function, |until| until.min(past_function));
+    let first = regions.partition_point(|r| r.start() <= at);
+    let mut paths = Vec::new();
+    let mut open: Option<UncoveredPath> = None;
+    let in_range = regions[first..].iter().take_while(|r| r.start() < end);
+    for region in in_range.filter(|r| r.kind == RegionKind::Code) {
+        match (&mut open, region.covered()) {
+            (Some(_), true) => paths.extend(open.take()),
+            (Some(path), false) => path.1 = path.1.max(region.end()),
+            (None, false) => open = Some((region.start(), region.end())),
+            (None, true) => {}
+        }
+    }
+    paths.extend(open);
+    paths
+}
+
+/// The first of `sites` (the known call sites of `file`) after `at` that lies in the same innermost
+/// function as `at`: where the handling a call at `at` guards ends. Sites in closures nested in the
+/// function do not end it.
+pub fn next_site_in_function(
+    spans: &[FunctionSpan],
+    file: &str,
+    at: Position,
+    sites: &BTreeSet<Position>,
+) -> Option<Position> {
+    let span = innermost(spans, file, at.0)?;
+    sites
+        .range((Bound::Excluded(at), Bound::Unbounded))
+        .take_while(|site| site.0 <= span.end_line)
+        .find(|site| innermost(spans, file, site.0) == Some(span))
+        .copied()
 }
 
 #[cfg(test)]
@@ -172,5 +241,98 @@ mod tests {
         assert!(guarded_lines(&reference, &one_line, f, 12).is_empty());
         assert!(guarded_lines(&reference, &spans, "cinema/src/lib.rs", 12).is_empty());
         assert_eq!(innermost(&spans, f, 22).map(|s| s.name.as_str()), Some("handler::{closure#0}"));
+    }
+
+    /// The code regions of the recitation handler's body (lines 22–37) as the fault-free run left them,
+    /// from `llvm-cov export`: (line, start column, end column, count).
+    const RECITATION: [(u32, u32, u32, u64); 34] = [
+        (22, 9, 17, 1),
+        (22, 26, 38, 1),
+        (22, 39, 42, 1),
+        (22, 43, 46, 1),
+        (22, 48, 52, 1),
+        (22, 55, 60, 1),
+        (23, 13, 18, 0),
+        (23, 23, 28, 0),
+        (23, 29, 39, 0),
+        (23, 40, 41, 0),
+        (23, 52, 63, 0),
+        (23, 64, 102, 0),
+        (24, 9, 14, 1),
+        (24, 18, 23, 1),
+        (24, 23, 24, 0),
+        (26, 9, 17, 1),
+        (26, 49, 50, 0),
+        (28, 9, 19, 1),
+        (33, 17, 25, 1),
+        (33, 34, 46, 1),
+        (33, 47, 50, 1),
+        (33, 51, 54, 1),
+        (33, 63, 68, 1),
+        (34, 21, 26, 0),
+        (34, 31, 36, 0),
+        (34, 37, 47, 0),
+        (34, 48, 49, 0),
+        (34, 60, 71, 0),
+        (34, 72, 107, 0),
+        (35, 17, 22, 1),
+        (35, 26, 31, 1),
+        (35, 31, 32, 0),
+        (37, 39, 47, 1),
+        (37, 54, 55, 0),
+    ];
+
+    fn recitation(covered_lines: &[u32]) -> Vec<CoveredRegion> {
+        RECITATION
+            .iter()
+            .map(|&(line, col_start, col_end, count)| CoveredRegion {
+                line_start: line,
+                col_start,
+                line_end: line,
+                col_end,
+                kind: RegionKind::Code,
+                count: if covered_lines.contains(&line) { 1 } else { count },
+                false_count: 0,
+            })
+            .collect()
+    }
+
+    const FILE: &str = "cinema/src/users/recitation.rs";
+    const BOOKINGS: Position = (22, 39);
+    const MOVIES: Position = (33, 47);
+
+    #[test]
+    fn a_call_guards_the_unrun_paths_up_to_the_next_call_each_error_exit_counting_once() {
+        let spans = vec![span(FILE, "user_bookings", 16, 16), span(FILE, "user_bookings::{closure#0}", 16, 43)];
+        let regions = recitation(&[]);
+        let sites: BTreeSet<Position> = [BOOKINGS, MOVIES].into();
+        assert_eq!(next_site_in_function(&spans, FILE, BOOKINGS, &sites), Some(MOVIES));
+        assert_eq!(next_site_in_function(&spans, FILE, MOVIES, &sites), None);
+        // The connect arm (six regions, one path), then the error exits of `other?` and `.json()?`.
+        assert_eq!(
+            guarded_paths(&regions, &spans, FILE, BOOKINGS, Some(MOVIES)),
+            [((23, 13), (23, 102)), ((24, 23), (24, 24)), ((26, 49), (26, 50))]
+        );
+        // The movies call, the last of its function, guards up to the function's end.
+        assert_eq!(
+            guarded_paths(&regions, &spans, FILE, MOVIES, None),
+            [((34, 21), (34, 107)), ((35, 31), (35, 32)), ((37, 54), (37, 55))]
+        );
+        // Without a next call, the bookings call also guards what follows the movies call.
+        assert_eq!(guarded_paths(&regions, &spans, FILE, BOOKINGS, None).len(), 6);
+        // Once a fault ran the connect arm, two paths remain.
+        let after_connect = recitation(&[23]);
+        assert_eq!(guarded_paths(&after_connect, &spans, FILE, BOOKINGS, Some(MOVIES)).len(), 2);
+        // Outside any function: nothing.
+        assert!(guarded_paths(&regions, &spans, FILE, (50, 1), None).is_empty());
+    }
+
+    #[test]
+    fn a_call_in_a_nested_closure_does_not_end_the_guarded_code() {
+        let spans = vec![span(FILE, "handler", 20, 40), span(FILE, "handler::{closure#0}", 30, 31)];
+        let sites: BTreeSet<Position> = [(22, 5), (30, 9), (36, 5)].into();
+        assert_eq!(next_site_in_function(&spans, FILE, (22, 5), &sites), Some((36, 5)));
+        assert_eq!(next_site_in_function(&spans, FILE, (30, 9), &sites), None, "the closure ends at line 31");
+        assert_eq!(next_site_in_function(&spans, FILE, (50, 1), &sites), None);
     }
 }

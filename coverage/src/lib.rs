@@ -2,7 +2,7 @@
 //! runtime hooks to reset and snapshot counters in-process, the decoding of
 //! snapshots into per-line and per-region coverage (in process, or with the
 //! LLVM tools as a fallback), and pure logic on top of it (line rule,
-//! deltas, minimal covers, guarded lines of a call site).
+//! deltas, minimal covers, what a call site guards).
 //!
 //! Map of modules:
 //! - [`runtime`]: `__llvm_profile_*` hooks under `cfg(coverage)`, no-ops otherwise.
@@ -15,7 +15,7 @@
 //! - [`lines`]: LLVM's line rule over segments; [`LineCoverage`].
 //! - [`regions`]: per-file regions with counts; [`RegionCoverage`].
 //! - [`delta`]: before/after per-file deltas and greedy minimal covers.
-//! - [`guard`]: function spans and the lines a call site guards.
+//! - [`guard`]: function spans and what a call site guards: uncovered paths (regions) or lines.
 //! - [`cache`]: [`Processor`], snapshot bytes → [`SnapshotCoverage`], memoised.
 //! - [`error`]: the crate's [`Error`].
 
@@ -39,7 +39,9 @@ pub use decode::Decoder;
 pub use delta::{delta, minimal_cover, union_lines, Counts, FileDelta};
 pub use error::Error;
 pub use export::{BranchRegion, Export, ExportData, ExportFile, ExportFunction, Region, Segment};
-pub use guard::{function_spans, guarded_lines, FunctionSpan};
+pub use guard::{
+    function_spans, guarded_lines, guarded_paths, next_site_in_function, FunctionSpan, Position, UncoveredPath,
+};
 pub use lines::{line_stats, relative_key, FileLines, LineCoverage, LineStats};
 pub use mapping::{CoverageMapping, RegionKind};
 pub use process::LlvmTools;

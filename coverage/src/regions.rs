@@ -2,7 +2,7 @@
 //! range, kind and count, the instantiations of one function combined. Finer than lines: a region can
 //! be missed on a line that counts as covered. Pure: no I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use crate::export::Export;
@@ -28,6 +28,21 @@ impl CoveredRegion {
     /// Whether the region ran at all (for a branch: whether it was ever true).
     pub fn covered(&self) -> bool {
         self.count > 0
+    }
+
+    /// Where the region starts, as (line, column).
+    pub fn start(&self) -> (u32, u32) {
+        (self.line_start, self.col_start)
+    }
+
+    /// Where the region ends, as (line, column just past its end).
+    pub fn end(&self) -> (u32, u32) {
+        (self.line_end, self.col_end)
+    }
+
+    /// The range and kind that identify a region across snapshots of one binary.
+    fn key(&self) -> RangeKind {
+        (self.line_start, self.col_start, self.line_end, self.col_end, self.kind)
     }
 }
 
@@ -125,10 +140,69 @@ impl RegionCoverage {
         })
     }
 
+    /// The regions of both, per file: a region in both (same range and kind) once, with the counts added.
+    /// Linear in the number of regions: both lists of a file are sorted.
+    pub fn union(&self, other: &RegionCoverage) -> RegionCoverage {
+        let mut files = self.files.clone();
+        for (path, theirs) in &other.files {
+            match files.get_mut(path) {
+                Some(ours) => *ours = merge_sorted(ours, theirs),
+                None => {
+                    files.insert(path.clone(), theirs.clone());
+                }
+            }
+        }
+        RegionCoverage { files }
+    }
+
+    /// Code regions covered here that `base` did not cover (or did not have), per file, in order; files
+    /// without any are left out.
+    pub fn newly_covered(&self, base: &RegionCoverage) -> BTreeMap<String, Vec<CoveredRegion>> {
+        let mut out = BTreeMap::new();
+        for (path, regions) in &self.files {
+            let before = base.files.get(path).map(Vec::as_slice).unwrap_or_default();
+            let covered_before: HashSet<RangeKind> =
+                before.iter().filter(|r| r.covered()).map(CoveredRegion::key).collect();
+            let new: Vec<CoveredRegion> = regions
+                .iter()
+                .filter(|r| r.kind == RegionKind::Code && r.covered() && !covered_before.contains(&r.key()))
+                .copied()
+                .collect();
+            if !new.is_empty() {
+                out.insert(path.clone(), new);
+            }
+        }
+        out
+    }
+
     /// Only the files under one of these workspace-relative prefixes.
     pub fn retain_prefixes(&mut self, prefixes: &[String]) {
         self.files.retain(|path, _| prefixes.iter().any(|p| path.starts_with(p.as_str())));
     }
+}
+
+/// Two sorted region lists as one: a region in both (same range and kind) once, counts added.
+fn merge_sorted(ours: &[CoveredRegion], theirs: &[CoveredRegion]) -> Vec<CoveredRegion> {
+    let mut out = Vec::with_capacity(ours.len().max(theirs.len()));
+    let (mut a, mut b) = (ours.iter().peekable(), theirs.iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.key() == y.key() => {
+                let (x, y) = (a.next().expect("peeked"), b.next().expect("peeked"));
+                CoveredRegion {
+                    count: x.count.saturating_add(y.count),
+                    false_count: x.false_count.saturating_add(y.false_count),
+                    ..*x
+                }
+            }
+            (Some(x), Some(y)) if x.key() < y.key() => *a.next().expect("peeked"),
+            (Some(_), Some(_)) | (None, Some(_)) => *b.next().expect("peeked"),
+            (Some(_), None) => *a.next().expect("peeked"),
+            (None, None) => break,
+        };
+        out.push(next);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -184,5 +258,44 @@ mod tests {
         assert_eq!((a[1].kind, a[1].count, a[1].false_count), (RegionKind::Branch, 1, 1));
         assert_eq!(regions.stats("src/a.rs"), RegionStats { regions: 2, covered: 2 });
         assert_eq!(regions.stats("src/missing.rs"), RegionStats::default());
+    }
+
+    fn at(line: u32, cols: (u32, u32), count: u64) -> CoveredRegion {
+        CoveredRegion {
+            line_start: line,
+            col_start: cols.0,
+            line_end: line,
+            col_end: cols.1,
+            kind: RegionKind::Code,
+            count,
+            false_count: 0,
+        }
+    }
+
+    fn coverage(regions: Vec<CoveredRegion>) -> RegionCoverage {
+        RegionCoverage { files: [("src/a.rs".to_string(), regions)].into_iter().collect() }
+    }
+
+    #[test]
+    fn a_union_adds_the_counts_of_the_same_region_and_keeps_the_order() {
+        let first = coverage(vec![at(1, (1, 5), 1), at(2, (5, 6), 0), at(4, (1, 9), 1)]);
+        let second = coverage(vec![at(2, (5, 6), 2), at(3, (1, 2), 1), at(4, (1, 9), 0)]);
+        let union = first.union(&second);
+        let counts: Vec<(u32, u64)> = union.file("src/a.rs").unwrap().iter().map(|r| (r.line_start, r.count)).collect();
+        assert_eq!(counts, [(1, 1), (2, 2), (3, 1), (4, 1)]);
+        let other = RegionCoverage { files: [("src/b.rs".to_string(), vec![at(7, (1, 2), 1)])].into_iter().collect() };
+        assert_eq!(first.union(&other).files.len(), 2, "a file only one side has is kept");
+    }
+
+    #[test]
+    fn newly_covered_regions_are_code_regions_the_base_left_at_zero() {
+        let mut gap = at(3, (1, 2), 1);
+        gap.kind = RegionKind::Gap;
+        let before = coverage(vec![at(1, (1, 5), 1), at(2, (5, 6), 0), gap]);
+        let after = coverage(vec![at(1, (1, 5), 3), at(2, (5, 6), 1), gap, at(5, (1, 2), 1), at(6, (1, 2), 0)]);
+        let new = after.newly_covered(&before);
+        let starts: Vec<(u32, u32)> = new["src/a.rs"].iter().map(CoveredRegion::start).collect();
+        assert_eq!(starts, [(2, 5), (5, 1)], "covered now, not before; gaps and regions still at zero left out");
+        assert!(before.newly_covered(&after).is_empty());
     }
 }

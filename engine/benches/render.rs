@@ -77,6 +77,11 @@ fn execution_id(e: usize) -> String {
     format!("{e:012x}")
 }
 
+/// Line `n` of source file `f` (without its end of line).
+fn source_line(f: usize, n: u32) -> String {
+    format!("    let value_{n} = call(\"<{f}>\", {n}).await?;")
+}
+
 /// A report with `sites` call sites and everything else in proportion, and the text of its source files.
 fn synthetic(sites: usize) -> (Report, BTreeMap<String, String>) {
     let services = (sites / SITES_PER_SERVICE).max(2);
@@ -116,8 +121,7 @@ fn synthetic(sites: usize) -> (Report, BTreeMap<String, String>) {
     let report: Report = serde_json::from_value(report).expect("the synthetic report follows the schema");
     let sources = (0..files)
         .map(|f| {
-            let text: String =
-                (1..=lines).map(|n| format!("    let value_{n} = call(\"<{f}>\", {n}).await?;\n")).collect();
+            let text: String = (1..=lines).map(|n| source_line(f, n) + "\n").collect();
             (file(f), text)
         })
         .collect();
@@ -204,21 +208,35 @@ fn vulnerability(v: usize, sites: usize, files: usize) -> Value {
 }
 
 /// Three lines of four instrumented; the preamble covered by the test; below each call site, the lines that
-/// handle its answer newly covered, each by one of the site's executions.
+/// handle its answer newly covered, each by one of the site's executions. Regions: on each handling line,
+/// the `?` exit first covered by the site's next execution (marked, with a label), and the call never run
+/// (marked), besides the regions counted.
 fn file_coverage(f: usize, lines: u32, sites: usize, files: usize) -> Value {
     let instrumented: Vec<u32> = (1..=lines).filter(|n| n % 4 != 0).collect();
     let before: Vec<u32> = instrumented.iter().copied().filter(|&n| n <= PREAMBLE).collect();
     let mut by = serde_json::Map::new();
+    let (mut new_regions, mut uncovered) = (Vec::new(), Vec::new());
     for j in (f..sites).step_by(files) {
         let line = site(j, files).1;
         for (k, handling) in (line + 1..line + 5).filter(|n| n % 4 != 0).enumerate() {
             by.insert(handling.to_string(), json!(execution_id(j + k * sites)));
+            // `    let value_N = call("<F>", N).await?;`: the `?` is the last column but one.
+            let text = source_line(f, handling);
+            let (question, call) = (text.len() as u32 - 1, text.find("call").expect("a call") as u32 + 1);
+            let next = execution_id(j + ((k + 1) % EXECUTIONS_PER_SITE) * sites);
+            new_regions
+                .push(json!({"start": [handling, question], "end": [handling, question + 1], "execution": next}));
+            uncovered.push(json!({"start": [handling, call], "end": [handling, call + 4]}));
         }
     }
     let newly: Vec<u32> = by.keys().map(|line| line.parse().expect("a line number")).collect();
+    let regions = 4 * instrumented.len();
     json!({
         "before": {"covered": before.len(), "lines": instrumented.len()},
         "after": {"covered": before.len() + newly.len(), "lines": instrumented.len()},
         "newly_covered": newly, "lines": instrumented, "covered_before": before, "covered_by": by,
+        "regions": {"before": {"covered": 4 * before.len(), "total": regions},
+                    "after": {"covered": 4 * before.len() + new_regions.len(), "total": regions}},
+        "newly_covered_regions": new_regions, "uncovered_regions": uncovered,
     })
 }

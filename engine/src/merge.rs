@@ -2,7 +2,7 @@
 //! into one report, as one run over the whole plan would have written it.
 //!
 //! Executions are united by id (the reference runs are taken once, from the first report), the summary is
-//! recomputed, vulnerabilities are regrouped, call graphs and coverage united. One reconciliation: a
+//! recomputed, vulnerabilities are regrouped, call graphs and coverage (lines and regions) united. One reconciliation: a
 //! failing execution whose faults strictly contain those of a failure that another partition found is
 //! listed as pruned (`dominated`) — its partition did not know that failure, a single run would have, and
 //! would not have run it. Reports of different systems (name, labels, schema) or of different plans
@@ -14,8 +14,8 @@ use crate::call::CallKey;
 use crate::graph::{Edge, EdgeData, GraphData, Node, NodeData, SiteStats};
 use crate::plan::{execution_id, FaultSet, Partition, PruneReason, Shares};
 use crate::report::{
-    group_vulnerabilities, Counts, CoverageReport, CoverageTiming, ExecutionReport, FaultReport, FileCoverage, Outcome,
-    PrunedReport, Report, Summary, SCHEMA,
+    group_vulnerabilities, Counts, CoverageReport, CoverageTiming, ExecutionReport, FaultReport, FileCoverage,
+    NewRegion, Outcome, PrunedReport, RegionChange, RegionCounts, Report, SourceRange, Summary, SCHEMA,
 };
 use crate::Error;
 
@@ -296,6 +296,7 @@ fn merge_coverage(
                 }
             }
         }
+        let (regions, newly_covered_regions, uncovered_regions) = merge_regions(&files, stand_in);
         merged.files.insert(
             path.clone(),
             FileCoverage {
@@ -305,6 +306,9 @@ fn merge_coverage(
                 lines: lines.into_iter().collect(),
                 covered_before: base.covered_before.clone(),
                 covered_by,
+                regions,
+                newly_covered_regions,
+                uncovered_regions,
             },
         );
     }
@@ -324,6 +328,29 @@ fn merge_coverage(
         }
     }
     Some(merged)
+}
+
+/// One file's regions in several reports as one: "before" from the first report with regions (every
+/// partition runs the same reference runs), the newly covered regions united (the first report's
+/// execution first, a dominated one replaced by its stand-in), still uncovered what no report covered.
+fn merge_regions(
+    files: &[&FileCoverage],
+    stand_in: &dyn Fn(&str) -> String,
+) -> (Option<RegionChange>, Vec<NewRegion>, Vec<SourceRange>) {
+    let Some(base) = files.iter().find_map(|f| f.regions) else { return (None, Vec::new(), Vec::new()) };
+    let mut newly: BTreeMap<SourceRange, String> = BTreeMap::new();
+    for region in files.iter().flat_map(|f| &f.newly_covered_regions) {
+        newly.entry(region.range()).or_insert_with(|| stand_in(&region.execution));
+    }
+    let uncovered: BTreeSet<SourceRange> = files
+        .iter()
+        .flat_map(|f| f.uncovered_regions.iter().copied())
+        .filter(|range| !newly.contains_key(range))
+        .collect();
+    let total = files.iter().filter_map(|f| f.regions).map(|r| r.after.total).max().unwrap_or_default();
+    let after = RegionCounts { covered: (base.before.covered + newly.len()).min(total), total };
+    let newly = newly.into_iter().map(|(range, execution)| NewRegion { start: range.start, end: range.end, execution });
+    (Some(RegionChange { before: base.before, after }), newly.collect(), uncovered.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -565,6 +592,7 @@ mod tests {
             newly_covered: newly,
             lines: vec![1, 2, 3, 4, 5, 6],
             covered_before: vec![1, 2],
+            ..FileCoverage::default()
         };
         let section = |file: FileCoverage, minimal: &str| CoverageReport {
             guided: true,
@@ -586,5 +614,57 @@ mod tests {
         assert_eq!(users.covered_by[&5], second);
         assert_eq!(coverage.minimal_executions, [id(&[]), first, second]);
         assert_eq!(coverage.timing, Some(CoverageTiming { snapshots: 6, snapshot_ms: 1.0, processing_ms: 4.0 }));
+    }
+
+    #[test]
+    fn coverage_unites_the_newly_covered_regions_and_keeps_uncovered_what_no_partition_covered() {
+        let (mut one, mut two) = two_partitions();
+        let (first, second) = (id(&[bookings_500()]), id(&[movies_timeout()]));
+        let range = |line: u32, col: u32| SourceRange { start: (line, col), end: (line, col + 1) };
+        let new = |line: u32, col: u32, by: &str| NewRegion {
+            start: (line, col),
+            end: (line, col + 1),
+            execution: by.into(),
+        };
+        let file = |newly: Vec<NewRegion>, uncovered: Vec<SourceRange>| FileCoverage {
+            regions: Some(RegionChange {
+                before: RegionCounts { covered: 5, total: 10 },
+                after: RegionCounts { covered: 5 + newly.len(), total: 10 },
+            }),
+            newly_covered_regions: newly,
+            uncovered_regions: uncovered,
+            ..FileCoverage::default()
+        };
+        let section = |file: FileCoverage| CoverageReport {
+            files: [("src/users.rs".to_string(), file)].into_iter().collect(),
+            ..CoverageReport::default()
+        };
+        // Partition 1 covers the `?` exits at 3:9 and 4:9; partition 2 covers 4:9 and 6:9. 7:9 stays.
+        one.coverage = Some(section(file(vec![new(3, 9, &first), new(4, 9, &first)], vec![range(6, 9), range(7, 9)])));
+        two.coverage =
+            Some(section(file(vec![new(4, 9, &second), new(6, 9, &second)], vec![range(3, 9), range(7, 9)])));
+        let merged = merge(&[one, two]).unwrap().coverage.unwrap();
+        let users = &merged.files["src/users.rs"];
+        let regions = users.regions.expect("regions united");
+        assert_eq!(regions.before, RegionCounts { covered: 5, total: 10 });
+        assert_eq!(regions.after, RegionCounts { covered: 8, total: 10 });
+        assert_eq!(users.newly_covered_regions, [new(3, 9, &first), new(4, 9, &first), new(6, 9, &second)]);
+        assert_eq!(users.uncovered_regions, [range(7, 9)]);
+    }
+
+    #[test]
+    fn reports_without_regions_merge_without_them() {
+        let (mut one, mut two) = two_partitions();
+        let file = FileCoverage { lines: vec![1], covered_before: vec![1], ..FileCoverage::default() };
+        let section = CoverageReport {
+            files: [("src/users.rs".to_string(), file)].into_iter().collect(),
+            ..CoverageReport::default()
+        };
+        one.coverage = Some(section.clone());
+        two.coverage = Some(section);
+        let users = &merge(&[one, two]).unwrap().coverage.unwrap().files["src/users.rs"];
+        assert!(
+            users.regions.is_none() && users.newly_covered_regions.is_empty() && users.uncovered_regions.is_empty()
+        );
     }
 }

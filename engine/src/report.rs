@@ -279,6 +279,65 @@ pub struct FileCoverage {
     pub covered_before: Vec<u32>,
     /// Newly covered line → the first execution that covered it.
     pub covered_by: BTreeMap<u32, String>,
+    /// Code regions covered before and after (absent when only lines were measured). Finer than lines: the
+    /// error exit of a `?` is a region of its own, uncovered while its line counts as covered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<RegionChange>,
+    /// Code regions the fault runs newly covered, in source order, each with the first execution that
+    /// covered it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub newly_covered_regions: Vec<NewRegion>,
+    /// Code regions no execution covered that start on a covered line (llvm-cov show's `^0`), in source
+    /// order: the paths line coverage cannot show. Regions on uncovered lines are not listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uncovered_regions: Vec<SourceRange>,
+}
+
+/// Covered and counted code regions of one file (llvm-cov counts code regions only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionCounts {
+    pub covered: usize,
+    pub total: usize,
+}
+
+impl RegionCounts {
+    /// Covered regions as a percentage of all (0 for a file without any).
+    pub fn percent(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            100.0 * self.covered as f64 / self.total as f64
+        }
+    }
+}
+
+/// A file's code regions by the functional test alone and with the fault runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionChange {
+    pub before: RegionCounts,
+    pub after: RegionCounts,
+}
+
+/// Where a region is in its file: `[line, column]` of its start and of its end (the column just past its
+/// last character), from 1 as in llvm-cov.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SourceRange {
+    pub start: (u32, u32),
+    pub end: (u32, u32),
+}
+
+/// A region newly covered by the fault runs and the first execution that covered it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRegion {
+    pub start: (u32, u32),
+    pub end: (u32, u32),
+    pub execution: String,
+}
+
+impl NewRegion {
+    pub fn range(&self) -> SourceRange {
+        SourceRange { start: self.start, end: self.end }
+    }
 }
 
 /// The lines one execution newly covered, named by its faults.
@@ -550,10 +609,21 @@ impl Report {
     fn summary_coverage(&self, out: &mut String) {
         let Some(coverage) = &self.coverage else { return };
         for (path, file) in &coverage.files {
-            if file.after.covered > file.before.covered {
+            let regions_grew = file.regions.is_some_and(|r| r.after.covered > r.before.covered);
+            if file.after.covered > file.before.covered || regions_grew {
+                let regions = file
+                    .regions
+                    .map(|r| {
+                        format!(
+                            "; regions {}/{} → {}/{}",
+                            r.before.covered, r.before.total, r.after.covered, r.after.total
+                        )
+                    })
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "  coverage {path}: {}/{} ({:.1}%) → {}/{} ({:.1}%)",
+                    "  coverage {}: {}/{} ({:.1}%) → {}/{} ({:.1}%){regions}",
+                    printable(path),
                     file.before.covered,
                     file.before.lines,
                     file.before.percent(),

@@ -1,5 +1,6 @@
 //! The HTML report in a real browser: a cinema exploration (fixture `fixtures/cinema_report.json`, with a
-//! stand-in for `cinema/src/users/recitation.rs`) is rendered to a file and opened in headless Chromium.
+//! stand-in for `cinema/src/users/recitation.rs`, and two regions of it added: one first covered by a fault
+//! run on a line the test covered, one never run) is rendered to a file and opened in headless Chromium.
 //! The DOM after the page's script ran must show the vulnerabilities, the call graph and the annotated
 //! source; the script must run without errors and its filters must work; a screenshot must be produced.
 //!
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cloture::report::Report;
+use cloture::report::{NewRegion, RegionChange, RegionCounts, Report, SourceRange};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const REPORT: &str = include_str!("fixtures/cinema_report.json");
@@ -116,13 +117,36 @@ fn assert_dom_ok(dom: &str, stderr: &str) {
     assert!(errors.is_empty(), "the page logged errors:\n{}", errors.join("\n"));
 }
 
+/// `[line, column]` of `what` in line `line` of the stand-in source, and just past it.
+fn columns(line: u32, what: &str) -> ((u32, u32), (u32, u32)) {
+    let text = RECITATION.lines().nth(line as usize - 1).expect("the line exists");
+    let start = text.find(what).expect("the text is on the line") as u32 + 1;
+    ((line, start), (line, start + what.len() as u32))
+}
+
+/// On line 51 (covered by the test) the 404 comparison first ran in execution c3d9a0e1b257; on line 54
+/// (covered) the `expect` never panicked; and the file's region counts.
+fn add_regions(report: &mut Report) {
+    let coverage = report.coverage.as_mut().expect("the fixture has coverage");
+    let file = coverage.files.get_mut(RECITATION_PATH).expect("the fixture covers the users source");
+    let (start, end) = columns(51, "== StatusCode::NOT_FOUND");
+    file.newly_covered_regions = vec![NewRegion { start, end, execution: "c3d9a0e1b257".into() }];
+    let (start, end) = columns(54, ".expect(\"bookings answers its JSON\")");
+    file.uncovered_regions = vec![SourceRange { start, end }];
+    file.regions = Some(RegionChange {
+        before: RegionCounts { covered: 60, total: 80 },
+        after: RegionCounts { covered: 61, total: 80 },
+    });
+}
+
 #[test]
 fn cinema_report_renders_in_headless_chromium() {
     assert!(
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} is missing: install it (`apt-get install -y chromium`) to run the HTML report's browser test"
     );
-    let report: Report = serde_json::from_str(REPORT).expect("the fixture is a cloture.report/1 report");
+    let mut report: Report = serde_json::from_str(REPORT).expect("the fixture is a cloture.report/1 report");
+    add_regions(&mut report);
     let sources: BTreeMap<String, String> =
         [(RECITATION_PATH.to_string(), RECITATION.to_string())].into_iter().collect();
     let html = cloture::html::render(&report, &sources);
@@ -172,6 +196,16 @@ fn cinema_report_renders_in_headless_chromium() {
     assert!(row(49).contains("V3 fails here"));
     assert!(row(54).contains("V1 fails here"));
     assert!(row(80).contains("class=\"cov-never\""), "first_title is never called");
+    assert!(
+        row(51).contains("<a class=\"reg-fault\" href=\"#exec-c3d9a0e1b257\"")
+            && row(51).contains(">== StatusCode::NOT_FOUND</a> {</td>"),
+        "a region first covered by a fault run on a covered line links to its execution: {}",
+        row(51)
+    );
+    assert!(row(51).contains("<a class=\"by\" href=\"#exec-c3d9a0e1b257\""));
+    assert!(row(54).contains("<span class=\"reg-never\" title=\"this region never ran, though its line did\">.expect("));
+    assert!(dom.contains("regions 60/80 → 61/80"), "the file's summary gives its regions");
+    assert!(dom.contains("a region that never ran on a line that did"), "the legend explains the region marks");
     assert!(row(1).contains("class=\"cov-none\""));
     assert!(dom.contains("panic!(\"bookings did not answer: {error}\")"));
 

@@ -20,10 +20,10 @@ use std::path::{Component, Path, PathBuf};
 
 use askama::Template;
 
-// `NodeView` and `Mark` are matched on in the templates.
+// `NodeView`, `Mark` and `Code` are matched on in the templates.
 use self::graph::{GraphView, NodeView};
 use self::sections::{CoverageView, Executions, Header, Vulnerabilities};
-use self::sources::{Mark, SourceFile};
+use self::sources::{Code, Mark, SourceFile};
 use self::view::Links;
 use crate::report::Report;
 
@@ -44,6 +44,8 @@ struct ReportPage<'a> {
     graph: Option<GraphView<'a>>,
     coverage: Option<CoverageView<'a>>,
     sources: Vec<SourceFile<'a>>,
+    /// Whether the coverage has region data (a column and a legend then show it).
+    regions: bool,
     executions: Executions<'a>,
 }
 
@@ -61,6 +63,7 @@ pub fn render(report: &Report, sources: &BTreeMap<String, String>) -> String {
         graph: GraphView::new(&report.call_graph, &links),
         coverage: CoverageView::new(report, &links),
         sources: sources::source_files(report, sources, &links),
+        regions: report.coverage.iter().flat_map(|c| c.files.values()).any(|f| f.regions.is_some()),
         executions: Executions::new(report, &links),
     };
     page.render().expect("rendering into a string only fails if a value's Display does")
@@ -102,8 +105,8 @@ mod tests {
     use crate::fault::Fault;
     use crate::graph::{Edge, EdgeData, Node};
     use crate::report::{
-        Counts, CoverageReport, ExecutionReport, Failure, FailureClass, FaultReport, FileCoverage, Outcome,
-        ReportConfig, Summary, Vulnerability, SCHEMA,
+        Counts, CoverageReport, ExecutionReport, Failure, FailureClass, FaultReport, FileCoverage, NewRegion, Outcome,
+        RegionChange, RegionCounts, ReportConfig, SourceRange, Summary, Vulnerability, SCHEMA,
     };
 
     const FILE: &str = "cinema/src/users/recitation.rs";
@@ -170,6 +173,7 @@ mod tests {
             lines: vec![1, 2, 3, 4],
             covered_before: vec![1, 2],
             covered_by: BTreeMap::new(),
+            ..FileCoverage::default()
         };
         file.covered_by.insert(3, "aaaaaaaaaaaa".into());
         Report {
@@ -263,9 +267,15 @@ mod tests {
         report.call_graph.nodes[2].node = Node::Service { name: format!("users{evil}") };
         report.call_graph.edges[1].edge = Edge::Calls { method: "GET".into(), path: evil.into() };
         report.coverage.as_mut().unwrap().note = Some(evil.into());
+        // A region marked over the script's text, which is covered line 1.
+        let file = report.coverage.as_mut().unwrap().files.get_mut(FILE).unwrap();
+        file.uncovered_regions = vec![SourceRange { start: (1, 10), end: (1, 10 + evil.len() as u32) }];
         let mut sources = sources();
         sources.insert(FILE.into(), format!("let s = \"{evil}\";\n"));
         let html = render(&report, &sources);
+        assert!(html.contains(
+            "title=\"this region never ran, though its line did\">&#60;script&#62;alert(1)&#60;/script&#62;</span>"
+        ));
         assert!(!html.contains("<script>alert"), "raw script in the page");
         assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
         assert_eq!(html.matches("<script").count(), 1, "only the page's own script");
@@ -390,5 +400,71 @@ mod tests {
         assert!(source_row(&html, 3).contains("<td class=\"code\">    handle();</td>"), "the workspace file is shown");
         assert!(!html.contains("let secret"), "a path leaving the workspace was read");
         assert!(html.contains("Source text not available for: <code>../secret.rs</code>"));
+    }
+
+    /// The small report with region data: on line 2, covered by the functional test, the `?` exit was first
+    /// covered by execution aaaaaaaaaaaa; on line 3, newly covered by that execution, the `?` exit never ran.
+    fn report_with_regions() -> (Report, BTreeMap<String, String>) {
+        let mut report = report(Some("boom"));
+        let file = report.coverage.as_mut().unwrap().files.get_mut(FILE).unwrap();
+        file.regions = Some(RegionChange {
+            before: RegionCounts { covered: 3, total: 6 },
+            after: RegionCounts { covered: 5, total: 6 },
+        });
+        let new = |line: u32, col: u32| NewRegion {
+            start: (line, col),
+            end: (line, col + 1),
+            execution: "aaaaaaaaaaaa".into(),
+        };
+        file.newly_covered_regions = vec![new(2, 8), new(3, 5)];
+        file.uncovered_regions = vec![SourceRange { start: (3, 13), end: (3, 14) }];
+        let text = "fn a() {\n    b()?;\n    handle()?;\n    never();\n}\n";
+        (report, [(FILE.to_string(), text.to_string())].into_iter().collect())
+    }
+
+    #[test]
+    fn regions_are_marked_on_their_columns_with_the_execution_that_first_covered_them() {
+        let (with_regions, sources) = report_with_regions();
+        let html = render(&with_regions, &sources);
+        let covered_before = source_row(&html, 2);
+        assert!(
+            covered_before.contains("<td class=\"code\">    b()<a class=\"reg-fault\" href=\"#exec-aaaaaaaaaaaa\" title=\"this region was first covered by execution aaaaaaaaaaaa (users → bookings GET /bookings/chris status:404 at"),
+            "{covered_before}"
+        );
+        assert!(covered_before.contains("\">?</a>;</td>"));
+        assert!(covered_before.contains("<a class=\"by\" href=\"#exec-aaaaaaaaaaaa\""), "the line names the execution");
+        // Line 3 was newly covered by the same execution: only the `?` that never ran is marked.
+        let newly = source_row(&html, 3);
+        assert!(
+            newly.contains("<td class=\"code\">    handle()<span class=\"reg-never\" title=\"this region never ran, though its line did\">?</span>;</td>"),
+            "{newly}"
+        );
+        assert_eq!(newly.matches("class=\"by\"").count(), 1, "the line's own label only");
+        assert!(
+            html.contains("<th class=\"num\">Regions</th>")
+                && html.contains("3/6 → 5/6 <span class=\"pct\">83.3%</span>")
+        );
+        assert!(html.contains("regions 3/6 → 5/6"), "the file's summary line gives its regions");
+        // Without region data, no column.
+        assert!(!render(&report(Some("boom")), &sources).contains("<th class=\"num\">Regions</th>"));
+    }
+
+    #[test]
+    fn region_columns_outside_the_line_or_inside_a_character_do_not_break_the_line() {
+        let (mut report, mut sources) = report_with_regions();
+        let file = report.coverage.as_mut().unwrap().files.get_mut(FILE).unwrap();
+        // Line 2 is now `    é()?;`: column 6 falls inside `é`; an overlapping region and one past the end.
+        file.newly_covered_regions.clear();
+        file.uncovered_regions = vec![
+            SourceRange { start: (2, 6), end: (2, 7) },
+            SourceRange { start: (2, 6), end: (2, 9) },
+            SourceRange { start: (2, 40), end: (3, 2) },
+        ];
+        sources.insert(FILE.into(), "fn a() {\n    é()?;\n    handle()?;\n".into());
+        let html = render(&report, &sources);
+        let row = source_row(&html, 2);
+        assert!(row.contains("<td class=\"code\">    <span class=\"reg-never\""), "{row}");
+        assert!(row.contains(">é</span><span class=\"reg-never\""), "{row}");
+        assert!(row.contains(">()</span>?;</td>"), "{row}");
     }
 }

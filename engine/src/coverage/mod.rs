@@ -6,28 +6,35 @@
 //! HTML includes every fault run), and decoded in process into line and region sets for the source files
 //! that matter, against the coverage mapping of the instrumented executables (read once: this process's
 //! own, or the services' from the services file). When a mapping cannot be read, `llvm-profdata` and
-//! `llvm-cov` turn each distinct snapshot into lines instead, with a warning. The first reference run is
-//! the "before" picture. Guidance: a call site guards the lines after it in its function that the
-//! reference run left uncovered (its `Err` and non-200 arms); candidates whose call site still guards
-//! uncovered lines run first, discounted when the same fault family was already tried at that site or a
-//! fault there covered nothing new; a fault family not yet tried at a site gets a bonus, because an error
-//! that leaves through `?` on an already-covered line is a new path that line coverage cannot see.
+//! `llvm-cov` turn each distinct snapshot into lines and regions instead, with a warning. The first
+//! reference run is the "before" picture. Guidance (`guidance`): a call site guards the uncovered paths
+//! after it in its function, up to the function's next call site — its `Err` arms and the error exits of
+//! its `?`s, which region coverage shows even on lines that ran; candidates whose call site still guards
+//! uncovered paths run first, weighed by what faults of the same family did so far. The report's
+//! coverage section (`section`) gives per file the lines and the regions before and after, the newly
+//! covered regions with their first execution and the regions still uncovered on covered lines.
 //! Without a coverage build (or with neither a readable mapping nor llvm tools), the probe says why in
 //! the report and exploration runs unguided.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+mod guidance;
+mod section;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cloture_coverage::{
-    guarded_lines, minimal_cover, runtime, FunctionSpan, LineCoverage, LlvmTools, Processor, RegionCoverage,
-    SnapshotCoverage,
+    guarded_lines, guarded_paths, minimal_cover, runtime, FunctionSpan, LineCoverage, LlvmTools, Processor,
+    RegionCoverage, SnapshotCoverage,
 };
 
+use self::guidance::{line_score, region_score, Experience, SiteIndex};
+use self::section::{file_coverage, FileRegions};
 use crate::call::{CallKey, CallSite};
 use crate::explore::Probe;
 use crate::plan::Candidate;
-use crate::report::{Counts, CoverageReport, CoverageTiming, FaultLines, FaultReport, FileCoverage, Report};
+use crate::report::{CoverageReport, CoverageTiming, FaultLines, FaultReport, NewRegion, Report};
 
 /// Per-execution coverage for the source files under `paths` (workspace-relative prefixes).
 pub struct CoverageProbe {
@@ -43,13 +50,22 @@ pub struct CoverageProbe {
     first: bool,
     reference: Option<LineCoverage>,
     cumulative: LineCoverage,
+    /// The regions of the first reference run, and of every execution together.
+    reference_regions: Option<RegionCoverage>,
+    cumulative_regions: RegionCoverage,
     spans: Vec<FunctionSpan>,
     per_execution: Vec<(String, BTreeMap<String, BTreeSet<u32>>)>,
     per_execution_regions: Vec<(String, RegionCoverage)>,
-    covered_by: BTreeMap<(String, u32), String>,
-    /// Which (site, fault) and (site, family) were tried, and how many new lines each gave.
-    tried: HashMap<(CallSite, String), usize>,
-    tried_family: HashSet<(CallSite, &'static str)>,
+    /// Per file, the newly covered lines with the first execution covering each.
+    covered_by: BTreeMap<String, BTreeMap<u32, String>>,
+    /// Per file, the regions newly covered by fault runs with the first execution covering each, in the
+    /// order the executions ran.
+    regions_covered_by: BTreeMap<String, Vec<NewRegion>>,
+    /// What the faults tried so far gained.
+    experience: Experience,
+    /// The next call site of each site's function, for what a site guards; rebuilt as calls are found
+    /// (`score` only reads the probe, so it sits in a cell).
+    sites: RefCell<SiteIndex>,
     last: Option<(CallSite, crate::Fault, String)>,
     /// Time spent taking snapshots (the hot path) and turning them into lines.
     pub snapshot_time: Duration,
@@ -153,6 +169,36 @@ impl CoverageProbe {
         &self.per_execution_regions
     }
 
+    /// The counters after an execution: this process's (also written for `cargo llvm-cov report`), or each
+    /// service's through its control path. `None` when they cannot be had: coverage is then off.
+    fn take_snapshots(&mut self, execution_id: &str) -> Option<Vec<Vec<u8>>> {
+        let started = Instant::now();
+        let mut snapshots: Vec<Vec<u8>> = Vec::new();
+        if self.remote.is_empty() {
+            let Some(bytes) = runtime::snapshot() else {
+                self.fail("the LLVM profile runtime gave no snapshot".to_string());
+                return None;
+            };
+            if let Err(error) = runtime::write_profraw(&bytes, &format!("cloture-{execution_id}")) {
+                tracing::warn!(%error, "snapshot not written for cargo llvm-cov report");
+            }
+            snapshots.push(bytes);
+        } else {
+            for address in &self.remote {
+                match remote_snapshot(address) {
+                    Ok(bytes) => snapshots.push(bytes),
+                    Err(why) => {
+                        self.fail(why);
+                        return None;
+                    }
+                }
+            }
+        }
+        self.snapshot_time += started.elapsed();
+        self.snapshots += 1;
+        Some(snapshots)
+    }
+
     fn new_inactive(paths: Vec<String>) -> CoverageProbe {
         CoverageProbe {
             processor: None,
@@ -164,12 +210,15 @@ impl CoverageProbe {
             first: true,
             reference: None,
             cumulative: LineCoverage::default(),
+            reference_regions: None,
+            cumulative_regions: RegionCoverage::default(),
             spans: Vec::new(),
             per_execution: Vec::new(),
             per_execution_regions: Vec::new(),
             covered_by: BTreeMap::new(),
-            tried: HashMap::new(),
-            tried_family: HashSet::new(),
+            regions_covered_by: BTreeMap::new(),
+            experience: Experience::default(),
+            sites: RefCell::new(SiteIndex::default()),
             last: None,
             snapshot_time: Duration::ZERO,
             processing_time: Duration::ZERO,
@@ -187,14 +236,73 @@ impl CoverageProbe {
         self.processor = None;
     }
 
-    fn uncovered_guarded(&self, site: &CallSite) -> usize {
-        let Some(reference) = &self.reference else { return 0 };
-        if !self.relevant(&site.file) {
-            return 0;
+    /// The uncovered paths the call at `site` still guards, when regions of its file are known.
+    fn guarded_paths(&self, site: &CallSite, calls: &HashMap<CallKey, FaultReport>) -> Option<usize> {
+        let regions = self.cumulative_regions.file(&site.file).filter(|regions| !regions.is_empty())?;
+        let until = self.sites.borrow_mut().next(site, calls, &self.spans);
+        Some(guarded_paths(regions, &self.spans, &site.file, (site.line, site.column), until).len())
+    }
+
+    /// How promising `fault` at `site` is: the uncovered paths the site guards (lines without regions),
+    /// weighed by what faults tried so far gained.
+    fn score_at(&self, site: &CallSite, fault: crate::Fault, calls: &HashMap<CallKey, FaultReport>) -> f64 {
+        let tried = self.experience.of(site, fault);
+        match self.guarded_paths(site, calls) {
+            Some(paths) => region_score(paths, &tried),
+            None => line_score(self.guarded_lines(site), &tried),
         }
+    }
+
+    /// The lines after the call at `site` in its function that are still uncovered (without regions).
+    fn guarded_lines(&self, site: &CallSite) -> usize {
+        let Some(reference) = &self.reference else { return 0 };
         let guarded = guarded_lines(reference, &self.spans, &site.file, site.line);
         let covered = self.cumulative.file(&site.file).map(|f| &f.covered);
         guarded.iter().filter(|line| covered.is_none_or(|c| !c.contains(line))).count()
+    }
+
+    /// Takes in one execution's lines and regions: the before picture for the first reference run, the
+    /// first execution of each newly covered line and region for the others. Returns the newly covered
+    /// lines and how many lines and regions were new.
+    fn absorb(
+        &mut self,
+        execution_id: &str,
+        lines: LineCoverage,
+        regions: RegionCoverage,
+    ) -> (BTreeMap<String, BTreeSet<u32>>, usize) {
+        let mut relevant = LineCoverage::default();
+        for (file, file_lines) in lines.files {
+            if self.relevant(&file) {
+                relevant.files.insert(file, file_lines);
+            }
+        }
+        let new = relevant.newly_covered(&self.cumulative);
+        let new_regions = regions.newly_covered(&self.cumulative_regions);
+        let gained = new.values().map(BTreeSet::len).sum::<usize>() + new_regions.values().map(Vec::len).sum::<usize>();
+        if self.reference.is_none() {
+            self.reference = Some(relevant.clone());
+            self.reference_regions = Some(regions.clone());
+        } else {
+            for (file, new_lines) in &new {
+                let entry = self.covered_by.entry(file.clone()).or_default();
+                for line in new_lines {
+                    entry.entry(*line).or_insert_with(|| execution_id.to_string());
+                }
+            }
+            for (file, covered) in new_regions {
+                let entry = self.regions_covered_by.entry(file).or_default();
+                entry.extend(covered.iter().map(|r| NewRegion {
+                    start: r.start(),
+                    end: r.end(),
+                    execution: execution_id.to_string(),
+                }));
+            }
+        }
+        self.cumulative = self.cumulative.union(&relevant);
+        self.cumulative_regions = self.cumulative_regions.union(&regions);
+        self.per_execution.push((execution_id.to_string(), relevant.covered_sets()));
+        self.per_execution_regions.push((execution_id.to_string(), regions));
+        (new, gained)
     }
 }
 
@@ -268,30 +376,7 @@ impl Probe for CoverageProbe {
         if self.processor.is_none() {
             return BTreeMap::new();
         }
-        let started = Instant::now();
-        let mut snapshots: Vec<Vec<u8>> = Vec::new();
-        if self.remote.is_empty() {
-            let Some(bytes) = runtime::snapshot() else {
-                self.fail("the LLVM profile runtime gave no snapshot".to_string());
-                return BTreeMap::new();
-            };
-            if let Err(error) = runtime::write_profraw(&bytes, &format!("cloture-{execution_id}")) {
-                tracing::warn!(%error, "snapshot not written for cargo llvm-cov report");
-            }
-            snapshots.push(bytes);
-        } else {
-            for address in &self.remote {
-                match remote_snapshot(address) {
-                    Ok(bytes) => snapshots.push(bytes),
-                    Err(why) => {
-                        self.fail(why);
-                        return BTreeMap::new();
-                    }
-                }
-            }
-        }
-        self.snapshot_time += started.elapsed();
-        self.snapshots += 1;
+        let Some(snapshots) = self.take_snapshots(execution_id) else { return BTreeMap::new() };
         let started = Instant::now();
         let SnapshotCoverage { lines, mut regions } = match self.process(&snapshots) {
             Ok(coverage) => coverage,
@@ -313,31 +398,11 @@ impl Probe for CoverageProbe {
             "snapshot turned into lines and regions"
         );
         regions.retain_prefixes(&self.paths);
-        self.per_execution_regions.push((execution_id.to_string(), regions));
-        let mut relevant = LineCoverage::default();
-        for (file, file_lines) in &lines.files {
-            if self.relevant(file) {
-                relevant.files.insert(file.clone(), file_lines.clone());
-            }
-        }
-        let new = relevant.newly_covered(&self.cumulative);
         let reference = self.reference.is_none();
-        if reference {
-            self.reference = Some(relevant.clone());
-        } else {
-            for (file, new_lines) in &new {
-                for line in new_lines {
-                    self.covered_by.entry((file.clone(), *line)).or_insert_with(|| execution_id.to_string());
-                }
-            }
-        }
-        self.cumulative = self.cumulative.union(&relevant);
-        self.per_execution.push((execution_id.to_string(), relevant.covered_sets()));
+        let (new, gained) = self.absorb(execution_id, lines, regions);
         if let Some((site, fault, id)) = self.last.take() {
             if id == execution_id {
-                let gained = new.values().map(BTreeSet::len).sum();
-                self.tried.insert((site.clone(), fault.to_string()), gained);
-                self.tried_family.insert((site, fault.family()));
+                self.experience.record(&site, fault, gained);
             }
         }
         if reference {
@@ -350,18 +415,10 @@ impl Probe for CoverageProbe {
     fn score(&self, candidate: &Candidate, calls: &HashMap<CallKey, FaultReport>) -> f64 {
         let Some(call) = calls.get(&candidate.added) else { return 0.0 };
         let Some(fault) = candidate.faults.get(&candidate.added) else { return 0.0 };
-        let mut score = self.uncovered_guarded(&call.site) as f64;
-        if self.tried.get(&(call.site.clone(), fault.to_string())) == Some(&0) {
-            score *= 0.1;
+        if !self.relevant(&call.site.file) {
+            return 0.0;
         }
-        if self.tried_family.contains(&(call.site.clone(), fault.family())) {
-            score *= 0.25;
-        } else {
-            // A fault family not yet tried at this site may take a path that line coverage cannot show:
-            // an error leaving through `?` runs no new line, yet it is a different path.
-            score += 0.5;
-        }
-        score
+        self.score_at(&call.site, *fault, calls)
     }
 
     fn chosen(&mut self, candidate: &Candidate, calls: &HashMap<CallKey, FaultReport>) {
@@ -396,24 +453,16 @@ impl Probe for CoverageProbe {
         };
         if let Some(reference) = &self.reference {
             section.guided = self.processor.is_some() && report.config.order == crate::plan::Order::Coverage;
+            let no_lines = BTreeMap::new();
             for (file, after) in &self.cumulative.files {
-                let before = reference.file(file);
-                let covered_before: Vec<u32> = before.map(|b| b.covered.iter().copied().collect()).unwrap_or_default();
-                let newly: Vec<u32> = after.covered.iter().filter(|l| !covered_before.contains(l)).copied().collect();
-                section.files.insert(
-                    file.clone(),
-                    FileCoverage {
-                        before: Counts { covered: covered_before.len(), lines: after.instrumented.len() },
-                        after: Counts { covered: after.covered.len(), lines: after.instrumented.len() },
-                        covered_by: newly
-                            .iter()
-                            .filter_map(|l| self.covered_by.get(&(file.clone(), *l)).map(|id| (*l, id.clone())))
-                            .collect(),
-                        newly_covered: newly,
-                        lines: after.instrumented.iter().copied().collect(),
-                        covered_before,
-                    },
-                );
+                let regions =
+                    self.cumulative_regions.file(file).filter(|regions| !regions.is_empty()).map(|after| FileRegions {
+                        before: self.reference_regions.as_ref().and_then(|reference| reference.file(file)),
+                        after,
+                        newly: self.regions_covered_by.get(file).map(Vec::as_slice).unwrap_or_default(),
+                    });
+                let covered_by = self.covered_by.get(file).unwrap_or(&no_lines);
+                section.files.insert(file.clone(), file_coverage(reference.file(file), after, covered_by, regions));
             }
             for execution in &report.executions {
                 if execution.new_lines.is_empty() {
@@ -505,5 +554,154 @@ mod tests {
         probe.finish(&mut report);
         let note = report.coverage.and_then(|c| c.note).expect("note");
         assert!(note.contains("no service answers"), "{note}");
+    }
+
+    const FILE: &str = "cinema/src/users/recitation.rs";
+
+    fn lines(instrumented: &[u32], covered: &[u32]) -> LineCoverage {
+        let file = cloture_coverage::FileLines {
+            instrumented: instrumented.iter().copied().collect(),
+            covered: covered.iter().copied().collect(),
+        };
+        LineCoverage { files: [(FILE.to_string(), file)].into_iter().collect() }
+    }
+
+    /// Regions of the recitation handler around its two calls: (line, start column, end column, count).
+    fn regions(counts: &[(u32, u32, u32, u64)]) -> RegionCoverage {
+        let regions = counts
+            .iter()
+            .map(|&(line, col_start, col_end, count)| cloture_coverage::CoveredRegion {
+                line_start: line,
+                col_start,
+                line_end: line,
+                col_end,
+                kind: cloture_coverage::RegionKind::Code,
+                count,
+                false_count: 0,
+            })
+            .collect();
+        RegionCoverage { files: [(FILE.to_string(), regions)].into_iter().collect() }
+    }
+
+    /// The fault-free run: both calls ran; the connect arms (23, 34) and the `?` exits (24:23, 26:49,
+    /// 35:31, 37:54) did not.
+    fn reference_regions(covered_after_faults: &[(u32, u32)]) -> RegionCoverage {
+        let mut counts = vec![
+            (22, 39, 42, 1),
+            (23, 13, 102, 0),
+            (24, 18, 23, 1),
+            (24, 23, 24, 0),
+            (26, 9, 17, 1),
+            (26, 49, 50, 0),
+            (33, 47, 50, 1),
+            (34, 21, 107, 0),
+            (35, 26, 31, 1),
+            (35, 31, 32, 0),
+            (37, 39, 47, 1),
+            (37, 54, 55, 0),
+        ];
+        for (line, col, _, count) in &mut counts {
+            if covered_after_faults.contains(&(*line, *col)) {
+                *count = 1;
+            }
+        }
+        regions(&counts)
+    }
+
+    fn call(key: u64, line: u32, column: u32, to: &str) -> (CallKey, FaultReport) {
+        let site = CallSite { file: FILE.into(), line, column };
+        let report = FaultReport {
+            key: CallKey(key),
+            from: "users".into(),
+            to: to.into(),
+            method: "GET".into(),
+            path: "/".into(),
+            site,
+            fault: crate::Fault::Connect,
+        };
+        (CallKey(key), report)
+    }
+
+    fn probe_after_reference() -> CoverageProbe {
+        let mut probe = CoverageProbe::new_inactive(vec!["cinema/src/".to_string()]);
+        probe.spans = vec![FunctionSpan {
+            file: FILE.into(),
+            name: "user_bookings::{closure#0}".into(),
+            start_line: 16,
+            end_line: 43,
+        }];
+        let covered = [22, 24, 26, 33, 35, 37];
+        probe.absorb("reference", lines(&[22, 23, 24, 26, 33, 34, 35, 37], &covered), reference_regions(&[]));
+        probe
+    }
+
+    #[test]
+    fn the_report_carries_region_counts_and_the_regions_fault_runs_newly_covered() {
+        let mut probe = probe_after_reference();
+        let covered = [22, 24, 26, 33, 35, 37];
+        let (new_lines, gained) =
+            probe.absorb("e1", lines(&[22, 23, 24, 26, 33, 34, 35, 37], &covered), reference_regions(&[(26, 49)]));
+        assert!(new_lines.is_empty(), "the `?` exit ran no new line");
+        assert_eq!(gained, 1, "but it is a new region");
+        let mut report = empty_report();
+        probe.finish(&mut report);
+        let summary = report.terminal_summary();
+        assert!(
+            summary.contains(&format!("coverage {FILE}: 6/8 (75.0%) → 6/8 (75.0%); regions 6/12 → 7/12")),
+            "a file whose regions grew is in the summary, even when its lines did not: {summary}"
+        );
+        let json = serde_json::to_value(report.coverage.expect("section")).expect("serialises");
+        let file = &json["files"][FILE];
+        assert_eq!(
+            file["regions"],
+            serde_json::json!({"before": {"covered": 6, "total": 12}, "after": {"covered": 7, "total": 12}})
+        );
+        assert_eq!(
+            file["newly_covered_regions"],
+            serde_json::json!([{"start": [26, 49], "end": [26, 50], "execution": "e1"}])
+        );
+        assert_eq!(
+            file["uncovered_regions"],
+            serde_json::json!([
+                {"start": [24, 23], "end": [24, 24]},
+                {"start": [35, 31], "end": [35, 32]},
+                {"start": [37, 54], "end": [37, 55]}
+            ]),
+            "the `?` exits never taken, on lines that ran; not the connect arms, whose lines never ran"
+        );
+    }
+
+    #[test]
+    fn guidance_scores_a_call_by_the_uncovered_paths_up_to_the_next_call() {
+        let mut probe = probe_after_reference();
+        let calls: HashMap<CallKey, FaultReport> = [call(1, 22, 39, "bookings"), call(2, 33, 47, "movies")].into();
+        let (bookings, movies) = (calls[&CallKey(1)].site.clone(), calls[&CallKey(2)].site.clone());
+        let status = crate::Fault::Status(500);
+        assert_eq!(probe.score_at(&bookings, status, &calls), 3.0, "the connect arm and two `?` exits");
+        assert_eq!(probe.score_at(&movies, status, &calls), 3.0);
+        // A connect fault at bookings runs its arm.
+        probe.experience.record(&bookings, crate::Fault::Connect, 1);
+        probe.absorb("e1", lines(&[22, 23], &[22, 23]), reference_regions(&[(23, 13)]));
+        assert_eq!(probe.score_at(&bookings, status, &calls), 2.0);
+        assert_eq!(probe.score_at(&bookings, crate::Fault::Connect, &calls), 2.0 * 0.25, "its family was tried here");
+        assert_eq!(probe.score_at(&movies, crate::Fault::Connect, &calls), 3.0 * 0.5, "and elsewhere");
+        assert!(probe.score_at(&movies, status, &calls) > probe.score_at(&movies, crate::Fault::Connect, &calls));
+    }
+
+    #[test]
+    fn without_regions_guidance_falls_back_to_uncovered_lines() {
+        let mut probe = CoverageProbe::new_inactive(vec!["cinema/src/".to_string()]);
+        probe.spans = vec![FunctionSpan { file: FILE.into(), name: "handler".into(), start_line: 16, end_line: 43 }];
+        probe.absorb("reference", lines(&[22, 23, 24, 26], &[22, 24]), RegionCoverage::default());
+        let calls: HashMap<CallKey, FaultReport> = [call(1, 22, 39, "bookings")].into();
+        let site = calls[&CallKey(1)].site.clone();
+        assert_eq!(
+            probe.score_at(&site, crate::Fault::Status(500), &calls),
+            2.0 + 0.5,
+            "lines 23 and 26, untried family"
+        );
+        let mut report = empty_report();
+        probe.finish(&mut report);
+        assert!(report.coverage.expect("section").files[FILE].regions.is_none());
     }
 }
