@@ -1,10 +1,10 @@
 //! The users service's bookings endpoint as the course starts from it: the recitation edition.
 //!
 //! It handles the one failure its author thought of, a service that refuses connections, and trusts the
-//! rest: there is no timeout, and a response is decoded before anyone looks at its status. So three faults
-//! end as a 500 through one of the `?` below: an error status from bookings (its 404 for a user who has
-//! booked nothing included: the body is `{"error": ...}`, not bookings), an error status from movies, and a
-//! timeout of either call. `hardened.rs` beside this file is the same handler with the three fixed.
+//! rest: there is no time limit, and a response is decoded before anyone looks at its status. So an error
+//! status from bookings (its 404 for a user who has booked nothing included: the body is `{"error": ...}`,
+//! not bookings) or from movies ends as a 500 through one of the `?` below, and a slow bookings or movies
+//! makes the handler wait forever. `hardened.rs` beside this file is the same handler with the three fixed.
 
 use std::collections::BTreeMap;
 
