@@ -26,6 +26,7 @@ use crate::registry::SERVICES_ENV;
 use crate::text::{bounded, printable};
 
 mod process;
+mod runner;
 mod services;
 
 use process::signal_group;
@@ -48,6 +49,10 @@ pub struct System {
     /// Stopped, with the reason, when a service exits during the exploration.
     cancel: Cancel,
     watcher: Option<tokio::task::JoinHandle<()>>,
+    /// Where the services' logs go (and the runner's).
+    logs: PathBuf,
+    /// The functional test's runner, when the test is one (see [`System::runner_test`]).
+    runner: std::sync::OnceLock<runner::Runner>,
 }
 
 impl System {
@@ -69,6 +74,8 @@ impl System {
             stopping: Arc::new(AtomicBool::new(false)),
             cancel,
             watcher: None,
+            logs: logs.to_path_buf(),
+            runner: std::sync::OnceLock::new(),
         };
         // Whatever fails from here on, what was started so far (coordinator, proxies, services) is stopped.
         if let Err(why) = system.launch(file, logs, &services_env).await {
@@ -236,12 +243,43 @@ impl System {
         }
     }
 
+    /// The functional test as a runner (docs/runner.md): `command` starts once (`exec`ed like a service's
+    /// command, its output in `runner.log` next to the services' logs) and runs the test once per execution
+    /// as the coordinator offers it; its verdict is the execution's. A runner that exits is started again
+    /// for the next execution; one still busy at the deadline is killed and started again. It is told the
+    /// exploration is over and stopped by [`System::stop`]. One runner per system.
+    pub fn runner_test<'a>(
+        &'a self,
+        command: &str,
+    ) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + 'a>> + 'a {
+        let runner = self.runner.get_or_init(|| runner::Runner::new(command, self.logs.join("runner.log")));
+        move || {
+            let coordinator = &self.coordinator;
+            Box::pin(async move {
+                let Some(execution) = Context::current().map(|context| context.execution) else {
+                    return Err("the runner runs tests only inside an execution".to_string());
+                };
+                coordinator.set_current(Some(Arc::clone(&execution)));
+                let _current = ClearCurrent(coordinator.current());
+                runner.run(coordinator, execution.id()).await
+            })
+        }
+    }
+
+    /// How many times the runner was started (0 without one; 1 when it never had to be restarted).
+    pub fn runner_starts(&self) -> usize {
+        self.runner.get().map_or(0, runner::Runner::starts)
+    }
+
     /// Stops proxies, the services started here (SIGTERM to each one's process group, SIGKILL after 5 s)
     /// and the coordinator.
     pub async fn stop(&mut self) {
         self.stopping.store(true, Ordering::Relaxed);
         if let Some(watcher) = self.watcher.take() {
             watcher.abort();
+        }
+        if let Some(runner) = self.runner.get() {
+            runner.stop(&self.coordinator).await;
         }
         for proxy in self.proxies.drain(..) {
             proxy.stop().await;
