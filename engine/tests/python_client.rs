@@ -197,7 +197,7 @@ async fn reference_values_catch_a_fallback_that_hides_a_failure() {
 
     let report = report.expect("the exploration completes");
     let summary = report.terminal_summary();
-    assert_eq!(references.get("total"), Some(&serde_json::json!({"total": 6})));
+    assert_eq!(references.get("front:total"), Some(&serde_json::json!({"total": 6})));
     // Every fault front handles becomes a 200 {"total": 0}: not the fault-free answer.
     let hidden: Vec<_> = report
         .executions

@@ -28,7 +28,7 @@ def get(path):
 def test_total_or_zero():
     status, body = get("/total-or-zero")
     if status == 200:
-        assert cloture.matches_reference("total", body), f"200 {body}, not the fault-free answer"
+        assert cloture.matches_reference("front:total", body), f"200 {body}, not the fault-free answer"
     else:
         assert status == 503 and cloture.fault_injected(), f"unexpected answer: {status} {body}"
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, Optional
+from urllib.parse import quote
 
 from ._coordinator import CoordinatorError, ask, coordinator_url, execution_id, refusal, segment
 
@@ -102,13 +103,18 @@ def _as_json(value: Any) -> Any:
         raise TypeError(f"a reference value must be JSON (dicts, lists, strings, numbers, booleans, None): {error}")
 
 
+def _name(name: str) -> str:
+    """A reference name for the path: its valid characters as they are, anything else encoded (and refused)."""
+    return quote(name, safe=":")
+
+
 def save_reference(name: str, value: Any) -> None:
     """Saves ``value`` (JSON) under ``name`` in a fault-free execution; the first value saved stays. Name: 1 to
     128 letters, digits, ``-``, ``_``, ``.`` or ``:``. Outside an exploration it does nothing."""
     value = _as_json(value)
     if not in_exploration():
         return
-    status, body = ask("PUT", f"/v1/executions/{execution_id()}/references/{segment(name)}", value)
+    status, body = ask("PUT", f"/v1/executions/{execution_id()}/references/{_name(name)}", value)
     if status != 204:
         raise CoordinatorError(f"cannot save reference value {name!r}: {refusal(status, body)}")
 
@@ -118,7 +124,7 @@ def reference(name: str) -> Any:
     fault-free executions saved different values (the system is not deterministic there)."""
     if not in_exploration():
         raise NoReference(f"no reference value {name!r}: not in an exploration")
-    status, body = ask("GET", f"/v1/executions/{execution_id()}/references/{segment(name)}")
+    status, body = ask("GET", f"/v1/executions/{execution_id()}/references/{_name(name)}")
     if status == 200:
         return body["value"]
     if status in (404, 409):
