@@ -922,9 +922,15 @@ async fn injected_asks_by_method_and_an_execution_says_whether_it_is_fault_free(
         assert_eq!(answer.json(), json!({ "injected": expected }), "{query}");
     }
     let answer = get(&coordinator, &format!("/v1/executions/{}", execution.id())).await;
-    assert_eq!(answer.json(), json!({ "execution": execution.id().to_string(), "fault_free": false, "injected": true }));
+    assert_eq!(
+        answer.json(),
+        json!({ "execution": execution.id().to_string(), "fault_free": false, "injected": true })
+    );
     let answer = get(&coordinator, &format!("/v1/executions/{}", reference.id())).await;
-    assert_eq!(answer.json(), json!({ "execution": reference.id().to_string(), "fault_free": true, "injected": false }));
+    assert_eq!(
+        answer.json(),
+        json!({ "execution": reference.id().to_string(), "fault_free": true, "injected": false })
+    );
     get(&coordinator, "/v1/executions/0").await.assert_error(404, "execution 0");
 }
 

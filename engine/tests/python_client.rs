@@ -110,8 +110,11 @@ fn logs(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("cloture-python-client-{name}-{}", std::process::id()))
 }
 
-/// What each execution of a report came to: its faults, outcome and failure class.
-fn outcomes(report: &Report) -> Vec<(Vec<(String, Fault)>, Outcome, Option<FailureClass>)> {
+/// What one execution came to: its faults (`from->to`, fault), outcome and failure class.
+type ExecutionOutcome = (Vec<(String, Fault)>, Outcome, Option<FailureClass>);
+
+/// What each execution of a report came to.
+fn outcomes(report: &Report) -> Vec<ExecutionOutcome> {
     report
         .executions
         .iter()
@@ -188,7 +191,8 @@ async fn reference_values_catch_a_fallback_that_hides_a_failure() {
     let logs = logs("reference");
     let (mut system, front) = start_pair(&logs).await;
     let test = tests_python().join("reference_total.py");
-    let runner = python.command(&[("FRONT_URL", front)], &format!("-m cloture.runner {}:test_total_or_zero", test.display()));
+    let runner =
+        python.command(&[("FRONT_URL", front)], &format!("-m cloture.runner {}:test_total_or_zero", test.display()));
     let config = Config { deadline: Duration::from_secs(20), ..Config::default() };
     let report = cloture::explore(&config, system.runner_test(&runner)).await;
     let references = system.coordinator.references();

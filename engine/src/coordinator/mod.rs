@@ -181,10 +181,7 @@ impl Coordinator {
 
     /// Takes in reference values saved by an earlier exploration, for a replay; refused past
     /// [`Bounds::reference_bytes`].
-    pub fn load_references(
-        &self,
-        values: std::collections::BTreeMap<String, serde_json::Value>,
-    ) -> Result<(), String> {
+    pub fn load_references(&self, values: std::collections::BTreeMap<String, serde_json::Value>) -> Result<(), String> {
         self.state.references.load(values).map_err(|refusal| match refusal {
             Refusal::Full(most) => format!("the reference values take more than {most} bytes"),
             other => format!("{other:?}"),
@@ -394,7 +391,10 @@ async fn read_body(request: Request<Body>, most: usize, what: &str) -> Result<By
 /// `PUT /v1/executions/{id}/references/{name}`: a fault-free execution saves a value (any JSON).
 async fn save_reference(state: &State, id: &str, name: &str, request: Request<Body>) -> Response<Full<Bytes>> {
     if !is_json(request.headers()) {
-        return bad(StatusCode::UNSUPPORTED_MEDIA_TYPE, "a reference value is sent as `Content-Type: application/json`");
+        return bad(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a reference value is sent as `Content-Type: application/json`",
+        );
     }
     if !references::valid_name(name) {
         return bad(StatusCode::BAD_REQUEST, "a reference name is 1 to 128 letters, digits, `-`, `_`, `.` or `:`");
