@@ -33,7 +33,7 @@ Logging: RUST_LOG filters what goes to stderr (tracing-subscriber syntax) [defau
 
 #[derive(Debug, Subcommand)]
 enum Tool {
-    /// Explore a system of services in their own processes; the test command's exit status is the verdict
+    /// Explore a system of services in their own processes with a test command (its exit status is the verdict) or a runner
     #[command(after_help = cli::EXIT_CODES)]
     Explore(External),
     /// Re-run exactly the fault set of one execution of the last exploration, against a fresh system
