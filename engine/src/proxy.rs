@@ -36,7 +36,7 @@ use crate::context::Execution;
 use crate::coordinator::Current;
 use crate::fault::Fault;
 use crate::net::{Body, HarnessHealth, Limits};
-use crate::trace::{CallOutcome, TimeLimit, Transport, PARENT_HEADER};
+use crate::trace::{CallOutcome, TimeLimit, Transport, PARENT_HEADER, TEST_SERVICE};
 
 type Upstream = hyper_util::client::legacy::Client<HttpConnector, Body>;
 /// What a caller gets: an injected answer, or the upstream's, streamed.
@@ -262,7 +262,15 @@ impl Route {
                 let mut parts = parts;
                 let value = format!("00-{trace:032x}-{:016x}-01", decision.key.0);
                 parts.headers.insert(TRACEPARENT, http::HeaderValue::from_str(&value).expect("hex is a valid header"));
+                let tap = (self.from == TEST_SERVICE).then(|| (Arc::clone(&execution), decision.key));
                 let result = self.forward(parts, body, Some((Arc::clone(&execution), decision.index))).await;
+                let result = result.map(|response| match (tap, response.into_parts()) {
+                    (Some((execution, key)), (head, Either::Right(mut streamed))) => {
+                        streamed.answer = Some(Tap { execution, key, status: head.status.as_u16(), kept: Vec::new() });
+                        Response::from_parts(head, Either::Right(streamed))
+                    }
+                    (_, (head, body)) => Response::from_parts(head, body),
+                });
                 execution.complete(
                     decision.index,
                     match &result {
@@ -299,15 +307,45 @@ impl Route {
                 Transport::Request
             }
         })?;
-        Ok(response.map(|body| Either::Right(Streamed { body, call })))
+        Ok(response.map(|body| Either::Right(Streamed { body, call, answer: None })))
     }
 }
 
 /// An upstream's answer body on its way to the caller. If it breaks off, the caller gets no whole answer:
-/// the call's recorded outcome becomes that transport failure.
+/// the call's recorded outcome becomes that transport failure. At the entry proxy, the answer to the test
+/// is also kept (its first [`crate::trace::Answer::KEPT`] bytes) as the test's answer: what a 500 said, what the
+/// fault-free run answered.
 struct Streamed {
     body: Incoming,
     call: Option<(Arc<Execution>, usize)>,
+    answer: Option<Tap>,
+}
+
+/// The test's answer at the entry proxy, kept as it streams by.
+struct Tap {
+    execution: Arc<Execution>,
+    key: CallKey,
+    status: u16,
+    kept: Vec<u8>,
+}
+
+impl Tap {
+    fn keep(&mut self, data: &[u8]) {
+        let room = crate::trace::Answer::KEPT.saturating_sub(self.kept.len());
+        self.kept.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    fn record(self) {
+        self.execution.answered(self.key, self.status, &Bytes::from(self.kept));
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        if let Some(tap) = self.answer.take() {
+            tap.record();
+        }
+    }
 }
 
 impl hyper::body::Body for Streamed {
@@ -317,10 +355,23 @@ impl hyper::body::Body for Streamed {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
         let frame = Pin::new(&mut this.body).poll_frame(cx);
-        if let Poll::Ready(Some(Err(_))) = &frame {
-            if let Some((execution, index)) = this.call.take() {
-                execution.complete(index, CallOutcome::Transport(Transport::Request));
+        match &frame {
+            Poll::Ready(Some(Err(_))) => {
+                if let Some((execution, index)) = this.call.take() {
+                    execution.complete(index, CallOutcome::Transport(Transport::Request));
+                }
             }
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(tap), Some(data)) = (this.answer.as_mut(), frame.data_ref()) {
+                    tap.keep(data);
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(tap) = this.answer.take() {
+                    tap.record();
+                }
+            }
+            Poll::Pending => {}
         }
         frame
     }

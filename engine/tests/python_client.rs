@@ -2,7 +2,8 @@
 //! for Filibuster) against the stdlib-only pair of `tests/python` (`front` calls `back`) behind cloture's
 //! proxies: a Filibuster test finds front's unhandled timeout, as a command per execution and through the
 //! persistent runner alike; reference values catch a fallback that hides a failure; a runner busy past the
-//! deadline is killed and started again. The package is installed into a fresh virtual environment when a
+//! deadline is killed and started again; the entry proxy keeps the test's answers, so a 200 hiding a failure is
+//! warned about. The package is installed into a fresh virtual environment when a
 //! package registry is reachable (setuptools is fetched to build it), else taken from `clients/python/src`
 //! on `PYTHONPATH`. Skipped, saying so, when python3 is missing.
 
@@ -155,6 +156,10 @@ async fn a_test_written_for_filibuster_finds_the_unhandled_timeout_as_a_command_
         let failure = failing[0].failure.as_ref().expect("a failure");
         assert_eq!(failure.class, FailureClass::Crash, "{summary}");
         assert!(failure.message.contains("front answered 500"), "{summary}");
+        // Why, in front's own words: the body of its 500 (seen by the entry proxy), and its log meanwhile.
+        assert!(failure.message.contains(r#"(body: {"error": "internal server error"})"#), "{}", failure.message);
+        assert!(failure.message.contains("; log of front: "), "{}", failure.message);
+        assert!(failure.message.contains("TimeoutError"), "{}", failure.message);
         assert_eq!(report.vulnerabilities.len(), 1, "{summary}");
     }
     assert_eq!(starts, 1, "the runner ran every execution without being started again");
@@ -247,4 +252,31 @@ async fn a_runner_busy_past_the_deadline_is_killed_and_started_again() {
     }
     // Started for the first execution, and again after the first hang (the second hang ends the run).
     assert_eq!(starts, 2, "{summary}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_entry_proxy_s_answers_show_a_200_that_hides_a_failure_to_a_test_that_accepts_anything() {
+    if !python_available() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let logs = logs("masked");
+    let (mut system, front) = start_pair(&logs).await;
+    let command =
+        format!("python3 -c \"import urllib.request; urllib.request.urlopen('{front}/total-or-zero').read()\"");
+    let config = Config { deadline: Duration::from_secs(20), ..Config::default() };
+    let report = cloture::explore(&config, system.command_test(&command)).await;
+    system.stop().await;
+    std::fs::remove_dir_all(&logs).ok();
+
+    let report = report.expect("the exploration completes");
+    let summary = report.terminal_summary();
+    let masked: Vec<_> = report
+        .executions
+        .iter()
+        .filter(|e| e.warnings.iter().any(|w| w.kind == cloture::report::WarningKind::MaskedFailure))
+        .collect();
+    // connect and the three statuses: front answers 200 {"total": 0}; the fault-free answer was {"total": 6}.
+    assert_eq!(masked.len(), 4, "{summary}");
+    assert!(masked.iter().all(|e| e.outcome == Outcome::Pass && !e.faults.is_empty()), "{summary}");
 }

@@ -238,7 +238,9 @@ impl System {
                 coordinator.set_current(execution.clone());
                 // Cleared however the command ends, also when the deadline drops this future.
                 let _current = ClearCurrent(coordinator.current());
-                process::run_test_command(&command, &coordinator.url(), execution.as_ref().map(|e| e.id())).await
+                let url = coordinator.url();
+                let test = process::run_test_command(&command, &url, execution.as_ref().map(|e| e.id()));
+                self.with_logs(test).await
             })
         }
     }
@@ -261,9 +263,19 @@ impl System {
                 };
                 coordinator.set_current(Some(Arc::clone(&execution)));
                 let _current = ClearCurrent(coordinator.current());
-                runner.run(coordinator, execution.id()).await
+                self.with_logs(runner.run(coordinator, execution.id())).await
             })
         }
+    }
+
+    /// Runs `test`; when it fails, its message ends with what the started services wrote to their logs
+    /// meanwhile (the last lines of each, bounded): why a service answered as it did, in its own words.
+    async fn with_logs(&self, test: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
+        let marks: Vec<(String, PathBuf, u64)> = {
+            let running = self.running.lock().expect("services poisoned");
+            running.iter().map(|r| (r.name.clone(), r.log.clone(), log_length(&r.log))).collect()
+        };
+        test.await.map_err(|message| format!("{message}{}", logged_since(&marks)))
     }
 
     /// How many times the runner was started (0 without one; 1 when it never had to be restarted).
@@ -318,6 +330,38 @@ impl Drop for ClearCurrent {
             *current = None;
         }
     }
+}
+
+fn log_length(log: &Path) -> u64 {
+    std::fs::metadata(log).map(|m| m.len()).unwrap_or(0)
+}
+
+/// What each service wrote to its log since its mark: `; LOG of NAME: LINE / LINE` with the last two lines
+/// of each log that grew (read from at most its last [`KEPT_OUTPUT`] bytes, made printable), the whole at
+/// most [`MESSAGE_LENGTH`].
+fn logged_since(marks: &[(String, PathBuf, u64)]) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut said = String::new();
+    for (name, log, mark) in marks {
+        let length = log_length(log);
+        if length <= *mark {
+            continue;
+        }
+        let mut added = Vec::new();
+        if let Ok(mut file) = std::fs::File::open(log) {
+            let _ = file.seek(SeekFrom::Start((*mark).max(length.saturating_sub(KEPT_OUTPUT as u64))));
+            let _ = file.take(KEPT_OUTPUT as u64).read_to_end(&mut added);
+        }
+        let text = String::from_utf8_lossy(&added);
+        // Lines that only underline the line above (Python's `^^^^` in tracebacks) say nothing alone.
+        let telling = |line: &&str| !line.trim().chars().all(|c| c.is_whitespace() || c == '^' || c == '~');
+        let last: Vec<String> = text.lines().filter(telling).rev().take(2).map(printable).collect();
+        if !last.is_empty() {
+            let last: Vec<String> = last.into_iter().rev().map(|line| line.trim().to_string()).collect();
+            said.push_str(&format!("; log of {name}: {}", last.join(" / ")));
+        }
+    }
+    bounded(&said, MESSAGE_LENGTH)
 }
 
 /// The last two lines of a service's log (read from its last [`KEPT_OUTPUT`] bytes, made printable and
