@@ -280,10 +280,13 @@ fn save_references(system: &System, report_dir: &Path) -> Result<()> {
         };
     }
     let json = serde_json::to_vec_pretty(&values).context("reference values serialize")?;
+    // Atomically: a temporary file next to it, renamed over it, removed if that fails.
     let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&temporary, json)
-        .and_then(|()| std::fs::rename(&temporary, &path))
-        .with_context(|| format!("cannot write {}", path.display()))
+    let written = std::fs::write(&temporary, json).and_then(|()| std::fs::rename(&temporary, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written.with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Gives a replay the reference values its exploration saved, when it saved any.
