@@ -1,6 +1,11 @@
 # cloture: each target a few cargo lines. `make help` lists them.
 EDITION ?= recitation
 FAULTY_ARGS ?=
+# How make faulty-processes runs the Python test: `runner` (one process for the whole exploration, see
+# docs/runner.md) or `command` (a new process per execution). Executions held by a `slow` fault wait for real
+# until the deadline: DEADLINE (seconds) keeps them short, well above what an execution of the cinema takes.
+TEST_MODE ?= runner
+DEADLINE ?= 2
 
 # Written by scripts/ensure-tools.sh (LLVM_COV / LLVM_PROFDATA when Debian's LLVM is the fallback). When it
 # is missing, make runs the rule below first and then reads it; a failure there only matters to the
@@ -14,15 +19,26 @@ ifeq ($(filter $(EDITION),recitation hardened),)
 $(error EDITION must be recitation or hardened, not '$(EDITION)')
 endif
 
-.PHONY: help test lint coverage faulty faulty-processes tools bench clean-coverage
+EXTERNAL_TEST_FILE = tests/external/test_user_bookings.py
+ifeq ($(TEST_MODE),runner)
+EXTERNAL_TEST = --runner "env PYTHONPATH=clients/python/src python3 -m cloture.runner $(EXTERNAL_TEST_FILE):test_user_bookings"
+else ifeq ($(TEST_MODE),command)
+EXTERNAL_TEST = --functional-test "python3 $(EXTERNAL_TEST_FILE)"
+else
+$(error TEST_MODE must be runner or command, not '$(TEST_MODE)')
+endif
+
+.PHONY: help test lint coverage faulty faulty-processes tools bench bench-runner clean-coverage
 
 help:
 	@echo "make faulty    explore faults in the cinema (EDITION=recitation|hardened), reports in target/cloture/"
 	@echo "make test      run the whole test suite"
 	@echo "make coverage  run the functional test with coverage, HTML in target/llvm-cov/html/"
 	@echo "make faulty-processes  the same exploration with the cinema as four processes and a Python test"
+	@echo "                       (TEST_MODE=runner|command: one Python process, or one per execution)"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
 	@echo "make bench     run the benchmarks recorded in BENCHMARKS.md"
+	@echo "make bench-runner  per-execution time of the Python test: command per execution vs runner"
 
 test:
 	@scripts/ensure-chromium.sh
@@ -56,8 +72,9 @@ faulty: clean-coverage
 	  cargo test -q -p cloture-coverage --test decode_equals_llvm_cov -- --include-ignored --nocapture
 	@echo "cloture report: target/cloture/report.html"
 
-# The cinema as four separate processes built with coverage, the original functional test as an external
-# command (python3), cloture driving both: reports in target/cloture/processes/. Then the check that
+# The cinema as four separate processes built with coverage, the original functional test in Python, run by
+# the persistent runner (TEST_MODE=command: as a command per execution), cloture driving both: reports in
+# target/cloture/processes/. Then the check that
 # decoding the services' snapshots in process (each alone and all merged) gives what the LLVM tools give.
 faulty-processes: tools
 	cargo build -p cloture --bin cloture
@@ -68,9 +85,9 @@ faulty-processes: tools
 	    -e 's#cinema users --port 5000#cinema users --port 5000 --edition $(EDITION)#' \
 	    cinema/services.json > target/cov-services.json
 	LLVM_PROFILE_FILE="$(CURDIR)/target/cov-ext/cinema-%p-%m.profraw" \
-	  target/debug/cloture explore --functional-test "python3 tests/external/test_user_bookings.py" \
+	  target/debug/cloture explore $(EXTERNAL_TEST) \
 	  --services target/cov-services.json --catalog cinema/faults.catalog --coverage cinema/src/ \
-	  --report-dir target/cloture/processes $(FAULTY_ARGS)
+	  --deadline $(DEADLINE) --report-dir target/cloture/processes $(FAULTY_ARGS)
 	CLOTURE_DECODE_OBJECT="$(CURDIR)/target/cov-ext/debug/cinema" \
 	  CLOTURE_DECODE_PROFILES="$(CURDIR)/target/cov-ext" \
 	  cargo test -q -p cloture-coverage --test decode_equals_llvm_cov -- --include-ignored --nocapture
@@ -79,3 +96,6 @@ faulty-processes: tools
 bench:
 	cargo build --release -p cinema --bin cinema
 	cargo run --release -p cinema-tests --bin cinema-bench
+
+bench-runner:
+	scripts/bench-runner.sh

@@ -33,7 +33,7 @@ Logging: RUST_LOG filters what goes to stderr (tracing-subscriber syntax) [defau
 
 #[derive(Debug, Subcommand)]
 enum Tool {
-    /// Explore a system of services in their own processes; the test command's exit status is the verdict
+    /// Explore a system of services in their own processes with a test command (its exit status is the verdict) or a runner
     #[command(after_help = cli::EXIT_CODES)]
     Explore(External),
     /// Re-run exactly the fault set of one execution of the last exploration, against a fresh system
@@ -123,12 +123,18 @@ impl FromStr for ServiceSource {
     }
 }
 
-/// `cloture explore` / `cloture replay`: the system, the test command and the explorer's options.
+/// `cloture explore` / `cloture replay`: the system, the test (a command or a runner) and the explorer's
+/// options.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("test").required(true).args(["functional_test", "runner"])))]
 struct External {
     /// The functional test, run with `sh -c` once per execution; exit status 0 passes
     #[arg(long, value_name = "COMMAND")]
-    functional_test: String,
+    functional_test: Option<String>,
+    /// The functional test as a runner: COMMAND starts once and runs the test per execution as cloture
+    /// asks (see docs/runner.md), e.g. `python3 -m cloture.runner tests/test_x.py:test_x`
+    #[arg(long, value_name = "COMMAND")]
+    runner: Option<String>,
     /// The services (JSON, see docs/external.md)
     #[arg(long, value_name = "FILE")]
     services: PathBuf,
@@ -223,9 +229,20 @@ fn explore(command: cli::Command, external: &External) -> ExitCode {
                 system.binaries(),
             )
         });
-        let test = system.command_test(&external.functional_test);
+        let report_dir = config.report_dir.clone().expect("set in prepare");
+        if let cli::Command::Replay { .. } = command {
+            if let Err(error) = load_references(&system, &report_dir) {
+                eprintln!("cloture: {error}");
+            }
+        }
+        let test = functional_test(&system, external);
         let config = Config { harness: Some(system.health()), ..config.clone() };
         let code = cli::run_with(&command, &external.explore, &config, test, probe).await;
+        if let cli::Command::Explore = command {
+            if let Err(error) = save_references(&system, &report_dir) {
+                eprintln!("cloture: {error}");
+            }
+        }
         system.stop().await;
         let failed = system.failure().is_some();
         if failed {
@@ -233,6 +250,55 @@ fn explore(command: cli::Command, external: &External) -> ExitCode {
         }
         code
     })
+}
+
+/// What the functional test returns per execution, a command's or a runner's.
+type TestFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + 'a>>;
+
+/// The functional test of `cloture explore`: the runner (`--runner`) or the command (`--functional-test`).
+fn functional_test<'a>(system: &'a System, external: &External) -> Box<dyn Fn() -> TestFuture<'a> + 'a> {
+    match (&external.runner, &external.functional_test) {
+        (Some(runner), _) => Box::new(system.runner_test(runner)),
+        (None, test) => Box::new(system.command_test(test.as_deref().expect("clap requires a test"))),
+    }
+}
+
+/// Where the reference values the test saved in fault-free executions are kept for replays.
+const REFERENCES_FILE: &str = "references.json";
+
+/// Writes the reference values of this exploration next to its report (none: no file).
+fn save_references(system: &System, report_dir: &Path) -> Result<()> {
+    let path = report_dir.join(REFERENCES_FILE);
+    let values = system.coordinator.references();
+    if values.is_empty() {
+        // A file from an earlier exploration would give a replay values this one did not save.
+        return match std::fs::remove_file(&path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                Err(error).with_context(|| format!("cannot remove {}", path.display()))
+            }
+            _ => Ok(()),
+        };
+    }
+    let json = serde_json::to_vec_pretty(&values).context("reference values serialize")?;
+    // Atomically: a temporary file next to it, renamed over it, removed if that fails.
+    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    let written = std::fs::write(&temporary, json).and_then(|()| std::fs::rename(&temporary, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Gives a replay the reference values its exploration saved, when it saved any.
+fn load_references(system: &System, report_dir: &Path) -> Result<()> {
+    let path = report_dir.join(REFERENCES_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let values = serde_json::from_slice(&text).with_context(|| format!("{} is not a JSON object", path.display()))?;
+    system.coordinator.load_references(values).map_err(anyhow::Error::msg)
 }
 
 /// A signal arrived while the services started: they are stopped; the report says nothing ran.
@@ -248,7 +314,7 @@ async fn interrupted_at_start(config: &Config, status: u8) -> ExitCode {
 fn prepare(external: &External) -> Result<(ServicesFile, Config)> {
     let services = ServicesFile::load(&external.services).map_err(anyhow::Error::msg)?;
     let root = cli::workspace_root();
-    let command = &external.functional_test;
+    let command = external.runner.as_ref().or(external.functional_test.as_ref()).expect("clap requires one");
     let mut config = Config {
         name: external.name.clone().unwrap_or_else(|| command.clone()),
         report_dir: Some(root.join("target").join("cloture")),
@@ -258,7 +324,7 @@ fn prepare(external: &External) -> Result<(ServicesFile, Config)> {
     let mut config = external.explore.configure(config)?;
     if config.jobs > 1 {
         // Requests of an external test carry no context: they belong to the one current execution.
-        eprintln!("cloture: --jobs {} ignored: external test commands run one execution at a time", config.jobs);
+        eprintln!("cloture: --jobs {} ignored: external tests run one execution at a time", config.jobs);
         config.jobs = 1;
     }
     Ok((services, config))
@@ -266,9 +332,12 @@ fn prepare(external: &External) -> Result<(ServicesFile, Config)> {
 
 /// The replay command printed for every execution: the same test, services and settings that matter.
 fn replay_command(external: &External) -> String {
+    let test = match (&external.runner, &external.functional_test) {
+        (Some(runner), _) => format!("--runner {}", cli::shell_quote(runner)),
+        (None, test) => format!("--functional-test {}", cli::shell_quote(test.as_deref().unwrap_or_default())),
+    };
     let mut replay = format!(
-        "cloture replay {{id}} --functional-test {} --services {}",
-        cli::shell_quote(&external.functional_test),
+        "cloture replay {{id}} {test} --services {}",
         cli::shell_quote(&external.services.display().to_string())
     );
     replay.push_str(&external.explore.replay_flags());

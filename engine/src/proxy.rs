@@ -5,7 +5,7 @@
 //! port. Calls are identified by caller, callee, method, path and count (a call key with the pseudo-site
 //! `proxy:from->to`); an injected `connect` resets the connection without an answer, `timeout` holds the
 //! request without an answer until the caller gives up (or the execution ends), `status:NNN` answers that
-//! status. When a caller passes on the W3C `traceparent` it received (each forwarded request carries one
+//! status, with an empty body unless the proxy's `fault_body` asks for JSON or an HTML error page. When a caller passes on the W3C `traceparent` it received (each forwarded request carries one
 //! whose parent-id is the key of the call that delivered it), its calls are linked to that call, so the same
 //! call under different requests gets different keys; without it they hang under the root. A proxy with
 //! `from: "test"` in front of the entry service records the test's requests and the
@@ -36,7 +36,7 @@ use crate::context::Execution;
 use crate::coordinator::Current;
 use crate::fault::Fault;
 use crate::net::{Body, HarnessHealth, Limits};
-use crate::trace::{CallOutcome, TimeLimit, Transport, PARENT_HEADER};
+use crate::trace::{CallOutcome, TimeLimit, Transport, PARENT_HEADER, TEST_SERVICE};
 
 type Upstream = hyper_util::client::legacy::Client<HttpConnector, Body>;
 /// What a caller gets: an injected answer, or the upstream's, streamed.
@@ -51,6 +51,48 @@ pub struct ProxySpec {
     pub to: String,
     pub listen: u16,
     pub upstream: String,
+    /// The body of an injected `status:NNN` answer (services file: `"fault_body"`).
+    #[serde(default)]
+    pub fault_body: FaultBody,
+}
+
+/// The body of an answer a proxy injects for `status:NNN`: what a real failing dependency or the gateway
+/// in front of it sends. Empty by default, as most gateways and Filibuster's injected answers are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultBody {
+    /// No body (`Content-Length: 0`).
+    #[default]
+    Empty,
+    /// `{"error": "<reason>"}`, `Content-Type: application/json`: an API that reports its errors.
+    Json,
+    /// A small HTML error page, `Content-Type: text/html`: a web server or gateway in front of the service.
+    Html,
+}
+
+impl FaultBody {
+    /// The injected answer for `code`.
+    fn answer(self, code: u16) -> Response<Full<Bytes>> {
+        let status = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let (body, content_type) = match self {
+            FaultBody::Empty => (String::new(), None),
+            FaultBody::Json => (serde_json::json!({ "error": reason }).to_string(), Some("application/json")),
+            FaultBody::Html => (
+                format!(
+                    "<!DOCTYPE html>\n<html>\n<head><title>{code} {reason}</title></head>\n<body>\n\
+                     <h1>{code} {reason}</h1>\n</body>\n</html>\n"
+                ),
+                Some("text/html; charset=utf-8"),
+            ),
+        };
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        if let Some(content_type) = content_type {
+            response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+        }
+        response
+    }
 }
 
 /// A running proxy.
@@ -65,6 +107,7 @@ struct Route {
     from: String,
     to: String,
     site: String,
+    fault_body: FaultBody,
     upstream: String,
     client: Upstream,
     current: Current,
@@ -129,6 +172,7 @@ impl Proxy {
             from: spec.from.clone(),
             to: spec.to.clone(),
             site: format!("proxy:{}->{}", spec.from, spec.to),
+            fault_body: spec.fault_body,
             upstream: spec.upstream.trim_start_matches("http://").trim_end_matches('/').to_string(),
             client: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector),
             current,
@@ -209,12 +253,7 @@ impl Route {
                 }
                 Err(Reset)
             }
-            Some(Fault::Status(code)) => {
-                let (status, body) = crate::fault::injected_status(code);
-                let mut response = Response::new(Either::Left(Full::new(body)));
-                *response.status_mut() = status;
-                Ok(response)
-            }
+            Some(Fault::Status(code)) => Ok(self.fault_body.answer(code).map(Either::Left)),
             None | Some(Fault::Delay(_)) => {
                 // Tell the callee which call delivered its request: the trace goes on, with this call's key as
                 // the parent-id, so a callee that passes the header on links its own calls to this one.
@@ -223,7 +262,15 @@ impl Route {
                 let mut parts = parts;
                 let value = format!("00-{trace:032x}-{:016x}-01", decision.key.0);
                 parts.headers.insert(TRACEPARENT, http::HeaderValue::from_str(&value).expect("hex is a valid header"));
+                let tap = (self.from == TEST_SERVICE).then(|| (Arc::clone(&execution), decision.key));
                 let result = self.forward(parts, body, Some((Arc::clone(&execution), decision.index))).await;
+                let result = result.map(|response| match (tap, response.into_parts()) {
+                    (Some((execution, key)), (head, Either::Right(mut streamed))) => {
+                        streamed.answer = Some(Tap { execution, key, status: head.status.as_u16(), kept: Vec::new() });
+                        Response::from_parts(head, Either::Right(streamed))
+                    }
+                    (_, (head, body)) => Response::from_parts(head, body),
+                });
                 execution.complete(
                     decision.index,
                     match &result {
@@ -260,15 +307,45 @@ impl Route {
                 Transport::Request
             }
         })?;
-        Ok(response.map(|body| Either::Right(Streamed { body, call })))
+        Ok(response.map(|body| Either::Right(Streamed { body, call, answer: None })))
     }
 }
 
 /// An upstream's answer body on its way to the caller. If it breaks off, the caller gets no whole answer:
-/// the call's recorded outcome becomes that transport failure.
+/// the call's recorded outcome becomes that transport failure. At the entry proxy, the answer to the test
+/// is also kept (its first [`crate::trace::Answer::KEPT`] bytes) as the test's answer: what a 500 said, what the
+/// fault-free run answered.
 struct Streamed {
     body: Incoming,
     call: Option<(Arc<Execution>, usize)>,
+    answer: Option<Tap>,
+}
+
+/// The test's answer at the entry proxy, kept as it streams by.
+struct Tap {
+    execution: Arc<Execution>,
+    key: CallKey,
+    status: u16,
+    kept: Vec<u8>,
+}
+
+impl Tap {
+    fn keep(&mut self, data: &[u8]) {
+        let room = crate::trace::Answer::KEPT.saturating_sub(self.kept.len());
+        self.kept.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    fn record(self) {
+        self.execution.answered(self.key, self.status, &Bytes::from(self.kept));
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        if let Some(tap) = self.answer.take() {
+            tap.record();
+        }
+    }
 }
 
 impl hyper::body::Body for Streamed {
@@ -278,10 +355,23 @@ impl hyper::body::Body for Streamed {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
         let frame = Pin::new(&mut this.body).poll_frame(cx);
-        if let Poll::Ready(Some(Err(_))) = &frame {
-            if let Some((execution, index)) = this.call.take() {
-                execution.complete(index, CallOutcome::Transport(Transport::Request));
+        match &frame {
+            Poll::Ready(Some(Err(_))) => {
+                if let Some((execution, index)) = this.call.take() {
+                    execution.complete(index, CallOutcome::Transport(Transport::Request));
+                }
             }
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(tap), Some(data)) = (this.answer.as_mut(), frame.data_ref()) {
+                    tap.keep(data);
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(tap) = this.answer.take() {
+                    tap.record();
+                }
+            }
+            Poll::Pending => {}
         }
         frame
     }
@@ -300,6 +390,36 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_injected_status_has_an_empty_body_unless_json_or_html_is_asked_for() {
+        use http_body_util::BodyExt;
+        let answer = |body: FaultBody| async move {
+            let response = body.answer(503);
+            let content_type =
+                response.headers().get(http::header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_string());
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, content_type, String::from_utf8(body.to_vec()).unwrap())
+        };
+        assert_eq!(answer(FaultBody::Empty).await, (503, None, String::new()));
+        let (status, content_type, json) = answer(FaultBody::Json).await;
+        assert_eq!((status, content_type.as_deref()), (503, Some("application/json")));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&json).unwrap(),
+            serde_json::json!({"error": "Service Unavailable"})
+        );
+        let (_, content_type, html) = answer(FaultBody::Html).await;
+        assert_eq!(content_type.as_deref(), Some("text/html; charset=utf-8"));
+        assert!(html.contains("<title>503 Service Unavailable</title>"), "{html}");
+        let spec: ProxySpec =
+            serde_json::from_str(r#"{"from": "a", "to": "b", "listen": 1, "upstream": "x:1", "fault_body": "html"}"#)
+                .unwrap();
+        assert_eq!(spec.fault_body, FaultBody::Html);
+        let spec: ProxySpec =
+            serde_json::from_str(r#"{"from": "a", "to": "b", "listen": 1, "upstream": "x:1"}"#).unwrap();
+        assert_eq!(spec.fault_body, FaultBody::Empty);
+    }
 
     #[test]
     fn only_well_formed_traceparents_are_read() {
@@ -338,7 +458,13 @@ mod tests {
         tokio::spawn(serving);
         let execution = Execution::start(Default::default());
         let current: Current = Arc::new(Mutex::new(Some(Arc::clone(&execution))));
-        let spec = ProxySpec { from: "a".into(), to: "b".into(), listen: 0, upstream: upstream_address.to_string() };
+        let spec = ProxySpec {
+            from: "a".into(),
+            to: "b".into(),
+            listen: 0,
+            upstream: upstream_address.to_string(),
+            fault_body: FaultBody::Empty,
+        };
         let proxy = Proxy::start(&spec, current).await.unwrap();
         let url = format!("http://{}/x", proxy.address());
         let client = crate::Client::new();

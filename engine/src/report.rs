@@ -641,6 +641,7 @@ impl Report {
     fn summary_advice(&self, out: &mut String) {
         let crashes = self.vulnerabilities.iter().any(|v| v.class == FailureClass::Crash);
         let rejected = self.vulnerabilities.iter().any(|v| v.class == FailureClass::Rejected);
+        let (injected, on_service) = self.oracle_names();
         if self.vulnerabilities.iter().any(|v| v.class == FailureClass::Hang) {
             let _ = writeln!(
                 out,
@@ -651,15 +652,32 @@ impl Report {
             let _ = writeln!(
                 out,
                 "\nnext: handle these failures where they happen (the 'failed at' lines), e.g. answer 503 when a \
-                 dependency fails, then make the test accept that answer when cloture::fault_injected()."
+                 dependency fails, then make the test accept that answer when {injected}."
             );
         } else if rejected {
             let _ = writeln!(
                 out,
                 "\nnext: the services degrade gracefully but the test refuses their answer: accept it when \
-                 cloture::fault_injected() (or fault_injected_on(service))."
+                 {injected} (or {on_service})."
             );
         }
+    }
+
+    /// How the test asks whether a fault was injected, in its own language: a Rust test calls the
+    /// library; an external test (replayed with `cloture replay`) in Python calls the `cloture` package,
+    /// any other asks the coordinator.
+    fn oracle_names(&self) -> (&'static str, &'static str) {
+        let replay = &self.config.replay_command;
+        if !replay.starts_with("cloture replay") {
+            return ("cloture::fault_injected()", "fault_injected_on(service)");
+        }
+        if replay.contains("python") {
+            return ("cloture.fault_injected() (pip install ./clients/python)", "cloture.fault_injected_on(service)");
+        }
+        (
+            "the coordinator says a fault was injected (GET $CLOTURE_COORDINATOR/v1/executions/$CLOTURE_EXECUTION/injected)",
+            "…/injected?service=NAME",
+        )
     }
 }
 

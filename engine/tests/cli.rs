@@ -62,7 +62,11 @@ fn bad_input_gets_one_line_naming_it_and_exit_2() {
         (vec!["catalog", "scan", "bookings"], "cloture: `bookings` is not of the form SERVICE=FILE"),
         (
             vec!["explore", "--services", "s.json"],
-            "cloture: missing --functional-test <COMMAND> (see cloture explore --help)",
+            "cloture: missing <--functional-test <COMMAND>|--runner <COMMAND>> (see cloture explore --help)",
+        ),
+        (
+            vec!["explore", "--services", "s.json", "--functional-test", "a", "--runner", "b"],
+            "cloture: the argument '--functional-test <COMMAND>' cannot be used with '--runner <COMMAND>'",
         ),
         (with(&["--partition", "1/0"]), "cloture: --partition: `1/0` is not a share of the plan: K/N needs 1 ≤ K ≤ N"),
         (with(&["--partition", "3/2"]), "cloture: --partition: `3/2` is not a share of the plan: K/N needs 1 ≤ K ≤ N"),

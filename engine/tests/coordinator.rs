@@ -439,6 +439,10 @@ async fn a_wrong_method_answers_405() {
         ("PUT", format!("/v1/executions/{id}/report"), "POST"),
         ("POST", format!("/v1/executions/{id}/injected"), "GET"),
         ("HEAD", format!("/v1/executions/{id}/injected"), "GET"),
+        ("POST", format!("/v1/executions/{id}"), "GET"),
+        ("DELETE", format!("/v1/executions/{id}/references/total"), "GET, PUT"),
+        ("POST", "/v1/runner/next".to_string(), "GET"),
+        ("GET", format!("/v1/runner/{id}/verdict"), "POST"),
     ] {
         let answer = send(&coordinator, method, &target, b"{}").await;
         let context = format!("{method} {target}");
@@ -896,4 +900,78 @@ async fn d19_a_host_other_than_the_coordinator_is_refused() {
         let answer = Answer::parse(&exchange(&address, raw_with_host(Some(host.clone()))).await);
         assert_eq!(answer.status, 200, "{host}: {answer:?}");
     }
+}
+
+#[tokio::test]
+async fn injected_asks_by_method_and_an_execution_says_whether_it_is_fault_free() {
+    let coordinator = Coordinator::bind(0).await.expect("a coordinator");
+    let reference = Execution::start(HashMap::new());
+    let _ = front_calls_back(&reference).await;
+    let call_key = reference.trace().calls[0].key;
+    let execution = Execution::start(HashMap::from([(call_key, Fault::Status(503))]));
+    front_calls_back(&execution).await.expect("an injected status is an answer");
+    let injected = format!("/v1/executions/{}/injected", execution.id());
+    for (query, expected) in [
+        ("?method=GET", true),
+        ("?method=get", true),
+        ("?method=POST", false),
+        ("?method=GET&service=127.0.0.1%3A1", true),
+        ("?method=GET&service=front", false),
+    ] {
+        let answer = get(&coordinator, &format!("{injected}{query}")).await;
+        assert_eq!(answer.json(), json!({ "injected": expected }), "{query}");
+    }
+    let answer = get(&coordinator, &format!("/v1/executions/{}", execution.id())).await;
+    assert_eq!(
+        answer.json(),
+        json!({ "execution": execution.id().to_string(), "fault_free": false, "injected": true })
+    );
+    let answer = get(&coordinator, &format!("/v1/executions/{}", reference.id())).await;
+    assert_eq!(
+        answer.json(),
+        json!({ "execution": reference.id().to_string(), "fault_free": true, "injected": false })
+    );
+    get(&coordinator, "/v1/executions/0").await.assert_error(404, "execution 0");
+}
+
+#[tokio::test]
+async fn fault_free_executions_save_reference_values_that_faulted_ones_read() {
+    let coordinator = Coordinator::bind(0).await.expect("a coordinator");
+    let fault_free = Execution::start(HashMap::new());
+    let faulted = Execution::start(HashMap::from([(key("00000000000000aa"), Fault::Connect)]));
+    let at = |execution: &Arc<Execution>, name: &str| format!("/v1/executions/{}/references/{name}", execution.id());
+
+    get(&coordinator, &at(&faulted, "total")).await.assert_error(404, "nothing saved yet");
+    send(&coordinator, "PUT", &at(&faulted, "total"), b"{\"total\":0}").await.assert_error(409, "under faults");
+    let saved = send(&coordinator, "PUT", &at(&fault_free, "total"), b"{\"total\":6}").await;
+    assert_eq!(saved.status, 204, "{saved:?}");
+    let read = get(&coordinator, &at(&faulted, "total")).await;
+    assert_eq!(read.json(), json!({ "value": { "total": 6 } }));
+    assert_eq!(coordinator.references().get("total"), Some(&json!({ "total": 6 })));
+
+    send(&coordinator, "PUT", &at(&fault_free, "a%2Fb"), b"1").await.assert_error(400, "a name with a slash");
+    send(&coordinator, "PUT", &at(&fault_free, "x"), b"{not json").await.assert_error(400, "not JSON");
+    let address = address(&coordinator);
+    let form = request_with(&address, "PUT", &at(&fault_free, "x"), &[("Content-Type", "text/plain")], b"1");
+    Answer::parse(&exchange(&address, form).await).assert_error(415, "not JSON by its type");
+
+    // Another fault-free execution that sees something else: no one value to compare with any more.
+    let again = Execution::start(HashMap::new());
+    assert_eq!(send(&coordinator, "PUT", &at(&again, "total"), b"{\"total\":7}").await.status, 204);
+    get(&coordinator, &at(&faulted, "total")).await.assert_error(409, "unstable");
+    assert!(coordinator.references().is_empty());
+}
+
+#[tokio::test]
+async fn a_runner_s_poll_ends_empty_and_a_verdict_for_no_offered_execution_is_refused() {
+    let bounds = Bounds { runner_poll: Duration::from_millis(50), ..Bounds::default() };
+    let coordinator = Coordinator::bind_with(0, bounds).await.expect("a coordinator");
+    let started = Instant::now();
+    let answer = get(&coordinator, "/v1/runner/next").await;
+    assert_eq!(answer.status, 204, "{answer:?}");
+    assert!(started.elapsed() >= Duration::from_millis(50), "{:?}", started.elapsed());
+    let verdict = br#"{"passed": true}"#;
+    send(&coordinator, "POST", "/v1/runner/12/verdict", verdict).await.assert_error(404, "nothing offered");
+    send(&coordinator, "POST", "/v1/runner/abc/verdict", verdict).await.assert_error(404, "not an id");
+    send(&coordinator, "POST", "/v1/runner/12/verdict", b"{\"passed\": 1}").await.assert_error(400, "not a verdict");
 }

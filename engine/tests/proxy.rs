@@ -111,7 +111,13 @@ where
 
 /// A proxy `front` → `back` in front of `upstream`, with `execution` current.
 async fn proxy_to(upstream: SocketAddr, execution: &Arc<Execution>, limits: Limits) -> Proxy {
-    let spec = ProxySpec { from: "front".into(), to: "back".into(), listen: 0, upstream: upstream.to_string() };
+    let spec = ProxySpec {
+        from: "front".into(),
+        to: "back".into(),
+        listen: 0,
+        upstream: upstream.to_string(),
+        fault_body: Default::default(),
+    };
     let current = Arc::new(Mutex::new(Some(Arc::clone(execution))));
     Proxy::start_with(&spec, current, limits, HarnessHealth::new()).await.expect("the proxy starts")
 }
@@ -314,7 +320,13 @@ async fn d4_a_held_timeout_fault_outlasts_the_idle_timeout() {
 
     let execution = Execution::start(HashMap::from([(key, Fault::Timeout)]));
     let current = Arc::new(Mutex::new(Some(Arc::clone(&execution))));
-    let spec = ProxySpec { from: "front".into(), to: "back".into(), listen: 0, upstream: echo.to_string() };
+    let spec = ProxySpec {
+        from: "front".into(),
+        to: "back".into(),
+        listen: 0,
+        upstream: echo.to_string(),
+        fault_body: Default::default(),
+    };
     let proxy = Proxy::start_with(&spec, Arc::clone(&current), limits, HarnessHealth::new()).await.expect("starts");
     let mut stream = TcpStream::connect(proxy.address()).await.expect("connects");
     stream.write_all(get).await.expect("writes");

@@ -50,3 +50,19 @@ fn the_outline_of_the_report_page() {
     let sources: BTreeMap<String, String> = BTreeMap::new();
     insta::assert_snapshot!(outline(&cloture::html::render(&report, &sources)));
 }
+
+#[test]
+fn the_closing_advice_names_the_oracle_in_the_language_of_the_test() {
+    let mut report = stored("cinema_report.json");
+    let advice = |report: &Report| {
+        let summary = report.terminal_summary();
+        summary.lines().find(|line| line.starts_with("next:")).expect("a crash gives advice").to_string()
+    };
+    assert!(advice(&report).contains("cloture::fault_injected()"), "{}", advice(&report));
+    report.config.replay_command =
+        "cloture replay {id} --runner 'python3 -m cloture.runner test_x.py' --services s.json".to_string();
+    assert!(advice(&report).contains("cloture.fault_injected() (pip install ./clients/python)"), "{}", advice(&report));
+    assert!(!advice(&report).contains("::"), "{}", advice(&report));
+    report.config.replay_command = "cloture replay {id} --functional-test 'node test.js' --services s.json".into();
+    assert!(advice(&report).contains("/v1/executions/$CLOTURE_EXECUTION/injected"), "{}", advice(&report));
+}

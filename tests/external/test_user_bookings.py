@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""The cinema's functional test as an external command (stdlib only), for `cloture explore`.
+"""The cinema's functional test (stdlib only), for `cloture explore`: as a command, or a function for the runner.
 
 GET /users/chris_rivers/bookings: 200 with the expected body; or, when cloture injected a fault in this
-execution, 503 or 404. Exit status 0 passes. The users URL comes from the first argument (default
-http://127.0.0.1:5000); whether a fault was injected comes from the coordinator cloture runs
-(CLOTURE_COORDINATOR, CLOTURE_EXECUTION).
+execution, 503 or 404. As a command (`--functional-test "python3 tests/external/test_user_bookings.py"`)
+exit status 0 passes; through the runner (`--runner "python3 -m cloture.runner
+tests/external/test_user_bookings.py:test_user_bookings"`) the function returning passes. The users URL
+comes from the first argument of the command, else CINEMA_USERS_URL (default http://127.0.0.1:5000);
+whether a fault was injected comes from the coordinator cloture runs (CLOTURE_COORDINATOR,
+CLOTURE_EXECUTION, read anew for every execution).
 """
 import json
 import os
@@ -24,8 +27,8 @@ def fault_injected():
         return json.load(response)["injected"]
 
 
-def main():
-    users = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:5000"
+def test_user_bookings(users=None):
+    users = users or os.environ.get("CINEMA_USERS_URL", "http://127.0.0.1:5000")
     try:
         with urllib.request.urlopen(f"{users}/users/chris_rivers/bookings", timeout=10) as response:
             status, body = response.status, response.read()
@@ -39,4 +42,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    test_user_bookings(sys.argv[1] if len(sys.argv) > 1 else None)

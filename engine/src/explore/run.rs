@@ -205,7 +205,7 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
     // A 500 that no fault injected: some service failed without saying where.
     let unexplained_500 = |call: &&CallRecord| call.fault.is_none() && call.outcome == CallOutcome::Status(500);
     if let Some(call) = trace.calls.iter().filter(answered_by_test).find(unexplained_500) {
-        let message = format!("{} answered 500: {message}", call.to);
+        let message = format!("{} answered 500{}: {message}", call.to, answer_body(trace, call.key));
         return failure(FailureClass::Crash, message, None, Some(call.to.clone()));
     }
     // The test gave up while a slow call was still held: a hang it cut short, or time limits that collide.
@@ -219,6 +219,18 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
         return failure(FailureClass::Error, message, location, None);
     }
     failure(FailureClass::Rejected, message, location, None)
+}
+
+/// ` (body: …)`: what the test's call `key` was answered, when its body was seen (by the entry proxy of
+/// an external system), made printable and bounded.
+fn answer_body(trace: &Trace, key: crate::call::CallKey) -> String {
+    let Some(answer) = trace.answers.iter().find(|answer| answer.key == key) else { return String::new() };
+    let text = String::from_utf8_lossy(&answer.body);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return String::new();
+    }
+    format!(" (body: {})", crate::text::bounded(&crate::text::printable(&text), 200))
 }
 
 /// The test failed (its own time limit, most likely) while `call`, held by a `slow` fault, still waited.

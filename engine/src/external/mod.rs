@@ -26,6 +26,7 @@ use crate::registry::SERVICES_ENV;
 use crate::text::{bounded, printable};
 
 mod process;
+mod runner;
 mod services;
 
 use process::signal_group;
@@ -48,6 +49,10 @@ pub struct System {
     /// Stopped, with the reason, when a service exits during the exploration.
     cancel: Cancel,
     watcher: Option<tokio::task::JoinHandle<()>>,
+    /// Where the services' logs go (and the runner's).
+    logs: PathBuf,
+    /// The functional test's runner, when the test is one (see [`System::runner_test`]).
+    runner: std::sync::OnceLock<runner::Runner>,
 }
 
 impl System {
@@ -69,6 +74,8 @@ impl System {
             stopping: Arc::new(AtomicBool::new(false)),
             cancel,
             watcher: None,
+            logs: logs.to_path_buf(),
+            runner: std::sync::OnceLock::new(),
         };
         // Whatever fails from here on, what was started so far (coordinator, proxies, services) is stopped.
         if let Err(why) = system.launch(file, logs, &services_env).await {
@@ -231,9 +238,49 @@ impl System {
                 coordinator.set_current(execution.clone());
                 // Cleared however the command ends, also when the deadline drops this future.
                 let _current = ClearCurrent(coordinator.current());
-                process::run_test_command(&command, &coordinator.url(), execution.as_ref().map(|e| e.id())).await
+                let url = coordinator.url();
+                let test = process::run_test_command(&command, &url, execution.as_ref().map(|e| e.id()));
+                self.with_logs(test).await
             })
         }
+    }
+
+    /// The functional test as a runner (docs/runner.md): `command` starts once (`exec`ed like a service's
+    /// command, its output in `runner.log` next to the services' logs) and runs the test once per execution
+    /// as the coordinator offers it; its verdict is the execution's. A runner that exits is started again
+    /// for the next execution; one still busy at the deadline is killed and started again. It is told the
+    /// exploration is over and stopped by [`System::stop`]. One runner per system.
+    pub fn runner_test<'a>(
+        &'a self,
+        command: &str,
+    ) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + 'a>> + 'a {
+        let runner = self.runner.get_or_init(|| runner::Runner::new(command, self.logs.join("runner.log")));
+        move || {
+            let coordinator = &self.coordinator;
+            Box::pin(async move {
+                let Some(execution) = Context::current().map(|context| context.execution) else {
+                    return Err("the runner runs tests only inside an execution".to_string());
+                };
+                coordinator.set_current(Some(Arc::clone(&execution)));
+                let _current = ClearCurrent(coordinator.current());
+                self.with_logs(runner.run(coordinator, execution.id())).await
+            })
+        }
+    }
+
+    /// Runs `test`; when it fails, its message ends with what the started services wrote to their logs
+    /// meanwhile (the last lines of each, bounded): why a service answered as it did, in its own words.
+    async fn with_logs(&self, test: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
+        let marks: Vec<(String, PathBuf, u64)> = {
+            let running = self.running.lock().expect("services poisoned");
+            running.iter().map(|r| (r.name.clone(), r.log.clone(), log_length(&r.log))).collect()
+        };
+        test.await.map_err(|message| format!("{message}{}", logged_since(&marks)))
+    }
+
+    /// How many times the runner was started (0 without one; 1 when it never had to be restarted).
+    pub fn runner_starts(&self) -> usize {
+        self.runner.get().map_or(0, runner::Runner::starts)
     }
 
     /// Stops proxies, the services started here (SIGTERM to each one's process group, SIGKILL after 5 s)
@@ -242,6 +289,9 @@ impl System {
         self.stopping.store(true, Ordering::Relaxed);
         if let Some(watcher) = self.watcher.take() {
             watcher.abort();
+        }
+        if let Some(runner) = self.runner.get() {
+            runner.stop(&self.coordinator).await;
         }
         for proxy in self.proxies.drain(..) {
             proxy.stop().await;
@@ -280,6 +330,38 @@ impl Drop for ClearCurrent {
             *current = None;
         }
     }
+}
+
+fn log_length(log: &Path) -> u64 {
+    std::fs::metadata(log).map(|m| m.len()).unwrap_or(0)
+}
+
+/// What each service wrote to its log since its mark: `; LOG of NAME: LINE / LINE` with the last two lines
+/// of each log that grew (read from at most its last [`KEPT_OUTPUT`] bytes, made printable), the whole at
+/// most [`MESSAGE_LENGTH`].
+fn logged_since(marks: &[(String, PathBuf, u64)]) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut said = String::new();
+    for (name, log, mark) in marks {
+        let length = log_length(log);
+        if length <= *mark {
+            continue;
+        }
+        let mut added = Vec::new();
+        if let Ok(mut file) = std::fs::File::open(log) {
+            let _ = file.seek(SeekFrom::Start((*mark).max(length.saturating_sub(KEPT_OUTPUT as u64))));
+            let _ = file.take(KEPT_OUTPUT as u64).read_to_end(&mut added);
+        }
+        let text = String::from_utf8_lossy(&added);
+        // Lines that only underline the line above (Python's `^^^^` in tracebacks) say nothing alone.
+        let telling = |line: &&str| !line.trim().chars().all(|c| c.is_whitespace() || c == '^' || c == '~');
+        let last: Vec<String> = text.lines().filter(telling).rev().take(2).map(printable).collect();
+        if !last.is_empty() {
+            let last: Vec<String> = last.into_iter().rev().map(|line| line.trim().to_string()).collect();
+            said.push_str(&format!("; log of {name}: {}", last.join(" / ")));
+        }
+    }
+    bounded(&said, MESSAGE_LENGTH)
 }
 
 /// The last two lines of a service's log (read from its last [`KEPT_OUTPUT`] bytes, made printable and

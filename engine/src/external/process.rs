@@ -1,5 +1,5 @@
-//! The one place that starts processes for an external system: service commands and the functional
-//! test's command, each with `sh -c` in a process group of its own.
+//! The one place that starts processes for an external system: service commands, the functional test's
+//! command and its runner, each with `sh -c` in a process group of its own.
 //!
 //! Lifetime: a process group is signalled as a whole (the command and whatever it started); on Linux each
 //! started process also gets a parent-death signal, so that services end even when cloture is killed
@@ -64,6 +64,21 @@ pub(super) fn spawn_service(
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Child, String> {
     let log_file = std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let err_file = log_file.try_clone().map_err(|e| format!("cannot open {}: {e}", log.display()))?;
+    let mut process = shell(&format!("exec {command}"));
+    process.envs(env).stdout(log_file).stderr(err_file);
+    process.spawn().map_err(|e| e.to_string())
+}
+
+/// Starts the functional test's runner (`exec`ed by the shell, as a service), its output appended to `log`
+/// (a runner started again after a hang keeps writing to the same log).
+pub(super) fn spawn_runner(
+    command: &str,
+    log: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Child, String> {
+    let open = || std::fs::OpenOptions::new().create(true).append(true).open(log);
+    let log_file = open().map_err(|e| format!("cannot open {}: {e}", log.display()))?;
     let err_file = log_file.try_clone().map_err(|e| format!("cannot open {}: {e}", log.display()))?;
     let mut process = shell(&format!("exec {command}"));
     process.envs(env).stdout(log_file).stderr(err_file);

@@ -2,7 +2,8 @@
 """A service cloture cannot instrument (stdlib only): GET /total sums what back's /numbers returns.
 
 It handles back's error statuses and refused or reset connections with a 503, but not a timeout: that one
-ends in the generic handler as a 500. The bug cloture finds through its proxies.
+ends in the generic handler as a 500. The bug cloture finds through its proxies. GET /total-or-zero answers
+200 {"total": 0} instead of a 503: a fallback that hides back's failure from the caller.
 """
 import json
 import os
@@ -27,8 +28,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/":
             return self.reply(200, {"status": "ok"})
-        if self.path != "/total":
+        if self.path not in ("/total", "/total-or-zero"):
             return self.reply(404, {"error": "not found"})
+        unavailable = (200, {"total": 0}) if self.path == "/total-or-zero" else (503, None)
         try:
             try:
                 # W3C trace context, passed on as received: cloture's proxy links this call to the request.
@@ -38,9 +40,9 @@ class Handler(BaseHTTPRequestHandler):
                 with urllib.request.urlopen(request, timeout=0.5) as response:
                     numbers = json.load(response)["numbers"]
             except urllib.error.HTTPError:
-                return self.reply(503, {"error": "back is malfunctioning"})
+                return self.reply(unavailable[0], unavailable[1] or {"error": "back is malfunctioning"})
             except (ConnectionError, urllib.error.URLError):
-                return self.reply(503, {"error": "back is unavailable"})
+                return self.reply(unavailable[0], unavailable[1] or {"error": "back is unavailable"})
             self.reply(200, {"total": sum(numbers)})
         except Exception:
             traceback.print_exc()

@@ -420,6 +420,7 @@ fn uninstrumented_cinema(cinema: &Path, logs: &Path) -> (Vec<tokio::process::Chi
         to: to.into(),
         listen,
         upstream: format!("127.0.0.1:{upstream}"),
+        fault_body: Default::default(),
     };
     let file = ServicesFile {
         services: vec![

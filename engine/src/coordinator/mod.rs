@@ -11,7 +11,10 @@
 //! - `GET /v1/health` → `{"status":"ok"}`
 //! - `GET /v1/current?service=S&method=M&path=P` → `{"execution","parent","plan"}` or 204 when none
 //! - `POST /v1/executions/{id}/report` with a [`RemoteReport`] → 204
-//! - `GET /v1/executions/{id}/injected[?service=S]` → `{"injected": bool}`
+//! - `GET /v1/executions/{id}` → `{"execution","fault_free","injected"}`
+//! - `GET /v1/executions/{id}/injected[?service=S][&method=M]` → `{"injected": bool}`
+//! - `PUT`/`GET /v1/executions/{id}/references/{name}`: values a fault-free execution saved ([`references`])
+//! - `GET /v1/runner/next`, `POST /v1/runner/{id}/verdict`: a persistent test process ([`runner`])
 //!
 //! Every input is validated; a malformed or hostile request gets a 4xx and changes nothing. What a web page
 //! in a browser could send is refused: requests with an `Origin` or a cross-site `Sec-Fetch-Site`, a `Host`
@@ -41,6 +44,13 @@ use crate::net::{Body, BodyStalled, HarnessHealth, Limits};
 use crate::registry::valid_service_name;
 use crate::trace::{parse_plan, RemoteReport};
 
+mod references;
+mod runner;
+
+use references::{References, Refusal};
+pub use runner::RunnerVerdict;
+use runner::{Jobs, Next, NotTaken, VerdictBody};
+
 /// Environment variable naming the coordinator (`http://127.0.0.1:PORT`) for services in other processes.
 pub const COORDINATOR_ENV: &str = "CLOTURE_COORDINATOR";
 
@@ -59,6 +69,12 @@ pub struct Bounds {
     pub calls_per_execution: usize,
     /// Most reports one execution takes in (10 000).
     pub reports_per_execution: usize,
+    /// Most bytes of reference values (their JSON text) one exploration keeps (16 MiB); one value is at
+    /// most `report_bytes`.
+    pub reference_bytes: usize,
+    /// How long `GET /v1/runner/next` waits for an execution before answering 204 (20 s: well under the
+    /// idle timeout, so a waiting runner's connection is never closed under it).
+    pub runner_poll: Duration,
 }
 
 impl Default for Bounds {
@@ -69,6 +85,8 @@ impl Default for Bounds {
             calls_per_report: 10_000,
             calls_per_execution: 100_000,
             reports_per_execution: 10_000,
+            reference_bytes: 16 << 20,
+            runner_poll: Duration::from_secs(20),
         }
     }
 }
@@ -81,6 +99,8 @@ struct State {
     bounds: Bounds,
     /// Where the coordinator listens: the only `Host` it answers to.
     address: SocketAddr,
+    references: References,
+    jobs: Jobs,
 }
 
 /// A running coordinator.
@@ -119,7 +139,8 @@ impl Coordinator {
                 format!("the coordinator binds loopback only, not {address}"),
             ));
         }
-        let state = Arc::new(State { current: Current::default(), bounds, address });
+        let references = References::new(bounds.reference_bytes);
+        let state = Arc::new(State { current: Current::default(), bounds, address, references, jobs: Jobs::new() });
         let health = HarnessHealth::new();
         let stop = Arc::new(Notify::new());
         let task = tokio::spawn(accept(listener, Arc::clone(&state), Arc::clone(&stop), health.clone()));
@@ -151,6 +172,40 @@ impl Coordinator {
     /// The current-execution slot, for proxies.
     pub(crate) fn current(&self) -> Current {
         Arc::clone(&self.state.current)
+    }
+
+    /// The reference values fault-free executions saved and that stayed the same (see [`references`]).
+    pub fn references(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        self.state.references.stable()
+    }
+
+    /// Takes in reference values saved by an earlier exploration, for a replay; refused past
+    /// [`Bounds::reference_bytes`].
+    pub fn load_references(&self, values: std::collections::BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+        self.state.references.load(values).map_err(|refusal| match refusal {
+            Refusal::Full(most) => format!("the reference values take more than {most} bytes"),
+            other => format!("{other:?}"),
+        })
+    }
+
+    /// Offers execution `id` to the runner (docs/runner.md); the receiver gets its verdict.
+    pub(crate) fn offer_to_runner(&self, id: u64) -> tokio::sync::oneshot::Receiver<RunnerVerdict> {
+        self.state.jobs.offer(id)
+    }
+
+    /// Withdraws the offer of execution `id` (the deadline passed, or the runner died).
+    pub(crate) fn withdraw_from_runner(&self, id: u64) {
+        self.state.jobs.withdraw(id)
+    }
+
+    /// Whether the runner took execution `id`.
+    pub(crate) fn runner_took(&self, id: u64) -> bool {
+        self.state.jobs.taken(id)
+    }
+
+    /// The exploration is over: the runner's next poll answers 410 and it exits.
+    pub(crate) fn end_runner(&self) {
+        self.state.jobs.end()
     }
 
     /// Stops accepting connections, without waiting.
@@ -237,21 +292,178 @@ async fn answer(state: &State, request: Request<Body>) -> Response<Full<Bytes>> 
     match (request.method().clone(), segments.as_slice()) {
         (Method::GET, ["v1", "health"]) => reply(StatusCode::OK, json!({ "status": "ok" })),
         (Method::GET, ["v1", "current"]) => serve_current(state, &query(&request)),
-        (Method::POST, ["v1", "executions", id, "report"]) => {
+        (_, ["v1", "health"] | ["v1", "current"] | ["v1", "runner", "next"]) if request.method() != Method::GET => {
+            not_allowed("GET")
+        }
+        (method, ["v1", "executions", id, rest @ ..]) => {
+            let (id, rest) = (id.to_string(), rest.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            about_execution(state, method, &id, &rest, request).await.unwrap_or_else(|| no_endpoint(&path))
+        }
+        (Method::GET, ["v1", "runner", "next"]) => match state.jobs.next(state.bounds.runner_poll).await {
+            Next::Execution(id) => reply(StatusCode::OK, json!({ "execution": id.to_string() })),
+            Next::Nothing => empty(StatusCode::NO_CONTENT),
+            Next::Over => bad(StatusCode::GONE, "the exploration is over"),
+        },
+        (Method::POST, ["v1", "runner", id, "verdict"]) => {
             let id = id.to_string();
-            take_report(state, &id, request).await
+            take_verdict(state, &id, request).await
         }
-        (Method::GET, ["v1", "executions", id, "injected"]) => {
-            let Some(execution) = find(id) else {
-                return bad(StatusCode::NOT_FOUND, format!("no live execution `{id}`"));
-            };
-            let query = query(&request);
-            let service = query.get("service").map(String::as_str);
-            reply(StatusCode::OK, json!({ "injected": execution.fault_injected(service) }))
+        (_, ["v1", "runner", _, "verdict"]) => not_allowed("POST"),
+        _ => no_endpoint(&path),
+    }
+}
+
+fn no_endpoint(path: &str) -> Response<Full<Bytes>> {
+    bad(StatusCode::NOT_FOUND, format!("no such endpoint `{path}`"))
+}
+
+fn empty(status: StatusCode) -> Response<Full<Bytes>> {
+    Response::builder().status(status).body(Full::new(Bytes::new())).expect("a valid response")
+}
+
+/// `/v1/executions/{id}/…`; `None` for a path that names no endpoint.
+async fn about_execution(
+    state: &State,
+    method: Method,
+    id: &str,
+    rest: &[String],
+    request: Request<Body>,
+) -> Option<Response<Full<Bytes>>> {
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    Some(match (method, rest.as_slice()) {
+        (Method::POST, ["report"]) => take_report(state, id, request).await,
+        (Method::GET, ["injected"]) => injected(id, &query(&request)),
+        (Method::GET, []) => describe(id),
+        (Method::GET, ["references", name]) => read_reference(state, id, name),
+        (Method::PUT, ["references", name]) => {
+            let name = name.to_string();
+            save_reference(state, id, &name, request).await
         }
-        (_, ["v1", "health"] | ["v1", "current"] | ["v1", "executions", _, "injected"]) => not_allowed("GET"),
-        (_, ["v1", "executions", _, "report"]) => not_allowed("POST"),
-        _ => bad(StatusCode::NOT_FOUND, format!("no such endpoint `{path}`")),
+        (_, [] | ["injected"]) => not_allowed("GET"),
+        (_, ["report"]) => not_allowed("POST"),
+        (_, ["references", _]) => not_allowed("GET, PUT"),
+        _ => return None,
+    })
+}
+
+fn no_execution(id: &str) -> Response<Full<Bytes>> {
+    bad(StatusCode::NOT_FOUND, format!("no live execution `{id}`"))
+}
+
+/// `GET /v1/executions/{id}`: whether the execution has faults planned, and whether one was injected.
+fn describe(id: &str) -> Response<Full<Bytes>> {
+    let Some(execution) = find(id) else { return no_execution(id) };
+    let body = json!({
+        "execution": execution.id().to_string(),
+        "fault_free": execution.plan_header().is_none(),
+        "injected": execution.fault_injected(None),
+    });
+    reply(StatusCode::OK, body)
+}
+
+/// `GET /v1/executions/{id}/injected[?service=S][&method=M]`.
+fn injected(id: &str, query: &HashMap<String, String>) -> Response<Full<Bytes>> {
+    let Some(execution) = find(id) else { return no_execution(id) };
+    let service = query.get("service").map(String::as_str);
+    let injected = match query.get("method") {
+        None => execution.fault_injected(service),
+        Some(method) => execution.trace().injected().any(|(call, _)| {
+            call.method.eq_ignore_ascii_case(method) && service.is_none_or(|service| call.to == service)
+        }),
+    };
+    reply(StatusCode::OK, json!({ "injected": injected }))
+}
+
+/// A request body of at most `most` bytes, or the answer that refuses it.
+async fn read_body(request: Request<Body>, most: usize, what: &str) -> Result<Bytes, Response<Full<Bytes>>> {
+    match Limited::new(request.into_body(), most).collect().await {
+        Ok(body) => Ok(body.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(bad(StatusCode::PAYLOAD_TOO_LARGE, format!("{what} is at most {most} bytes")))
+        }
+        Err(error) if error.downcast_ref::<BodyStalled>().is_some() => {
+            Err(bad(StatusCode::REQUEST_TIMEOUT, error.to_string()))
+        }
+        Err(error) => Err(bad(StatusCode::BAD_REQUEST, format!("the body could not be read: {error}"))),
+    }
+}
+
+/// `PUT /v1/executions/{id}/references/{name}`: a fault-free execution saves a value (any JSON).
+async fn save_reference(state: &State, id: &str, name: &str, request: Request<Body>) -> Response<Full<Bytes>> {
+    if !is_json(request.headers()) {
+        return bad(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a reference value is sent as `Content-Type: application/json`",
+        );
+    }
+    if !references::valid_name(name) {
+        return bad(StatusCode::BAD_REQUEST, "a reference name is 1 to 128 letters, digits, `-`, `_`, `.` or `:`");
+    }
+    let Some(execution) = find(id) else { return no_execution(id) };
+    let body = match read_body(request, state.bounds.report_bytes, "a reference value").await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(error) => return bad(StatusCode::BAD_REQUEST, format!("not JSON: {error}")),
+    };
+    if execution.plan_header().is_some() {
+        return bad(
+            StatusCode::CONFLICT,
+            format!("execution {id} has faults planned: only a fault-free execution saves reference values"),
+        );
+    }
+    match state.references.save(name, value) {
+        Ok(()) => empty(StatusCode::NO_CONTENT),
+        Err(refusal) => bad(StatusCode::INSUFFICIENT_STORAGE, format!("`{name}` is not saved: {refusal:?}")),
+    }
+}
+
+/// `GET /v1/executions/{id}/references/{name}`: the value a fault-free execution saved.
+fn read_reference(state: &State, id: &str, name: &str) -> Response<Full<Bytes>> {
+    if !references::valid_name(name) {
+        return bad(StatusCode::BAD_REQUEST, "a reference name is 1 to 128 letters, digits, `-`, `_`, `.` or `:`");
+    }
+    if find(id).is_none() {
+        return no_execution(id);
+    }
+    match state.references.read(name) {
+        Ok(value) => reply(StatusCode::OK, json!({ "value": value })),
+        Err(Refusal::Unstable) => bad(
+            StatusCode::CONFLICT,
+            format!("`{name}` differs between fault-free executions: there is no one reference value to compare with"),
+        ),
+        Err(_) => bad(StatusCode::NOT_FOUND, format!("no fault-free execution saved a reference value `{name}`")),
+    }
+}
+
+/// The largest verdict a runner may post.
+const VERDICT_BYTES: usize = 64 * 1024;
+
+/// `POST /v1/runner/{id}/verdict`: the runner's verdict on the execution it took.
+async fn take_verdict(state: &State, id: &str, request: Request<Body>) -> Response<Full<Bytes>> {
+    if !is_json(request.headers()) {
+        return bad(StatusCode::UNSUPPORTED_MEDIA_TYPE, "a verdict is sent as `Content-Type: application/json`");
+    }
+    let Ok(execution) = id.parse::<u64>() else { return bad(StatusCode::NOT_FOUND, format!("no execution `{id}`")) };
+    let body = match read_body(request, VERDICT_BYTES, "a verdict").await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
+    let verdict: VerdictBody = match serde_json::from_slice(&body) {
+        Ok(verdict) => verdict,
+        Err(error) => return bad(StatusCode::BAD_REQUEST, format!("not a verdict: {error}")),
+    };
+    let verdict = if verdict.passed { Ok(()) } else { Err(verdict.message) };
+    match state.jobs.verdict(execution, verdict) {
+        Ok(()) => empty(StatusCode::NO_CONTENT),
+        Err(NotTaken::NotOffered) => {
+            bad(StatusCode::NOT_FOUND, format!("execution {id} is not offered to the runner (over, or never)"))
+        }
+        Err(NotTaken::NotTaken) => {
+            bad(StatusCode::CONFLICT, format!("execution {id} was not taken: take it with `GET /v1/runner/next` first"))
+        }
     }
 }
 
@@ -309,19 +521,11 @@ async fn take_report(state: &State, id: &str, request: Request<Body>) -> Respons
     if !is_json(request.headers()) {
         return bad(StatusCode::UNSUPPORTED_MEDIA_TYPE, "a report is sent as `Content-Type: application/json`");
     }
-    let Some(execution) = find(id) else {
-        return bad(StatusCode::NOT_FOUND, format!("no live execution `{id}`"));
-    };
+    let Some(execution) = find(id) else { return no_execution(id) };
     let bounds = state.bounds;
-    let body = match Limited::new(request.into_body(), bounds.report_bytes).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return bad(StatusCode::PAYLOAD_TOO_LARGE, format!("a report is at most {} bytes", bounds.report_bytes))
-        }
-        Err(error) if error.downcast_ref::<BodyStalled>().is_some() => {
-            return bad(StatusCode::REQUEST_TIMEOUT, error.to_string())
-        }
-        Err(error) => return bad(StatusCode::BAD_REQUEST, format!("the body could not be read: {error}")),
+    let body = match read_body(request, bounds.report_bytes, "a report").await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
     };
     let report: RemoteReport = match serde_json::from_slice(&body) {
         Ok(report) => report,
@@ -336,9 +540,7 @@ async fn take_report(state: &State, id: &str, request: Request<Body>) -> Respons
     }
     let intake = Intake { calls: bounds.calls_per_execution, reports: bounds.reports_per_execution };
     match execution.absorb(report, intake) {
-        Ok(()) => {
-            Response::builder().status(StatusCode::NO_CONTENT).body(Full::new(Bytes::new())).expect("a valid response")
-        }
+        Ok(()) => empty(StatusCode::NO_CONTENT),
         Err(crossed) => bad(
             StatusCode::TOO_MANY_REQUESTS,
             format!("execution {id} reached {crossed}: the report is dropped and the execution marked truncated"),
@@ -366,7 +568,7 @@ fn serve_current(state: &State, query: &HashMap<String, String>) -> Response<Ful
     }
     let execution = state.current.lock().expect("coordinator state poisoned").clone();
     match execution {
-        None => Response::builder().status(StatusCode::NO_CONTENT).body(Full::new(Bytes::new())).expect("valid"),
+        None => empty(StatusCode::NO_CONTENT),
         Some(execution) => {
             let parent = match execution.external_root(service, method, path, state.bounds.calls_per_execution) {
                 Ok(parent) => parent,

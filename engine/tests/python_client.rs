@@ -1,0 +1,282 @@
+//! The Python package `clients/python` (module `cloture`, and `filibuster.assertions` for tests written
+//! for Filibuster) against the stdlib-only pair of `tests/python` (`front` calls `back`) behind cloture's
+//! proxies: a Filibuster test finds front's unhandled timeout, as a command per execution and through the
+//! persistent runner alike; reference values catch a fallback that hides a failure; a runner busy past the
+//! deadline is killed and started again; the entry proxy keeps the test's answers, so a 200 hiding a failure is
+//! warned about. The package is installed into a fresh virtual environment when a
+//! package registry is reachable (setuptools is fetched to build it), else taken from `clients/python/src`
+//! on `PYTHONPATH`. Skipped, saying so, when python3 is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use cloture::external::{ServicesFile, System};
+use cloture::report::{FailureClass, Outcome, Report};
+use cloture::{Config, Fault};
+
+fn python_available() -> bool {
+    Command::new("python3").arg("--version").output().is_ok_and(|out| out.status.success())
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the engine is in the workspace").to_path_buf()
+}
+
+fn tests_python() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python")
+}
+
+/// How commands run Python with the package: `env VARS… PYTHON`.
+struct PythonEnv {
+    /// `PYTHONPATH=…` when the package could not be installed.
+    path: Option<String>,
+    python: PathBuf,
+}
+
+impl PythonEnv {
+    /// `env VARS… PYTHON ARGS`, with `vars` added.
+    fn command(&self, vars: &[(&str, String)], args: &str) -> String {
+        let mut command = "env".to_string();
+        for (name, value) in vars {
+            command.push_str(&format!(" {name}={value}"));
+        }
+        if let Some(path) = &self.path {
+            command.push_str(&format!(" PYTHONPATH={path}"));
+        }
+        format!("{command} {} {args}", self.python.display())
+    }
+}
+
+/// The package installed into a fresh virtual environment (once per run of this test binary), or on
+/// `PYTHONPATH` when pip cannot build it (no registry reachable).
+fn python_env() -> &'static PythonEnv {
+    static ENV: OnceLock<PythonEnv> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-client-venv");
+        let _ = std::fs::remove_dir_all(&venv);
+        let created = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success());
+        let python = venv.join("bin/python");
+        let package = workspace().join("clients/python");
+        let installed = created
+            && Command::new(&python)
+                .args(["-m", "pip", "install", "-q", "--retries", "1", "--timeout", "20"])
+                .arg(&package)
+                .status()
+                .is_ok_and(|s| s.success());
+        if installed {
+            return PythonEnv { path: None, python };
+        }
+        eprintln!("the package could not be installed into a virtual environment: using clients/python/src");
+        PythonEnv { path: Some(package.join("src").display().to_string()), python: PathBuf::from("python3") }
+    })
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
+    listeners.iter().map(|l| l.local_addr().expect("address").port()).collect()
+}
+
+/// The pair behind proxies (front → back, test → front); the URL of the entry proxy.
+async fn start_pair(logs: &Path) -> (System, String) {
+    let dir = tests_python();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let ports = free_ports(4);
+        let (back, front, to_back, to_front) = (ports[0], ports[1], ports[2], ports[3]);
+        let file: ServicesFile = serde_json::from_value(serde_json::json!({
+            "services": [
+                { "name": "back", "command": format!("python3 {}/back.py {back}", dir.display()), "port": back },
+                { "name": "front", "command": format!("python3 {}/front.py {front}", dir.display()), "port": front,
+                  "env": { "BACK_URL": format!("http://127.0.0.1:{to_back}") } },
+            ],
+            "proxies": [
+                { "from": "front", "to": "back", "listen": to_back, "upstream": format!("127.0.0.1:{back}") },
+                { "from": "test", "to": "front", "listen": to_front, "upstream": format!("127.0.0.1:{front}") },
+            ],
+        }))
+        .expect("a valid services file");
+        match System::start(&file, logs, Default::default()).await {
+            Ok(system) => return (system, format!("http://127.0.0.1:{to_front}")),
+            Err(error) if attempt < 5 => eprintln!("retrying on other ports: {error}"),
+            Err(error) => panic!("the pair did not start: {error}"),
+        }
+    }
+}
+
+fn logs(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("cloture-python-client-{name}-{}", std::process::id()))
+}
+
+/// What one execution came to: its faults (`from->to`, fault), outcome and failure class.
+type ExecutionOutcome = (Vec<(String, Fault)>, Outcome, Option<FailureClass>);
+
+/// What each execution of a report came to.
+fn outcomes(report: &Report) -> Vec<ExecutionOutcome> {
+    report
+        .executions
+        .iter()
+        .map(|e| {
+            let faults = e.faults.iter().map(|f| (format!("{}->{}", f.from, f.to), f.fault)).collect();
+            (faults, e.outcome, e.failure.as_ref().map(|f| f.class))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_test_written_for_filibuster_finds_the_unhandled_timeout_as_a_command_and_through_the_runner() {
+    if !python_available() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let python = python_env();
+    let logs = logs("filibuster");
+    let (mut system, front) = start_pair(&logs).await;
+    let test = tests_python().join("filibuster_total.py");
+    let vars = [("FRONT_URL", front)];
+    let config = Config { deadline: Duration::from_secs(20), ..Config::default() };
+
+    let command = python.command(&vars, &test.display().to_string());
+    let by_command = cloture::explore(&config, system.command_test(&command)).await;
+    let runner = python.command(&vars, &format!("-m cloture.runner {}:test_total", test.display()));
+    let by_runner = cloture::explore(&config, system.runner_test(&runner)).await;
+    let starts = system.runner_starts();
+    system.stop().await;
+    std::fs::remove_dir_all(&logs).ok();
+
+    for report in [by_command.expect("the exploration completes"), by_runner.expect("the exploration completes")] {
+        let summary = report.terminal_summary();
+        assert_eq!(report.summary.executions, 7, "{summary}");
+        let failing: Vec<_> = report.executions.iter().filter(|e| e.outcome == Outcome::Fail).collect();
+        assert_eq!(failing.len(), 1, "{summary}");
+        assert_eq!(failing[0].faults[0].fault, Fault::Slow, "{summary}");
+        let failure = failing[0].failure.as_ref().expect("a failure");
+        assert_eq!(failure.class, FailureClass::Crash, "{summary}");
+        assert!(failure.message.contains("front answered 500"), "{summary}");
+        // Why, in front's own words: the body of its 500 (seen by the entry proxy), and its log meanwhile.
+        assert!(failure.message.contains(r#"(body: {"error": "internal server error"})"#), "{}", failure.message);
+        assert!(failure.message.contains("; log of front: "), "{}", failure.message);
+        assert!(failure.message.contains("TimeoutError"), "{}", failure.message);
+        assert_eq!(report.vulnerabilities.len(), 1, "{summary}");
+    }
+    assert_eq!(starts, 1, "the runner ran every execution without being started again");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_same_executions_come_out_of_a_command_and_a_runner() {
+    if !python_available() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let python = python_env();
+    let logs = logs("same");
+    let (mut system, front) = start_pair(&logs).await;
+    let test = tests_python().join("filibuster_total.py");
+    let vars = [("FRONT_URL", front)];
+    let config = Config { deadline: Duration::from_secs(20), ..Config::default() };
+    let command = python.command(&vars, &test.display().to_string());
+    let by_command = cloture::explore(&config, system.command_test(&command)).await.expect("it completes");
+    let runner = python.command(&vars, &format!("-m cloture.runner {}", test.display()));
+    let by_runner = cloture::explore(&config, system.runner_test(&runner)).await.expect("it completes");
+    system.stop().await;
+    std::fs::remove_dir_all(&logs).ok();
+    assert_eq!(outcomes(&by_command), outcomes(&by_runner));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn reference_values_catch_a_fallback_that_hides_a_failure() {
+    if !python_available() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let python = python_env();
+    let logs = logs("reference");
+    let (mut system, front) = start_pair(&logs).await;
+    let test = tests_python().join("reference_total.py");
+    let runner =
+        python.command(&[("FRONT_URL", front)], &format!("-m cloture.runner {}:test_total_or_zero", test.display()));
+    let config = Config { deadline: Duration::from_secs(20), ..Config::default() };
+    let report = cloture::explore(&config, system.runner_test(&runner)).await;
+    let references = system.coordinator.references();
+    system.stop().await;
+    std::fs::remove_dir_all(&logs).ok();
+
+    let report = report.expect("the exploration completes");
+    let summary = report.terminal_summary();
+    assert_eq!(references.get("front:total"), Some(&serde_json::json!({"total": 6})));
+    // Every fault front handles becomes a 200 {"total": 0}: not the fault-free answer.
+    let hidden: Vec<_> = report
+        .executions
+        .iter()
+        .filter(|e| e.failure.as_ref().is_some_and(|f| f.message.contains("not the fault-free answer")))
+        .collect();
+    assert!(!hidden.is_empty(), "{summary}");
+    for execution in hidden {
+        let failure = execution.failure.as_ref().expect("failed");
+        assert_eq!(failure.class, FailureClass::Rejected, "{summary}");
+        assert!(matches!(execution.faults[0].fault, Fault::Connect | Fault::Status(_)), "{summary}");
+    }
+    assert!(report.executions.iter().filter(|e| e.reference).all(|e| e.outcome == Outcome::Pass), "{summary}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_runner_busy_past_the_deadline_is_killed_and_started_again() {
+    if !python_available() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let python = python_env();
+    let logs = logs("deadline");
+    let (mut system, front) = start_pair(&logs).await;
+    let test = tests_python().join("reference_total.py");
+    let spec = format!("-m cloture.runner {}:test_slow_when_faulted", test.display());
+    let runner = python.command(&[("FRONT_URL", front)], &spec);
+    let config =
+        Config { deadline: Duration::from_secs(2), max_executions: Some(4), reduce: false, ..Config::default() };
+    let report = cloture::explore(&config, system.runner_test(&runner)).await;
+    let starts = system.runner_starts();
+    system.stop().await;
+    std::fs::remove_dir_all(&logs).ok();
+
+    let report = report.expect("the exploration completes");
+    let summary = report.terminal_summary();
+    assert_eq!(report.executions.len(), 4, "{summary}");
+    let (references, faulted): (Vec<_>, Vec<_>) = report.executions.iter().partition(|e| e.reference);
+    assert!(references.iter().all(|e| e.outcome == Outcome::Pass), "{summary}");
+    for execution in &faulted {
+        let class = execution.failure.as_ref().map(|f| f.class);
+        assert!(matches!(class, Some(FailureClass::Timeout | FailureClass::Hang)), "{summary}");
+    }
+    // Started for the first execution, and again after the first hang (the second hang ends the run).
+    assert_eq!(starts, 2, "{summary}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_entry_proxy_s_answers_show_a_200_that_hides_a_failure_to_a_test_that_accepts_anything() {
+    if !python_available() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let logs = logs("masked");
+    let (mut system, front) = start_pair(&logs).await;
+    let command =
+        format!("python3 -c \"import urllib.request; urllib.request.urlopen('{front}/total-or-zero').read()\"");
+    let config = Config { deadline: Duration::from_secs(20), ..Config::default() };
+    let report = cloture::explore(&config, system.command_test(&command)).await;
+    system.stop().await;
+    std::fs::remove_dir_all(&logs).ok();
+
+    let report = report.expect("the exploration completes");
+    let summary = report.terminal_summary();
+    let masked: Vec<_> = report
+        .executions
+        .iter()
+        .filter(|e| e.warnings.iter().any(|w| w.kind == cloture::report::WarningKind::MaskedFailure))
+        .collect();
+    // connect and the three statuses: front answers 200 {"total": 0}; the fault-free answer was {"total": 6}.
+    assert_eq!(masked.len(), 4, "{summary}");
+    assert!(masked.iter().all(|e| e.outcome == Outcome::Pass && !e.faults.is_empty()), "{summary}");
+}
