@@ -72,6 +72,8 @@ pub mod files;
 pub mod graph;
 /// The HTML report: one self-contained page to read in a browser.
 pub mod html;
+/// Outbound calls inside an execution: registration, fault decision, record (shared by every client).
+mod inject;
 /// Merging the reports of a partitioned exploration into one.
 pub mod merge;
 /// The accept loop of cloture's own endpoints.
@@ -82,6 +84,8 @@ pub mod oracle;
 pub mod panic;
 /// Planning: candidates, dynamic reduction, domination and search order.
 pub mod plan;
+/// The context headers: cloture's own and its entries in W3C `tracestate` and `baggage`.
+pub mod propagate;
 /// Proxy mode for services cloture cannot instrument.
 pub mod proxy;
 /// Which service listens where: names for call targets.

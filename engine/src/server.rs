@@ -24,8 +24,9 @@ use crate::call::{CallKey, CallSite};
 use crate::context::{Context, Execution};
 use crate::coordinator;
 use crate::panic::{install_panic_hook, CatchPanic};
+use crate::propagate;
 use crate::registry::register_service;
-use crate::trace::{parse_plan, RemoteReport, EXECUTION_HEADER, PARENT_HEADER, PLAN_HEADER};
+use crate::trace::{parse_plan, RemoteReport};
 
 /// Marks a 500 response produced from an error the handler did not handle: carried as a response
 /// extension, read by [`serve`], never sent on the wire.
@@ -113,17 +114,15 @@ where
     if request.uri().path() == COVERAGE_PATH && cloture_coverage::runtime::enabled() {
         return Ok(coverage_snapshot(&name, &request).map(Full::new));
     }
-    let id = header(&request, EXECUTION_HEADER).and_then(|id| id.parse::<u64>().ok());
-    let parent = header(&request, PARENT_HEADER).and_then(|key| key.parse::<CallKey>().ok());
-    let local = id.and_then(Execution::lookup);
-    let response = match (local, id, parent) {
+    let incoming = propagate::extract(request.headers());
+    let local = incoming.as_ref().and_then(|incoming| Execution::lookup(incoming.execution));
+    let response = match (local, incoming) {
         // In-process: the execution lives here.
-        (Some(execution), _, Some(parent)) => in_context(&execution, &name, parent, &handler, request).await,
+        (Some(execution), Some(incoming)) => in_context(&execution, &name, incoming.parent, &handler, request).await,
         // Another process runs the execution: decide from the plan in the headers, report afterwards.
-        (None, Some(id), Some(parent)) if coordinator::configured().is_some() => {
-            let plan = header(&request, PLAN_HEADER).map(parse_plan).unwrap_or(Ok(HashMap::new()));
-            match plan {
-                Ok(plan) => remote(id, plan, parent, &name, &handler, request).await,
+        (None, Some(incoming)) if coordinator::configured().is_some() => {
+            match incoming.plan.as_deref().map(parse_plan).unwrap_or(Ok(HashMap::new())) {
+                Ok(plan) => remote(incoming.execution, plan, incoming.parent, &name, &handler, request).await,
                 Err(why) => {
                     tracing::warn!(service = %name, %why, "ignoring a malformed plan header");
                     plain(&name, &handler, request).await
@@ -131,7 +130,7 @@ where
             }
         }
         // No context: in coordinator mode, a request of an external test; ask which execution is on.
-        (None, None, _) if coordinator::configured().is_some() => {
+        (None, None) if coordinator::configured().is_some() => {
             let path = request.uri().path().to_string();
             match coordinator::current(&name, request.method().as_str(), &path).await {
                 Some((id, parent, plan)) => remote(id, plan, parent, &name, &handler, request).await,
@@ -242,10 +241,6 @@ where
             internal_error()
         }
     }
-}
-
-fn header<'a>(request: &'a Request<Bytes>, name: &str) -> Option<&'a str> {
-    request.headers().get(name).and_then(|value| value.to_str().ok())
 }
 
 fn internal_error() -> Response<Bytes> {
