@@ -191,6 +191,11 @@ fn injected(fault: Fault, target: &str) -> Result<Response, Error> {
             headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             Ok(Response { status, headers, body })
         }
+        Fault::Grpc(code) => {
+            // What a gRPC server answers (trailers only), should a plan name a gRPC code for this call.
+            let (parts, body) = crate::fault::injected_grpc(code).into_parts();
+            Ok(Response { status: parts.status, headers: parts.headers, body })
+        }
         Fault::Slow | Fault::Delay(_) => unreachable!("faults that hold a call are made by `transmit`"),
     }
 }

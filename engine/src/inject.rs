@@ -13,7 +13,7 @@ use crate::context::{Context, Execution};
 use crate::fault::Fault;
 use crate::propagate;
 use crate::registry;
-use crate::trace::{CallOutcome, TimeLimit};
+use crate::trace::{CallOutcome, TimeLimit, Transport};
 
 /// Where a call is made and what it asks for: everything but the context that names a call.
 #[derive(Clone, Copy, Debug)]
@@ -116,6 +116,45 @@ impl Outbound {
     pub fn finish(&self, outcome: CallOutcome) {
         self.execution.complete(self.index, outcome);
     }
+}
+
+/// How a call ended that got a response: its gRPC status when the callee answered a gRPC error in the
+/// headers ("trailers only", as gRPC servers answer errors), else its HTTP status.
+pub(crate) fn answered(status: http::StatusCode, headers: &HeaderMap) -> CallOutcome {
+    let grpc = headers.get("grpc-status").and_then(|code| code.to_str().ok()).and_then(|code| code.parse::<u8>().ok());
+    match grpc {
+        Some(code) if code != 0 => CallOutcome::Grpc(code),
+        _ => CallOutcome::Status(status.as_u16()),
+    }
+}
+
+/// How a call failed that got no response, read from its error's chain of causes: no connection (refused,
+/// reset before an answer), no answer in time, or anything else.
+pub(crate) fn failed(error: &(dyn std::error::Error + 'static)) -> CallOutcome {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionRefused, ConnectionReset, TimedOut};
+    let mut cause = Some(error);
+    let mut transport = Transport::Request;
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                TimedOut => return CallOutcome::Transport(Transport::Timeout),
+                ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe => transport = Transport::Connect,
+                _ => {}
+            }
+        }
+        if let Some(client) = error.downcast_ref::<hyper_util::client::legacy::Error>() {
+            if client.is_connect() {
+                transport = Transport::Connect;
+            }
+        }
+        // Timeouts of tower, tokio and tonic are their own types: their text says what they are.
+        let text = error.to_string().to_ascii_lowercase();
+        if text.contains("timed out") || text.contains("timeout expired") || text.contains("deadline has elapsed") {
+            return CallOutcome::Transport(Transport::Timeout);
+        }
+        cause = error.source();
+    }
+    CallOutcome::Transport(transport)
 }
 
 /// Waits out a hold decided for a call, then runs the call: the wait happens inside whatever time limit the

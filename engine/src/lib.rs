@@ -92,12 +92,21 @@ pub mod proxy;
 pub mod registry;
 /// The report: schema, vulnerabilities, terminal summary.
 pub mod report;
+/// reqwest: a `reqwest_middleware::Middleware` (feature `reqwest`).
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 /// Server loop with context propagation and panic capture.
 pub mod server;
 /// SIGINT, SIGTERM and SIGHUP turned into stopping the exploration.
 pub mod signals;
+/// Call sites in the caller's own code, for clients that cannot take `#[track_caller]`.
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+mod site;
 /// Quoting for command lines printed to be pasted.
 pub mod text;
+/// Tower layers: the server layer and a client layer for hyper-util clients and tonic channels.
+#[cfg(feature = "tower")]
+pub mod tower;
 /// What an execution observed, as data: calls, typed outcomes, crashes.
 pub mod trace;
 
@@ -112,4 +121,4 @@ pub use fault::{Catalog, Fault};
 pub use oracle::{fault_injected, fault_injected_on};
 pub use registry::register_service;
 pub use report::Report;
-pub use server::{serve, Unhandled};
+pub use server::{serve, ServerLayer, Unhandled};

@@ -181,6 +181,7 @@ impl Route {
                 *response.status_mut() = status;
                 Ok(response)
             }
+            Some(Fault::Grpc(code)) => Ok(crate::fault::injected_grpc(code).map(Full::new)),
             None | Some(Fault::Delay(_)) => {
                 // Tell the callee which call delivered its request: the trace goes on, with this call's key as
                 // the parent-id, so a callee that passes the header on links its own calls to this one.

@@ -300,7 +300,7 @@ impl Planner {
             {
                 continue;
             }
-            for fault in self.catalog.faults_for(&call.to) {
+            for fault in self.catalog.faults_for_call(&call.to, &call.method, &call.path) {
                 // A call without a time limit cannot time out: `slow` shows what happens to it instead.
                 if fault == Fault::Timeout && call.limit == TimeLimit::None {
                     continue;
