@@ -23,7 +23,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use http_body_util::{Either, Full};
-use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::context::Context;
@@ -32,6 +31,7 @@ use crate::inject::{answered, failed, held, Call, Injection, Outbound};
 use crate::server::is_grpc;
 pub use crate::server::{Body, Instrumented, ServerLayer};
 use crate::trace::TimeLimit;
+pub use tower_layer::Layer;
 
 /// The errors of an instrumented client: the inner client's, or an injected one.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -98,15 +98,24 @@ where
             path: request.uri().path(),
             limit: if grpc { grpc_timeout(request.headers()) } else { TimeLimit::Unknown },
         };
-        let outbound = Outbound::begin_in(&context, &call);
+        let (limit, outbound) = (call.limit, Outbound::begin_in(&context, &call));
         let hold = match outbound.injection() {
             Injection::Answer(fault) => return Box::pin(std::future::ready(injected(fault, grpc, outbound.target()))),
             Injection::Send { hold } => hold,
         };
         outbound.propagate(request.headers_mut());
+        let target = outbound.target().to_string();
         Box::pin(async move {
             // The inner client is called only after the hold: a tonic channel dispatches a call when called.
-            let result = held(hold, async move { inner.call(request).await.map_err(Into::into) }).await;
+            let call = held(hold, async move { inner.call(request).await.map_err(Into::into) });
+            let result = match limit {
+                // The call's own limit (gRPC's deadline) is enforced by the client inside this layer, after the
+                // hold: here it covers the hold too.
+                TimeLimit::Within(limit) if hold.is_some() => {
+                    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| Err(timeout_error(grpc, &target)))
+                }
+                _ => call.await,
+            };
             outbound.finish(match &result {
                 Ok(response) => answered(response.status(), response.headers()),
                 Err(error) => failed(error.as_ref()),
