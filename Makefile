@@ -61,7 +61,7 @@ ifeq ($(SYSTEM),shop)
 	cargo llvm-cov report --html
 	@scripts/coverage-summary.sh shop
 	CLOTURE_DECODE_OBJECT="$(CURDIR)/target/llvm-cov-target/debug/shop-faulty" \
-	  CLOTURE_DECODE_PROFILES="$(CURDIR)/target/llvm-cov-target" \
+	  CLOTURE_DECODE_PROFILES="$(CURDIR)/target/llvm-cov-target" CLOTURE_DECODE_SOURCES=examples/shop \
 	  cargo test -q -p cloture-coverage --test decode_equals_llvm_cov -- --include-ignored --nocapture
 	@echo "cloture report: target/cloture/shop/report.html"
 else

@@ -254,7 +254,8 @@ impl Layout {
         // size per record.
         let delta = self.counters_delta.wrapping_sub((index * DATA_RECORD_SIZE) as u64);
         let offset = counter_ptr.wrapping_sub(delta) as i64;
-        let fits = |o: usize| o.is_multiple_of(8) && o.checked_add(count * 8).is_some_and(|end| end <= self.counters_len);
+        let fits =
+            |o: usize| o.is_multiple_of(8) && o.checked_add(count * 8).is_some_and(|end| end <= self.counters_len);
         match usize::try_from(offset) {
             Ok(offset) if fits(offset) => Ok(RawRecord { name_ref, hash, offset, count }),
             _ => Err(format!("counters at offset {offset} (x{count}) are outside the counters")),
