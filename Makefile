@@ -4,6 +4,9 @@ FAULTY_ARGS ?=
 # The system `make faulty` explores: the cinema (cloture's own client and server) or the shop (axum,
 # reqwest and tonic with cloture's layers).
 SYSTEM ?= cinema
+# cargo-llvm-cov leaves out `examples/` by default; the shop lives there, so its report keeps it and leaves
+# out the rest of what the default leaves out (the toolchain, registry crates, build outputs, tests).
+SHOP_COV_REPORT = --no-default-ignore-filename-regex --ignore-filename-regex '/rustc/|/\.cargo/|/\.rustup/|/target/|/tests/|/benches/'
 
 # Written by scripts/ensure-tools.sh (LLVM_COV / LLVM_PROFDATA when Debian's LLVM is the fallback). When it
 # is missing, make runs the rule below first and then reads it; a failure there only matters to the
@@ -58,7 +61,7 @@ coverage: clean-coverage
 faulty: clean-coverage
 ifeq ($(SYSTEM),shop)
 	cargo llvm-cov run --no-report -p shop --bin shop-faulty -- explore $(FAULTY_ARGS)
-	cargo llvm-cov report --html
+	cargo llvm-cov report --html $(SHOP_COV_REPORT)
 	@scripts/coverage-summary.sh shop
 	CLOTURE_DECODE_OBJECT="$(CURDIR)/target/llvm-cov-target/debug/shop-faulty" \
 	  CLOTURE_DECODE_PROFILES="$(CURDIR)/target/llvm-cov-target" CLOTURE_DECODE_SOURCES=examples/shop \
