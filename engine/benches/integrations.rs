@@ -94,7 +94,7 @@ async fn bench(rounds: usize) {
 async fn round_of(clients: &Clients) -> [Duration; 5] {
     let mut times = [Duration::ZERO; 5];
     let mut layered = clients.layered.clone();
-    for client in 0..5 {
+    for (client, time) in times.iter_mut().enumerate() {
         let started = Instant::now();
         for _ in 0..ROUND {
             match client {
@@ -111,7 +111,7 @@ async fn round_of(clients: &Clients) -> [Duration; 5] {
                 _ => expect_ok(clients.cloture.get(&clients.url).send().await.map(|response| response.bytes().clone())),
             }
         }
-        times[client] = started.elapsed();
+        *time = started.elapsed();
     }
     times
 }

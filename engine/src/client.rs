@@ -18,7 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::fault::Fault;
-use crate::inject::{held, Call, Injection, Outbound};
+use crate::inject::{answered, held, Call, Injection, Outbound};
 use crate::trace::{CallOutcome, TimeLimit, Transport};
 
 /// A pooled HTTP/1 client whose calls cloture can observe and fault. Cheap to clone.
@@ -133,7 +133,7 @@ impl RequestBuilder {
         // so does any limit the caller set around this call). In an exploration the wait is virtual.
         let result = self.transmit(uri, Some(&outbound), hold).await;
         outbound.finish(match &result {
-            Ok(response) => CallOutcome::Status(response.status.as_u16()),
+            Ok(response) => answered(response.status, &response.headers),
             Err(error) => error.kind.outcome(),
         });
         result

@@ -13,7 +13,7 @@ use crate::context::{Context, Execution};
 use crate::fault::Fault;
 use crate::propagate;
 use crate::registry;
-use crate::trace::{CallOutcome, TimeLimit, Transport};
+use crate::trace::{CallOutcome, TimeLimit};
 
 /// Where a call is made and what it asks for: everything but the context that names a call.
 #[derive(Clone, Copy, Debug)]
@@ -130,7 +130,9 @@ pub(crate) fn answered(status: http::StatusCode, headers: &HeaderMap) -> CallOut
 
 /// How a call failed that got no response, read from its error's chain of causes: no connection (refused,
 /// reset before an answer), no answer in time, or anything else.
+#[cfg(any(feature = "tower", feature = "reqwest"))]
 pub(crate) fn failed(error: &(dyn std::error::Error + 'static)) -> CallOutcome {
+    use crate::trace::Transport;
     use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionRefused, ConnectionReset, TimedOut};
     let mut cause = Some(error);
     let mut transport = Transport::Request;
