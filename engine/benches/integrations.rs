@@ -1,8 +1,9 @@
 //! What cloture's integrations cost per call, against the bare client, side by side in one run: reqwest
 //! with and without `cloture::reqwest::Middleware`, a hyper-util client with and without
-//! `cloture::tower::ClientLayer`, and `cloture::Client`. Every call is a real GET over loopback to a
-//! `cloture::serve` service (the same for all), made as a service inside an execution, so the instrumented
-//! clients register the call, decide (no fault) and name the call site from the stack each time.
+//! `cloture::tower::ClientLayer`, `cloture::Client`, and the layer over a client that answers in memory at
+//! once (what the layer itself costs, without the network's noise). Every other call is a real GET over
+//! loopback to a `cloture::serve` service (the same for all), made as a service inside an execution, so the
+//! instrumented clients register the call, decide (no fault) and name the call site from the stack each time.
 //!
 //! `cargo bench -p cloture --features tower,reqwest --bench integrations [-- CALLS]` (default 4,000 calls
 //! per client, in rounds that alternate the clients). Release builds have no line tables unless asked: the
@@ -32,6 +33,25 @@ struct Clients {
     hyper: Hyper,
     layered: cloture::tower::ClientService<Hyper>,
     cloture: cloture::Client,
+    layered_memory: cloture::tower::ClientService<Memory>,
+}
+
+/// A client that answers at once, in memory: the layer over it costs what the layer itself costs.
+#[derive(Clone, Copy)]
+struct Memory;
+
+impl Service<Request<Empty<Bytes>>> for Memory {
+    type Response = Response<Empty<Bytes>>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<Empty<Bytes>>) -> Self::Future {
+        std::future::ready(Ok(Response::new(Empty::new())))
+    }
 }
 
 fn main() {
@@ -58,10 +78,18 @@ async fn bench(rounds: usize) {
         reqwest,
         hyper,
         cloture: cloture::Client::new(),
+        layered_memory: cloture::tower::ClientLayer::new().layer(Memory),
     };
-    let names =
-        ["reqwest", "reqwest + cloture middleware", "hyper-util", "hyper-util + cloture layer", "cloture::Client"];
-    let mut totals = [Duration::ZERO; 5];
+    let names = [
+        "reqwest",
+        "reqwest + cloture middleware",
+        "hyper-util",
+        "hyper-util + cloture layer",
+        "cloture::Client",
+        "in-memory client",
+        "in-memory client + cloture layer",
+    ];
+    let mut totals = [Duration::ZERO; 7];
     // One execution per round keeps its trace small; warm-up first (connections, the call-site cache).
     for round in 0..=rounds {
         let execution = Execution::start(HashMap::new());
@@ -82,6 +110,7 @@ async fn bench(rounds: usize) {
         let bare = match index {
             1 => Some(totals[0]),
             3 | 4 => Some(totals[2]),
+            6 => Some(totals[5]),
             _ => None,
         };
         let over =
@@ -91,9 +120,10 @@ async fn bench(rounds: usize) {
 }
 
 /// One round: `ROUND` calls with each client in turn; the time each took.
-async fn round_of(clients: &Clients) -> [Duration; 5] {
-    let mut times = [Duration::ZERO; 5];
-    let mut layered = clients.layered.clone();
+async fn round_of(clients: &Clients) -> [Duration; 7] {
+    let mut times = [Duration::ZERO; 7];
+    let (mut layered, mut memory, mut layered_memory) =
+        (clients.layered.clone(), Memory, clients.layered_memory.clone());
     for (client, time) in times.iter_mut().enumerate() {
         let started = Instant::now();
         for _ in 0..ROUND {
@@ -108,7 +138,9 @@ async fn round_of(clients: &Clients) -> [Duration; 5] {
                     let response = layered.call(request(&clients.url)).await.expect("layered");
                     expect_ok(response.into_body().collect().await.map(|body| body.to_bytes()));
                 }
-                _ => expect_ok(clients.cloture.get(&clients.url).send().await.map(|response| response.bytes().clone())),
+                4 => expect_ok(clients.cloture.get(&clients.url).send().await.map(|response| response.bytes().clone())),
+                5 => drop(memory.call(request(&clients.url)).await.expect("in memory")),
+                _ => drop(layered_memory.call(request(&clients.url)).await.expect("in memory")),
             }
         }
         *time = started.elapsed();

@@ -48,7 +48,7 @@ pub fn inject(headers: &mut HeaderMap, execution: u64, key: CallKey, plan: Optio
     }
     // Our entry first, as W3C asks of the vendor that changed it; the others kept in their order.
     let ours = format!("{TRACESTATE_KEY}={execution:016x}-{key}");
-    let state = merged(headers, TRACESTATE, '=', &ours, 32 * 257);
+    let state = if headers.contains_key(TRACESTATE) { merged(headers, TRACESTATE, '=', &ours, 32 * 257) } else { ours };
     headers.insert(TRACESTATE, HeaderValue::from_str(&state).expect("tracestate members are header values"));
     if let Some(plan) = plan {
         let entry = format!("{BAGGAGE_PLAN_KEY}={}", plan.replace(',', "%2C").replace('=', "%3D"));

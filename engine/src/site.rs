@@ -57,7 +57,12 @@ pub(crate) fn caller() -> Site {
         });
         if let Some(site) = resolved {
             if site.line == 0 {
-                // A function name only (no line tables): keep looking for a line, remember the first.
+                // A function name only: in a build without line tables, that is the best there is; in one
+                // with them, a crate built without (a dependency in a dev build): keep looking for a line.
+                if !line_tables() {
+                    found = Some(site);
+                    return false;
+                }
                 fallback.get_or_insert(site);
             } else {
                 found = Some(site);
@@ -110,6 +115,16 @@ fn own_file(file: &Path) -> Option<String> {
     let generated = relative.starts_with("target/") || relative.contains("/target/");
     let ours = own_source_dir().is_some_and(|dir| relative.starts_with(dir));
     (!generated && !ours && !relative.starts_with(".cargo/")).then_some(relative)
+}
+
+/// Whether this build has line tables (cloture's own functions resolve to a source file).
+fn line_tables() -> bool {
+    static LINES: OnceLock<bool> = OnceLock::new();
+    *LINES.get_or_init(|| {
+        let mut lines = false;
+        backtrace::resolve(caller as *mut c_void, |symbol| lines |= symbol.filename().is_some());
+        lines
+    })
 }
 
 /// cloture's own source folder as rustc names it (`engine/src/` in its workspace).
