@@ -110,7 +110,7 @@ fn baggage_plan(headers: &HeaderMap) -> Option<String> {
 }
 
 /// `%XX` escapes decoded (a propagator may escape more than cloture does); invalid escapes kept as they are.
-fn percent_decoded(text: &str) -> String {
+pub(crate) fn percent_decoded(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut at = 0;

@@ -262,7 +262,7 @@ fn grpc_failure(headers: &HeaderMap) -> Option<String> {
     }
     let message = headers.get("grpc-message").and_then(|message| message.to_str().ok()).unwrap_or("");
     let name = crate::fault::GRPC_CODES[usize::from(code)];
-    Some(format!("gRPC {name}: {}", message.replace("%20", " ")))
+    Some(format!("gRPC {name}: {}", propagate::percent_decoded(message)))
 }
 
 /// The answer to a request whose handler panicked.
