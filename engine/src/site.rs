@@ -186,10 +186,14 @@ fn library_symbol(name: &str) -> bool {
         "__rustc",
         "rust_begin_unwind",
     ];
-    // `<a::B as c::D>::f`: the type's crate decides.
-    let path = name.trim_start_matches('<');
-    let krate = path.split("::").next().unwrap_or(path);
-    LIBRARIES.contains(&krate) || krate.starts_with('_') || krate.is_empty()
+    // `<a::B as c::D>::f`: the type's crate decides; for a generic type (`<F as axum::Handler>`), the trait's.
+    let krate = |path: &str| path.trim_start_matches('<').split("::").next().unwrap_or("").trim().to_string();
+    let krate = match name.strip_prefix('<').and_then(|inner| inner.split_once(" as ")) {
+        Some((ty, _)) if ty.contains("::") => krate(ty),
+        Some((_, trait_path)) => krate(trait_path),
+        None => krate(name),
+    };
+    LIBRARIES.contains(&krate.as_str()) || krate.starts_with('_') || krate.is_empty()
 }
 
 /// A `'static` copy of `text`, made once per distinct text (source files and functions: a bounded set).
@@ -237,5 +241,8 @@ mod tests {
         assert!(library_symbol("<reqwest::async_impl::client::Pending as core::future::Future>::poll"));
         assert!(!library_symbol("shop::orders::place::{{closure}}"));
         assert!(!library_symbol("<shop::Orders as shop::Api>::place"));
+        assert!(library_symbol("<F as axum::handler::Handler<(M,T1,T2),S>>::call::{{closure}}"));
+        assert!(library_symbol("<T as tonic::client::service::GrpcService<ReqBody>>::call"));
+        assert!(!library_symbol("<T as shop::Api>::place"));
     }
 }
