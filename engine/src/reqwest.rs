@@ -54,7 +54,7 @@ impl reqwest_middleware::Middleware for Middleware {
             return next.run(request, extensions).await;
         };
         let hold = match outbound.injection() {
-            Injection::Answer(fault) => return injected(fault, request, url),
+            Injection::Answer(fault) => return injected(fault, request, url).await,
             Injection::Send { hold } => hold,
         };
         outbound.propagate(request.headers_mut());
@@ -90,7 +90,7 @@ impl reqwest_middleware::Middleware for Middleware {
 }
 
 /// The answer of a fault that answers at once.
-fn injected(fault: Fault, request: ::reqwest::Request, url: ::reqwest::Url) -> Result<::reqwest::Response> {
+async fn injected(fault: Fault, request: ::reqwest::Request, url: ::reqwest::Url) -> Result<::reqwest::Response> {
     match fault {
         Fault::Status(code) => {
             let mut response = http::Response::new(Vec::<u8>::new());
@@ -101,9 +101,8 @@ fn injected(fault: Fault, request: ::reqwest::Request, url: ::reqwest::Url) -> R
         Fault::Grpc(code) => Ok(::reqwest::Response::from(crate::fault::injected_grpc(code).map(Vec::from))),
         Fault::Connect | Fault::Timeout => {
             drop(request);
-            // The error future is ready at once: the failing connector answers without any I/O.
-            Err(futures_util::FutureExt::now_or_never(failing(fault, url))
-                .expect("the failing connector answers at once"))
+            // Ready at once: the failing connector answers without any I/O or timer.
+            Err(failing(fault, url).await)
         }
         Fault::Slow | Fault::Delay(_) => unreachable!("faults that hold a call are made by the middleware"),
     }
