@@ -88,23 +88,22 @@ where
         };
         let grpc = is_grpc(request.headers());
         let site = crate::site::caller();
-        let authority = request.uri().authority().map_or("", |authority| authority.as_str()).to_string();
+        let limit = if grpc { grpc_timeout(request.headers()) } else { TimeLimit::Unknown };
         let call = Call {
             file: site.file,
             line: site.line,
             column: site.column,
             method: if grpc { GRPC_METHOD } else { request.method().as_str() },
-            authority: &authority,
+            authority: request.uri().authority().map_or("", |authority| authority.as_str()),
             path: request.uri().path(),
-            limit: if grpc { grpc_timeout(request.headers()) } else { TimeLimit::Unknown },
+            limit,
         };
-        let (limit, outbound) = (call.limit, Outbound::begin_in(&context, &call));
+        let outbound = Outbound::begin_in(&context, &call);
         let hold = match outbound.injection() {
             Injection::Answer(fault) => return Box::pin(std::future::ready(injected(fault, grpc, outbound.target()))),
             Injection::Send { hold } => hold,
         };
         outbound.propagate(request.headers_mut());
-        let target = outbound.target().to_string();
         Box::pin(async move {
             // The inner client is called only after the hold: a tonic channel dispatches a call when called.
             let call = held(hold, async move { inner.call(request).await.map_err(Into::into) });
@@ -112,7 +111,8 @@ where
                 // The call's own limit (gRPC's deadline) is enforced by the client inside this layer, after the
                 // hold: here it covers the hold too.
                 TimeLimit::Within(limit) if hold.is_some() => {
-                    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| Err(timeout_error(grpc, &target)))
+                    let target = outbound.target();
+                    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| Err(timeout_error(grpc, target)))
                 }
                 _ => call.await,
             };
