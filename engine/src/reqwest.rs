@@ -15,6 +15,7 @@
 use std::sync::OnceLock;
 use std::task::{Context as TaskContext, Poll};
 
+use ::reqwest::ResponseBuilderExt;
 use http::Extensions;
 use reqwest_middleware::{Next, Result};
 
@@ -93,12 +94,18 @@ impl reqwest_middleware::Middleware for Middleware {
 async fn injected(fault: Fault, request: ::reqwest::Request, url: ::reqwest::Url) -> Result<::reqwest::Response> {
     match fault {
         Fault::Status(code) => {
-            let mut response = http::Response::new(Vec::<u8>::new());
-            *response.status_mut() =
-                http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-            Ok(::reqwest::Response::from(response))
+            let status = http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+            let response = http::Response::builder().status(status).url(url).body(Vec::<u8>::new());
+            Ok(::reqwest::Response::from(response.expect("a status and a URL make a response")))
         }
-        Fault::Grpc(code) => Ok(::reqwest::Response::from(crate::fault::injected_grpc(code).map(Vec::from))),
+        Fault::Grpc(code) => {
+            let (parts, _) = crate::fault::injected_grpc(code).into_parts();
+            let mut response = http::Response::builder().status(parts.status).url(url);
+            if let Some(headers) = response.headers_mut() {
+                headers.extend(parts.headers);
+            }
+            Ok(::reqwest::Response::from(response.body(Vec::<u8>::new()).expect("a gRPC answer is a response")))
+        }
         Fault::Connect | Fault::Timeout => {
             drop(request);
             // Ready at once: the failing connector answers without any I/O or timer.

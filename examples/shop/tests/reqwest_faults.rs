@@ -74,7 +74,7 @@ async fn planned_faults_are_reqwests_own_answers() {
 
     let (answer, _) = run(HashMap::from([(key, Fault::Status(503))]), &plain, &url, limit).await;
     let answer = answer.unwrap();
-    assert_eq!(answer.status(), 503);
+    assert_eq!((answer.status().as_u16(), answer.url().as_str()), (503, url.as_str()));
     assert_eq!(answer.bytes().await.unwrap().len(), 0);
 
     let (answer, trace) = run(HashMap::from([(key, Fault::Connect)]), &plain, &url, limit).await;
