@@ -98,6 +98,16 @@ where
             path: request.uri().path(),
             limit,
         };
+        if call.authority.is_empty() {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    path = call.path,
+                    "a call without an address: the callee cannot be named (give a tonic client its origin, \
+                     `with_origin`)"
+                )
+            });
+        }
         let outbound = Outbound::begin_in(&context, &call);
         let hold = match outbound.injection() {
             Injection::Answer(fault) => return Box::pin(std::future::ready(injected(fault, grpc, outbound.target()))),
