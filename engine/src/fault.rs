@@ -272,18 +272,9 @@ impl Catalog {
         self
     }
 
-    /// The faults to try on a call into `service`, in a fixed order.
+    /// The faults to try on an HTTP call into `service`, in a fixed order.
     pub fn faults_for(&self, service: &str) -> Vec<Fault> {
-        if let Some(only) = &self.only {
-            return only.clone();
-        }
-        let mut faults: Vec<Fault> = Fault::DEFAULTS.to_vec();
-        for fault in self.extra.get(service).into_iter().flatten() {
-            if !faults.contains(fault) {
-                faults.push(*fault);
-            }
-        }
-        faults
+        self.faults_for_call(service, "GET", "")
     }
 
     /// The faults to try on one call: the defaults of its kind (gRPC when `method` is [`GRPC_METHOD`]), the
