@@ -6,6 +6,12 @@ FAULTY_ARGS ?=
 # until the deadline: DEADLINE (seconds) keeps them short, well above what an execution of the cinema takes.
 TEST_MODE ?= runner
 DEADLINE ?= 2
+# The system `make faulty` explores: the cinema (cloture's own client and server) or the shop (axum,
+# reqwest and tonic with cloture's layers).
+SYSTEM ?= cinema
+# cargo-llvm-cov leaves out `examples/` by default; the shop lives there, so its report keeps it and leaves
+# out the rest of what the default leaves out (the toolchain, registry crates, build outputs, tests).
+SHOP_COV_REPORT = --no-default-ignore-filename-regex --ignore-filename-regex '/rustc/|/\.cargo/|/\.rustup/|/target/|/tests/|/benches/'
 
 # Written by scripts/ensure-tools.sh (LLVM_COV / LLVM_PROFDATA when Debian's LLVM is the fallback). When it
 # is missing, make runs the rule below first and then reads it; a failure there only matters to the
@@ -14,6 +20,10 @@ DEADLINE ?= 2
 
 target/llvm-env.mk:
 	@scripts/ensure-tools.sh || true
+
+ifeq ($(filter $(SYSTEM),cinema shop),)
+$(error SYSTEM must be cinema or shop, not '$(SYSTEM)')
+endif
 
 ifeq ($(filter $(EDITION),recitation hardened),)
 $(error EDITION must be recitation or hardened, not '$(EDITION)')
@@ -32,6 +42,7 @@ endif
 
 help:
 	@echo "make faulty    explore faults in the cinema (EDITION=recitation|hardened), reports in target/cloture/"
+	@echo "make faulty SYSTEM=shop  explore faults in the shop (axum, reqwest, tonic), reports in target/cloture/shop/"
 	@echo "make test      run the whole test suite"
 	@echo "make coverage  run the functional test with coverage, HTML in target/llvm-cov/html/"
 	@echo "make faulty-processes  the same exploration with the cinema as four processes and a Python test"
@@ -64,6 +75,15 @@ coverage: clean-coverage
 # and cargo-llvm-cov's HTML refreshed to include the fault runs. Then the check that decoding the
 # exploration's snapshots in process gives what llvm-profdata + llvm-cov give for them.
 faulty: clean-coverage
+ifeq ($(SYSTEM),shop)
+	cargo llvm-cov run --no-report -p shop --bin shop-faulty -- explore $(FAULTY_ARGS)
+	cargo llvm-cov report --html $(SHOP_COV_REPORT)
+	@scripts/coverage-summary.sh shop
+	CLOTURE_DECODE_OBJECT="$(CURDIR)/target/llvm-cov-target/debug/shop-faulty" \
+	  CLOTURE_DECODE_PROFILES="$(CURDIR)/target/llvm-cov-target" CLOTURE_DECODE_SOURCES=examples/shop \
+	  cargo test -q -p cloture-coverage --test decode_equals_llvm_cov -- --include-ignored --nocapture
+	@echo "cloture report: target/cloture/shop/report.html"
+else
 	cargo llvm-cov run --no-report -p cinema-tests --bin cinema-faulty -- explore --edition $(EDITION) $(FAULTY_ARGS)
 	cargo llvm-cov report --html
 	@scripts/coverage-summary.sh "$(EDITION)"
@@ -71,6 +91,7 @@ faulty: clean-coverage
 	  CLOTURE_DECODE_PROFILES="$(CURDIR)/target/llvm-cov-target" \
 	  cargo test -q -p cloture-coverage --test decode_equals_llvm_cov -- --include-ignored --nocapture
 	@echo "cloture report: target/cloture/report.html"
+endif
 
 # The cinema as four separate processes built with coverage, the original functional test in Python, run by
 # the persistent runner (TEST_MODE=command: as a command per execution), cloture driving both: reports in

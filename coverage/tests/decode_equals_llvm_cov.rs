@@ -7,7 +7,8 @@
 //! `CLOTURE_DECODE_OBJECT=target/llvm-cov-target/debug/cinema-faulty
 //!  CLOTURE_DECODE_PROFILES=target/llvm-cov-target cargo test -p cloture-coverage
 //!  --test decode_equals_llvm_cov -- --include-ignored` (absolute paths), and `make faulty-processes`
-//! with the cinema binary and its four services' snapshots. Each `.profraw` there is compared alone, and
+//! with the cinema binary and its four services' snapshots (`make faulty SYSTEM=shop` with the shop's, and
+//! `CLOTURE_DECODE_SOURCES=examples/shop`). Each `.profraw` there is compared alone, and
 //! all of them merged. The LLVM tools are found as the engine finds them ([`LlvmTools::locate`]).
 //!
 //! Per-file counts are compared as this project computes them (lines from segments, regions from the
@@ -150,9 +151,12 @@ fn decoding_restricted_to_sources_keeps_their_lines_and_regions() {
     let raw = std::fs::read(&profile).expect("profraw");
     let decoder = Decoder::open(std::slice::from_ref(&object)).expect("mapping");
     let everything = decoder.export(&[&raw]).expect("decodes");
+    // The explored system's sources: the cinema's, or those named by CLOTURE_DECODE_SOURCES (`make faulty
+    // SYSTEM=shop`: examples/shop).
+    let system = std::env::var("CLOTURE_DECODE_SOURCES").unwrap_or_else(|_| "cinema".to_string());
     let sources: Vec<PathBuf> =
-        everything.files().map(|f| PathBuf::from(&f.filename)).filter(|f| f.starts_with(root.join("cinema"))).collect();
-    assert!(!sources.is_empty(), "the build has the cinema's sources");
+        everything.files().map(|f| PathBuf::from(&f.filename)).filter(|f| f.starts_with(root.join(&system))).collect();
+    assert!(!sources.is_empty(), "the build has the sources of {system}");
     let restricted = decoder.with_sources(&sources).export(&[&raw]).expect("decodes");
     assert_eq!(restricted.files().count(), sources.len());
     let mut listed = everything.clone();
@@ -161,7 +165,7 @@ fn decoding_restricted_to_sources_keeps_their_lines_and_regions() {
     assert_eq!(RegionCoverage::from_export(&restricted, &root), RegionCoverage::from_export(&listed, &root));
     let in_sources = |export: &Export| {
         let spans = function_spans(export, &root);
-        spans.into_iter().filter(|s| s.file.starts_with("cinema/")).collect::<Vec<_>>()
+        spans.into_iter().filter(|s| s.file.starts_with(&format!("{system}/"))).collect::<Vec<_>>()
     };
     assert_eq!(in_sources(&restricted), in_sources(&everything));
 }

@@ -122,7 +122,8 @@ enum BadValue {
     #[error("`{0}` is not a share of the plan: K/N needs 1 ≤ K ≤ N")]
     NotAShare(String),
     #[error(
-        "a fault name is empty (a stray comma?): expected `connect`, `timeout`, `slow`, `delay:D` or `status:NNN`"
+        "a fault name is empty (a stray comma?): expected `connect`, `timeout`, `slow`, `delay:D`, `status:NNN` or \
+         `grpc:CODE`"
     )]
     EmptyFault,
     #[error(transparent)]
@@ -520,10 +521,15 @@ mod tests {
     #[test]
     fn bad_values_get_one_line_naming_the_flag_and_the_value() {
         for (line, expected) in [
-            ("--faults tiemout", "--faults: unknown fault `tiemout`: expected `connect`, `timeout`, `slow`, `delay:D` or `status:NNN`"),
+            (
+                "--faults tiemout",
+                "--faults: unknown fault `tiemout`: expected `connect`, `timeout`, `slow`, `delay:D`, `status:NNN` or \
+                 `grpc:CODE`",
+            ),
             (
                 "--faults timeout,",
-                "--faults: a fault name is empty (a stray comma?): expected `connect`, `timeout`, `slow`, `delay:D` or `status:NNN`",
+                "--faults: a fault name is empty (a stray comma?): expected `connect`, `timeout`, `slow`, `delay:D`, \
+                 `status:NNN` or `grpc:CODE`",
             ),
             ("--order sideways", "--order: unknown order `sideways`; expected one of: coverage, bfs, dfs"),
             (

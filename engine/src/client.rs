@@ -5,6 +5,7 @@
 //! current task runs inside an execution's [`Context`], `send` registers the call, asks the execution whether
 //! to inject a fault (an in-process map lookup, no network), and either returns the fault at once or makes
 //! the real request with the context headers added. Outside an execution it is a plain pooled HTTP/1 client.
+//! The decision and the record are [`crate::inject`]'s, shared with the integrations of other clients.
 
 use std::fmt;
 use std::panic::Location;
@@ -16,11 +17,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::call::{CallIdentity, CallKey};
-use crate::context::Context;
+use crate::call::CallKey;
 use crate::fault::Fault;
-use crate::registry;
-use crate::trace::{CallOutcome, TimeLimit, Transport, EXECUTION_HEADER, PARENT_HEADER, PLAN_HEADER, TEST_SERVICE};
+use crate::inject::{answered, held, Call, Injection, Outbound};
+use crate::trace::{CallOutcome, TimeLimit, Transport};
 
 /// A pooled HTTP/1 client whose calls cloture can observe and fault. Cheap to clone.
 #[derive(Clone)]
@@ -114,70 +114,46 @@ impl RequestBuilder {
             .map_err(|_| Error::new(ErrorKind::Request, format!("`{}` is not a valid URL", self.url)))?;
         let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
         let path = uri.path().to_string();
-        let Some(context) = Context::current() else {
+        let call = Call {
+            file: self.site.file(),
+            line: self.site.line(),
+            column: self.site.column(),
+            method: self.method.as_str(),
+            authority: &authority,
+            path: &path,
+            limit: self.timeout.map_or(TimeLimit::None, TimeLimit::Within),
+        };
+        let Some(outbound) = Outbound::begin(&call) else {
             return self.transmit(uri, None, None).await;
         };
-        let target = registry::service_name(&authority);
-        let identity = CallIdentity::at(self.site, self.method.as_str(), &target, &path);
-        let execution = &context.execution;
-        let limit = self.timeout.map_or(TimeLimit::None, TimeLimit::Within);
-        let decision = execution.decide(&context.service, context.parent, &identity, limit);
-        let hold = decision.fault.and_then(|fault| fault.hold());
-        if hold.is_some() && !execution.hold_virtually() {
-            // A service of another process: tell the coordinator now, the answer may never come.
-            if let Some(report) = execution.partial_report(&context.service, context.parent) {
-                let id = execution.id;
-                tokio::spawn(async move { crate::coordinator::report(id, &report).await });
-            }
-        }
-        if let Some(fault) = decision.fault.filter(|_| hold.is_none()) {
-            return injected(fault, &target);
-        }
-        let headers = Some((execution.id, decision.key, execution.plan_header()));
+        let hold = match outbound.injection() {
+            Injection::Answer(fault) => return injected(fault, outbound.target()),
+            Injection::Send { hold } => hold,
+        };
         // A slow callee: the wait happens inside the caller's time limit, which ends it if there is one (and
         // so does any limit the caller set around this call). In an exploration the wait is virtual.
-        let result = self.transmit(uri, headers, hold).await;
-        if let (Ok(response), true) = (&result, context.service.as_ref() == TEST_SERVICE) {
-            execution.answered(decision.key, response.status.as_u16(), &response.body);
+        let result = self.transmit(uri, Some(&outbound), hold).await;
+        outbound.finish(match &result {
+            Ok(response) => answered(response.status, &response.headers),
+            Err(error) => error.kind.outcome(),
+        });
+        if let Ok(response) = &result {
+            outbound.test_answered(response.status.as_u16(), &response.body);
         }
-        let result = result.map(|response| Response { key: Some(decision.key), ..response });
-        execution.complete(
-            decision.index,
-            match &result {
-                Ok(response) => CallOutcome::Status(response.status.as_u16()),
-                Err(error) => error.kind.outcome(),
-            },
-        );
-        result
+        result.map(|response| Response { key: Some(outbound.key()), ..response })
     }
 
-    async fn transmit(
-        self,
-        uri: Uri,
-        context: Option<(u64, CallKey, Option<&str>)>,
-        hold: Option<Duration>,
-    ) -> Result<Response, Error> {
+    async fn transmit(self, uri: Uri, outbound: Option<&Outbound>, hold: Option<Duration>) -> Result<Response, Error> {
         let mut request = Request::builder()
             .method(self.method)
             .uri(uri)
             .body(Full::new(self.body))
             .map_err(|error| Error::new(ErrorKind::Request, error.to_string()))?;
         request.headers_mut().extend(self.headers);
-        if let Some((execution, parent, plan)) = context {
-            let headers = request.headers_mut();
-            headers.insert(EXECUTION_HEADER, HeaderValue::from(execution));
-            headers.insert(
-                PARENT_HEADER,
-                HeaderValue::from_str(&parent.to_string()).expect("hex digits are a valid header value"),
-            );
-            if let Some(plan) = plan.and_then(|plan| HeaderValue::from_str(plan).ok()) {
-                headers.insert(PLAN_HEADER, plan);
-            }
+        if let Some(outbound) = outbound {
+            outbound.propagate(request.headers_mut());
         }
-        let exchange = async {
-            if let Some(hold) = hold {
-                tokio::time::sleep(hold).await;
-            }
+        let exchange = held(hold, async {
             let response = self.client.inner.request(request).await.map_err(|error| {
                 let kind = if error.is_connect() || reset_before_answer(&error) {
                     ErrorKind::Connect
@@ -190,7 +166,7 @@ impl RequestBuilder {
             let body =
                 body.collect().await.map_err(|error| Error::new(ErrorKind::Request, error_chain(&error)))?.to_bytes();
             Ok(Response { status: parts.status, headers: parts.headers, body, key: None })
-        };
+        });
         match self.timeout {
             Some(limit) => tokio::time::timeout(limit, exchange)
                 .await
@@ -218,6 +194,11 @@ fn injected(fault: Fault, target: &str) -> Result<Response, Error> {
             let mut headers = HeaderMap::new();
             headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             Ok(Response { status, headers, body, key: None })
+        }
+        Fault::Grpc(code) => {
+            // What a gRPC server answers (trailers only), should a plan name a gRPC code for this call.
+            let (parts, body) = crate::fault::injected_grpc(code).into_parts();
+            Ok(Response { status: parts.status, headers: parts.headers, body, key: None })
         }
         Fault::Slow | Fault::Delay(_) => unreachable!("faults that hold a call are made by `transmit`"),
     }

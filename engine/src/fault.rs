@@ -1,8 +1,10 @@
 //! The faults cloture injects and the catalog that says which apply to which service.
 //!
-//! Fault names are a tiny text language: `connect`, `timeout`, `slow`, `delay:250ms`, `status:NNN`. The catalog adds, per callee,
-//! the error statuses that service is known to return (e.g. `bookings: status:404`), read from a file a
-//! source scan generates and a user can edit. Pure code: parsing and lookup, no I/O beyond `Catalog::load`.
+//! Fault names are a tiny text language: `connect`, `timeout`, `slow`, `delay:250ms`, `status:NNN`, and
+//! for gRPC calls `grpc:CODE` (`grpc:UNAVAILABLE`). The catalog adds, per callee (or per callee and path,
+//! e.g. one gRPC method), the error statuses that service is known to return (e.g. `bookings: status:404`,
+//! `inventory/shop.Inventory/Reserve: grpc:RESOURCE_EXHAUSTED`), read from a file a source scan generates
+//! and a user can edit. Pure code: parsing and lookup, no I/O beyond `Catalog::load`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,7 +29,33 @@ pub enum Fault {
     Delay(Duration),
     /// The callee answers with this status (and a small JSON error body).
     Status(u16),
+    /// A gRPC callee answers with this status code (0..=16, never `OK`) and no message body.
+    Grpc(u8),
 }
+
+/// The method under which a gRPC call is recorded (its path is `/package.Service/Method`).
+pub const GRPC_METHOD: &str = "GRPC";
+
+/// gRPC's status codes by name, in code order (`OK` is code 0 and cannot be injected).
+pub const GRPC_CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
 
 /// The longest `delay:` accepted.
 pub const MAX_DELAY: Duration = Duration::from_secs(3600);
@@ -36,6 +64,20 @@ impl Fault {
     /// The faults every callee gets: transport faults and the generic server errors.
     pub const DEFAULTS: [Fault; 6] =
         [Fault::Connect, Fault::Timeout, Fault::Slow, Fault::Status(500), Fault::Status(502), Fault::Status(503)];
+
+    /// The faults every gRPC callee gets: transport faults and the codes of a server or network in trouble.
+    pub const GRPC_DEFAULTS: [Fault; 6] =
+        [Fault::Connect, Fault::Timeout, Fault::Slow, Fault::Grpc(14), Fault::Grpc(4), Fault::Grpc(13)];
+
+    /// Whether the fault can be injected into a call of this kind: HTTP statuses into HTTP calls, gRPC
+    /// codes into gRPC calls, the others into both.
+    pub fn applies_to(&self, grpc: bool) -> bool {
+        match self {
+            Fault::Status(_) => !grpc,
+            Fault::Grpc(_) => grpc,
+            _ => true,
+        }
+    }
 
     /// `status` for every status fault, `delay` for every delay, else the fault's name: the unit a
     /// vulnerability is grouped by.
@@ -46,6 +88,7 @@ impl Fault {
             Fault::Slow => "slow",
             Fault::Delay(_) => "delay",
             Fault::Status(_) => "status",
+            Fault::Grpc(_) => "grpc",
         }
     }
 
@@ -90,6 +133,7 @@ impl fmt::Display for Fault {
                 format_duration(*delay, f)
             }
             Fault::Status(code) => write!(f, "status:{code}"),
+            Fault::Grpc(code) => write!(f, "grpc:{}", GRPC_CODES[usize::from(*code).min(16)]),
         }
     }
 }
@@ -111,10 +155,22 @@ impl FromStr for Fault {
                 }
                 Ok(Fault::Delay(Duration::from_millis(delay.as_millis() as u64)))
             }
+            other if other.starts_with("grpc:") => {
+                let name = &other["grpc:".len()..];
+                let code = GRPC_CODES
+                    .iter()
+                    .position(|code| code.eq_ignore_ascii_case(name))
+                    .or_else(|| name.parse::<usize>().ok().filter(|code| *code < GRPC_CODES.len()))
+                    .ok_or_else(|| bad("a gRPC code is a name such as UNAVAILABLE or a number up to 16"))?;
+                if code == 0 {
+                    return Err(bad("OK is not a fault"));
+                }
+                Ok(Fault::Grpc(code as u8))
+            }
             other => {
-                let code = other
-                    .strip_prefix("status:")
-                    .ok_or_else(|| bad("expected `connect`, `timeout`, `slow`, `delay:D` or `status:NNN`"))?;
+                let code = other.strip_prefix("status:").ok_or_else(|| {
+                    bad("expected `connect`, `timeout`, `slow`, `delay:D`, `status:NNN` or `grpc:CODE`")
+                })?;
                 let code: u16 = code.parse().map_err(|_| bad("the status is not a number"))?;
                 if !(400..=599).contains(&code) {
                     return Err(bad("only error statuses 400..=599 can be injected"));
@@ -148,6 +204,21 @@ pub(crate) fn injected_status(code: u16) -> (http::StatusCode, bytes::Bytes) {
     (status, bytes::Bytes::from(body))
 }
 
+/// The answer an injected gRPC fault gives: what a gRPC server answers with an error and no message
+/// (HTTP 200, the code in `grpc-status`, "trailers only").
+pub(crate) fn injected_grpc(code: u8) -> http::Response<bytes::Bytes> {
+    let name = GRPC_CODES[usize::from(code).min(16)];
+    let mut response = http::Response::new(bytes::Bytes::new());
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/grpc"));
+    headers.insert("grpc-status", http::HeaderValue::from(u16::from(code)));
+    headers.insert(
+        "grpc-message",
+        http::HeaderValue::from_str(&format!("{name}%20(injected)")).expect("letters are a header value"),
+    );
+    response
+}
+
 impl Catalog {
     /// Parses catalog text; `origin` names the file in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Catalog, Error> {
@@ -160,11 +231,13 @@ impl Catalog {
             let bad = |why: String| Error::BadCatalog { origin: origin.to_string(), line: index + 1, why };
             let (service, faults) =
                 line.split_once(':').ok_or_else(|| bad(format!("expected `service: fault ...`, found `{line}`")))?;
-            let service = service.trim();
-            if !crate::call::valid_service_name(service) {
-                return Err(bad(format!("`{service}` is not a service name")));
+            let key = service.trim();
+            // `service` or `service/path` (one method of a gRPC service, one path of an HTTP one).
+            let service = key.split_once('/').map_or(key, |(service, _)| service);
+            if !crate::call::valid_service_name(service) || key.contains(char::is_whitespace) {
+                return Err(bad(format!("`{key}` is not a service name (or service/path)")));
             }
-            let entry = extra.entry(service.to_string()).or_default();
+            let entry = extra.entry(key.to_string()).or_default();
             for name in faults.split([',', ' ']).filter(|n| !n.is_empty()) {
                 let fault: Fault = name.parse().map_err(|error: Error| bad(error.to_string()))?;
                 if !entry.contains(&fault) {
@@ -199,17 +272,30 @@ impl Catalog {
         self
     }
 
-    /// The faults to try on a call into `service`, in a fixed order.
+    /// The faults to try on an HTTP call into `service`, in a fixed order.
     pub fn faults_for(&self, service: &str) -> Vec<Fault> {
-        if let Some(only) = &self.only {
-            return only.clone();
-        }
-        let mut faults: Vec<Fault> = Fault::DEFAULTS.to_vec();
-        for fault in self.extra.get(service).into_iter().flatten() {
-            if !faults.contains(fault) {
-                faults.push(*fault);
+        self.faults_for_call(service, "GET", "")
+    }
+
+    /// The faults to try on one call: the defaults of its kind (gRPC when `method` is [`GRPC_METHOD`]), the
+    /// catalog's faults for the callee and for the callee and path, each only where it applies.
+    pub fn faults_for_call(&self, service: &str, method: &str, path: &str) -> Vec<Fault> {
+        let grpc = method == GRPC_METHOD;
+        let mut faults: Vec<Fault> = match &self.only {
+            Some(only) => only.clone(),
+            None => {
+                let defaults = if grpc { Fault::GRPC_DEFAULTS } else { Fault::DEFAULTS };
+                let extra = [self.extra.get(service), self.extra.get(&format!("{service}{path}"))];
+                let mut faults = defaults.to_vec();
+                for fault in extra.into_iter().flatten().flatten() {
+                    if !faults.contains(fault) {
+                        faults.push(*fault);
+                    }
+                }
+                faults
             }
-        }
+        };
+        faults.retain(|fault| fault.applies_to(grpc));
         faults
     }
 
@@ -218,7 +304,8 @@ impl Catalog {
         let mut out = String::from(
             "# cloture fault catalog: error statuses each service is known to return.\n\
              # Calls into a service get connect, timeout (where the call has a time limit), slow, status:500,\n\
-             # status:502 and status:503, plus these.\n",
+             # status:502 and status:503, plus these; gRPC calls get connect, timeout, slow, grpc:UNAVAILABLE,\n\
+             # grpc:DEADLINE_EXCEEDED and grpc:INTERNAL, plus the grpc: codes here.\n",
         );
         for (service, faults) in &self.extra {
             let names: Vec<String> = faults.iter().map(Fault::to_string).collect();
@@ -229,7 +316,8 @@ impl Catalog {
 
     /// Generates a catalog from service sources: every `StatusCode::X` naming a 4xx or 5xx status in a
     /// service's source, and the idioms `not_found(..)` / `NotFound` (404) and `bad_request(..)` /
-    /// `BadRequest` (400), is a status that service may return.
+    /// `BadRequest` (400), is a status that service may return; so is every gRPC code built with tonic's
+    /// `Status::code_name(..)`.
     pub fn scan(sources: &[(String, String)]) -> Catalog {
         let mut catalog = Catalog::default();
         for (service, text) in sources {
@@ -246,7 +334,13 @@ impl Catalog {
                     statuses.push(fault);
                 }
             }
-            statuses.retain(|fault| !Fault::DEFAULTS.contains(fault));
+            // tonic's constructors: `Status::not_found(..)` is a gRPC NOT_FOUND that service may answer.
+            for (code, name) in GRPC_CODES.iter().enumerate().skip(1) {
+                if text.contains(&format!("Status::{}(", name.to_lowercase())) {
+                    statuses.push(Fault::Grpc(code as u8));
+                }
+            }
+            statuses.retain(|fault| !Fault::DEFAULTS.contains(fault) && !Fault::GRPC_DEFAULTS.contains(fault));
             statuses.sort();
             catalog = catalog.with(service, &statuses);
         }
@@ -327,6 +421,49 @@ mod tests {
         let source = "fn f() { respond(StatusCode::NOT_FOUND); respond(StatusCode::OK); }".to_string();
         let catalog = Catalog::scan(&[("bookings".to_string(), source)]);
         assert_eq!(catalog.faults_for("bookings").last(), Some(&Fault::Status(404)));
+    }
+
+    #[test]
+    fn grpc_codes_are_faults_by_name_or_number() {
+        assert_eq!("grpc:UNAVAILABLE".parse::<Fault>().unwrap(), Fault::Grpc(14));
+        assert_eq!("grpc:resource_exhausted".parse::<Fault>().unwrap().to_string(), "grpc:RESOURCE_EXHAUSTED");
+        assert_eq!("grpc:12".parse::<Fault>().unwrap().to_string(), "grpc:UNIMPLEMENTED");
+        for bad in ["grpc:OK", "grpc:0", "grpc:17", "grpc:UNAVAILABLY"] {
+            assert!(bad.parse::<Fault>().expect_err(bad).to_string().contains(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn grpc_calls_get_grpc_faults_and_http_calls_http_ones() {
+        let text = "inventory: grpc:NOT_FOUND status:404\ninventory/shop.Inventory/Reserve: grpc:RESOURCE_EXHAUSTED\n";
+        let catalog = Catalog::parse(text, "t").unwrap();
+        let reserve = catalog.faults_for_call("inventory", GRPC_METHOD, "/shop.Inventory/Reserve");
+        let names: Vec<String> = reserve.iter().map(Fault::to_string).collect();
+        assert_eq!(
+            names,
+            [
+                "connect",
+                "timeout",
+                "slow",
+                "grpc:UNAVAILABLE",
+                "grpc:DEADLINE_EXCEEDED",
+                "grpc:INTERNAL",
+                "grpc:NOT_FOUND",
+                "grpc:RESOURCE_EXHAUSTED"
+            ]
+        );
+        let lookup = catalog.faults_for_call("inventory", GRPC_METHOD, "/shop.Inventory/Lookup");
+        assert!(!lookup.contains(&Fault::Grpc(8)), "the method's faults stay with the method");
+        let http = catalog.faults_for_call("inventory", "GET", "/stock");
+        assert!(http.contains(&Fault::Status(404)) && !http.iter().any(|fault| fault.family() == "grpc"));
+        assert!(Catalog::parse("inventory /x: grpc:INTERNAL\n", "t").is_err());
+    }
+
+    #[test]
+    fn scan_finds_the_grpc_codes_a_tonic_service_answers() {
+        let source = "Err(Status::resource_exhausted(\"sold out\")); Err(Status::internal(\"db\"))".to_string();
+        let catalog = Catalog::scan(&[("inventory".to_string(), source)]);
+        assert_eq!(catalog.faults_for_call("inventory", GRPC_METHOD, "/a/B").last(), Some(&Fault::Grpc(8)));
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub mod files;
 pub mod graph;
 /// The HTML report: one self-contained page to read in a browser.
 pub mod html;
+/// Outbound calls inside an execution: registration, fault decision, record (shared by every client).
+mod inject;
 /// Merging the reports of a partitioned exploration into one.
 pub mod merge;
 /// The accept loop of cloture's own endpoints (coordinator, proxies) and its bounds.
@@ -82,18 +84,29 @@ pub mod oracle;
 pub mod panic;
 /// Planning: candidates, dynamic reduction, domination and search order.
 pub mod plan;
+/// The context headers: cloture's own and its entries in W3C `tracestate` and `baggage`.
+pub mod propagate;
 /// Proxy mode for services cloture cannot instrument.
 pub mod proxy;
 /// Which service listens where: names for call targets.
 pub mod registry;
 /// The report: schema, vulnerabilities, terminal summary.
 pub mod report;
+/// reqwest: a `reqwest_middleware::Middleware` (feature `reqwest`).
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 /// Server loop with context propagation and panic capture.
 pub mod server;
 /// SIGINT, SIGTERM and SIGHUP turned into stopping the exploration.
 pub mod signals;
+/// Call sites in the caller's own code, for clients that cannot take `#[track_caller]`.
+#[cfg(any(feature = "tower", feature = "reqwest"))]
+mod site;
 /// Quoting for command lines printed to be pasted.
 pub mod text;
+/// Tower layers: the server layer and a client layer for hyper-util clients and tonic channels.
+#[cfg(feature = "tower")]
+pub mod tower;
 /// What an execution observed, as data: calls, typed outcomes, crashes.
 pub mod trace;
 
@@ -108,4 +121,4 @@ pub use fault::{Catalog, Fault};
 pub use oracle::{fault_injected, fault_injected_on, is_reference_answer, reference_answer};
 pub use registry::register_service;
 pub use report::Report;
-pub use server::{serve, Unhandled};
+pub use server::{serve, ServerLayer, Unhandled};

@@ -254,6 +254,7 @@ impl Route {
                 Err(Reset)
             }
             Some(Fault::Status(code)) => Ok(self.fault_body.answer(code).map(Either::Left)),
+            Some(Fault::Grpc(code)) => Ok(crate::fault::injected_grpc(code).map(|body| Either::Left(Full::new(body)))),
             None | Some(Fault::Delay(_)) => {
                 // Tell the callee which call delivered its request: the trace goes on, with this call's key as
                 // the parent-id, so a callee that passes the header on links its own calls to this one.

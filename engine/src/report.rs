@@ -406,7 +406,7 @@ enum Cause {
 impl Cause {
     fn of(execution: &ExecutionReport, failure: &Failure) -> Cause {
         let families: BTreeSet<&'static str> = execution.faults.iter().map(|f| f.fault.family()).collect();
-        let transport = families.len() == 1 && !families.contains("status");
+        let transport = families.len() == 1 && !families.contains("status") && !families.contains("grpc");
         match (failure.class, families.first()) {
             (FailureClass::Hang, _) => Cause::Hangs(failure.service.clone()),
             (FailureClass::Crash, Some(family)) if transport => Cause::UnhandledTransport(family),

@@ -28,6 +28,8 @@ pub enum CallOutcome {
     Pending,
     /// A response with this status arrived (or was injected).
     Status(u16),
+    /// A gRPC call ended with this status code (not `OK`), as the caller saw it (or it was injected).
+    Grpc(u8),
     /// The call failed below HTTP: no response arrived.
     #[serde(rename = "error")]
     Transport(Transport),
@@ -54,6 +56,7 @@ impl Fault {
             Fault::Connect => Some(CallOutcome::Transport(Transport::Connect)),
             Fault::Timeout => Some(CallOutcome::Transport(Transport::Timeout)),
             Fault::Status(code) => Some(CallOutcome::Status(code)),
+            Fault::Grpc(code) => Some(CallOutcome::Grpc(code)),
             Fault::Slow | Fault::Delay(_) => None,
         }
     }
@@ -240,5 +243,6 @@ mod tests {
         let back: CallOutcome = serde_json::from_str(r#"{"error":"connect"}"#).expect("parses");
         assert_eq!(back, CallOutcome::Transport(Transport::Connect));
         assert_eq!(serde_json::to_string(&CallOutcome::Status(500)).expect("serialises"), r#"{"status":500}"#);
+        assert_eq!(serde_json::to_string(&CallOutcome::Grpc(14)).expect("serialises"), r#"{"grpc":14}"#);
     }
 }

@@ -78,7 +78,8 @@ fn bad_input_gets_one_line_naming_it_and_exit_2() {
         (with(&["--jobs", "0"]), "cloture: --jobs: `0` is not at least 1"),
         (
             with(&["--faults", "timeout,tiemout"]),
-            "cloture: --faults: unknown fault `tiemout`: expected `connect`, `timeout`, `slow`, `delay:D` or `status:NNN`",
+            "cloture: --faults: unknown fault `tiemout`: expected `connect`, `timeout`, `slow`, `delay:D`, `status:NNN` \
+             or `grpc:CODE`",
         ),
         (
             with(&["--order", "sideways"]),

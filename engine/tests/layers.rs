@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Layer of each top-level module, lowest first.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("model", &["error", "call", "fault", "trace", "plan", "graph", "report", "text", "atomic"]),
+    ("model", &["error", "call", "fault", "trace", "plan", "graph", "report", "text", "atomic", "propagate"]),
     ("output", &["html", "merge", "files"]),
     (
         "runtime",
@@ -19,8 +19,12 @@ const LAYERS: &[(&str, &[&str])] = &[
             "net",
             "panic",
             "context",
+            "inject",
+            "site",
             "client",
             "server",
+            "tower",
+            "reqwest",
             "coordinator",
             "proxy",
             "oracle",

@@ -308,7 +308,7 @@ impl Planner {
             {
                 continue;
             }
-            for fault in self.catalog.faults_for(&call.to) {
+            for fault in self.catalog.faults_for_call(&call.to, &call.method, &call.path) {
                 // Only a call with a time limit of its own times out. Where it has none, a timeout cannot happen;
                 // where it is unknown (a proxy), a timeout is what `slow` gives the caller anyway.
                 if fault == Fault::Timeout && !matches!(call.limit, TimeLimit::Within(_)) {
