@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("cinema: {}", one_line(&error));
+            eprintln!("cinema: {}", cloture::text::error_line(error.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -138,17 +138,4 @@ fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
             std::future::pending::<()>().await;
         }
     })
-}
-
-/// The error and its causes on one line, leaving out a cause the text already says.
-fn one_line(error: &anyhow::Error) -> String {
-    let mut text = error.to_string();
-    for cause in error.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text.replace('\n', " ")
 }

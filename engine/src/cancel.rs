@@ -93,8 +93,9 @@ impl Cancel {
     /// What to report as the reason the exploration stopped early.
     pub fn describe(&self) -> String {
         match (self.signal(), self.is_aborted()) {
-            (Some(libc::SIGTERM), _) => "terminated (SIGTERM): the execution under way was abandoned".to_string(),
-            (Some(libc::SIGHUP), _) => "hung up (SIGHUP): the execution under way was abandoned".to_string(),
+            (Some(signal @ (libc::SIGTERM | libc::SIGHUP)), _) => {
+                format!("{}: the execution under way was abandoned", signal_name(signal))
+            }
             (_, true) => "interrupted twice: the last execution was abandoned".to_string(),
             (_, false) => self.reason().unwrap_or_else(|| "interrupted".to_string()),
         }
@@ -120,6 +121,15 @@ impl Cancel {
             }
             woken.await;
         }
+    }
+}
+
+/// How an ending signal is named to people: `terminated (SIGTERM)`, `hung up (SIGHUP)`, `interrupted`.
+pub(crate) fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGTERM => "terminated (SIGTERM)",
+        libc::SIGHUP => "hung up (SIGHUP)",
+        _ => "interrupted",
     }
 }
 

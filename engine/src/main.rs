@@ -177,23 +177,10 @@ fn done<E: Into<anyhow::Error>>(outcome: Result<(), E>) -> ExitCode {
     match outcome.map_err(Into::into) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("cloture: {}", one_line(&error));
+            eprintln!("cloture: {}", cloture::text::error_line(error.as_ref()));
             ExitCode::from(cli::EXIT_CANNOT_RUN)
         }
     }
-}
-
-/// The error and its causes on one line, leaving out a cause the text already says.
-fn one_line(error: &anyhow::Error) -> String {
-    let mut text = error.to_string();
-    for cause in error.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text.replace('\n', " ")
 }
 
 /// `cloture explore` / `cloture replay`: an external system and a test command.
@@ -201,7 +188,7 @@ fn explore(command: cli::Command, external: &External) -> ExitCode {
     let (services, config) = match prepare(external) {
         Ok(prepared) => prepared,
         Err(error) => {
-            eprintln!("cloture: {}", one_line(&error));
+            eprintln!("cloture: {}", cloture::text::error_line(error.as_ref()));
             return ExitCode::from(cli::EXIT_CANNOT_RUN);
         }
     };

@@ -4,7 +4,7 @@
 //! marked incomplete, and the services and the test command are ended. Programs install this first thing,
 //! so that start-up (waiting for services to be ready) is covered too.
 
-use crate::cancel::Cancel;
+use crate::cancel::{signal_name, Cancel};
 
 /// Listens for the ending signals until dropped, driving a [`Cancel`] (which remembers the first signal).
 #[must_use = "signals are only handled while the listener lives"]
@@ -27,13 +27,13 @@ impl Listener {
                 if !cancel.is_aborted() {
                     eprintln!(
                         "\ncloture: {}; finishing the current execution and writing the report (again to abandon it)",
-                        name(signal)
+                        signal_name(signal)
                     );
                 } else {
                     let again = if first { "" } else { " again" };
                     eprintln!(
                         "\ncloture: {}{again}; abandoning the current execution, writing the report",
-                        name(signal)
+                        signal_name(signal)
                     );
                 }
             }
@@ -47,14 +47,6 @@ impl Drop for Listener {
         if let Some(task) = &self.task {
             task.abort();
         }
-    }
-}
-
-fn name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGTERM => "terminated (SIGTERM)",
-        libc::SIGHUP => "hung up (SIGHUP)",
-        _ => "interrupted",
     }
 }
 

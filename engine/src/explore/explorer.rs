@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::progress::Progress;
-use super::run::{fault_report, join_all, run_once, settle, Ran, ReferenceRun};
+use futures_util::future::join_all;
+
+use super::run::{fault_report, run_once, settle, Ran, ReferenceRun};
 use super::{Config, Probe, Verdict};
 use crate::call::CallKey;
 use crate::fault::Fault;
@@ -241,8 +243,7 @@ where
             return self.measured(faults).await;
         }
         let (config, test, reference) = (self.config, self.test, self.reference.as_ref());
-        let mut results =
-            join_all(sets.iter().map(|set| run_once(config, set, test, reference)).collect()).await.into_iter();
+        let mut results = join_all(sets.iter().map(|set| run_once(config, set, test, reference))).await.into_iter();
         let ran = results.next().expect("one result per fault set");
         for other in results {
             self.speculated.insert(other.report.id.clone(), other);

@@ -1,6 +1,6 @@
 //! One execution: the test run inside its own [`Execution`] under the deadline, raced against an abort,
-//! then classified. Also running several at once on the current task (the test's futures need not be
-//! `Send`, so they cannot be spawned).
+//! then classified. Several run at once on the current task with `futures_util`'s `join_all` (the test's
+//! futures need not be `Send`, so they cannot be spawned).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -166,14 +166,11 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
         let message = format!("{} crashed: {}", crash.service, crash.message);
         return failure(FailureClass::Crash, message, crash.location.clone(), Some(crash.service.clone()));
     }
-    let (message, location) = match result {
-        Err(_) if hanging_call(trace).is_some() => {
-            let call = hanging_call(trace).expect("checked just above");
+    let hanging = hanging_call(trace);
+    let (message, location) = match (result, hanging) {
+        (Err(_), Some(call)) => {
             let message = match call.limit {
-                TimeLimit::None => format!(
-                    "{} waits forever when {} is slow: no time limit on the call at {}",
-                    call.from, call.to, call.site
-                ),
+                TimeLimit::None => waits_forever(call),
                 // A limit longer than the deadline: no missing limit, but limits that collide.
                 TimeLimit::Within(limit) => {
                     let message = format!(
@@ -190,13 +187,13 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
             };
             return failure(FailureClass::Hang, message, Some(call.site.clone()), Some(call.from.clone()));
         }
-        Err(_) => {
+        (Err(_), None) => {
             let busy = if quiet { "" } else { " (a service is still handling a request)" };
             let message = format!("the execution did not finish within {:?}{busy}", config.deadline);
             return failure(FailureClass::Timeout, message, None, None);
         }
-        Ok(Err(panic)) => (panic.message, panic.location),
-        Ok(Ok(verdict)) => match verdict.verdict() {
+        (Ok(Err(panic)), _) => (panic.message, panic.location),
+        (Ok(Ok(verdict)), _) => match verdict.verdict() {
             Ok(()) => return None,
             Err(message) => (message, None),
         },
@@ -209,7 +206,7 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
         return failure(FailureClass::Crash, message, None, Some(call.to.clone()));
     }
     // The test gave up while a slow call was still held: a hang it cut short, or time limits that collide.
-    if let Some(call) = hanging_call(trace) {
+    if let Some(call) = hanging {
         return Some(gave_up(call, message, location));
     }
     // The test could not reach the system at all: the harness failed, not the services.
@@ -248,14 +245,16 @@ fn gave_up(call: &CallRecord, message: String, location: Option<CallSite>) -> Fa
         },
         _ => Failure {
             class: FailureClass::Hang,
-            message: format!(
-                "{} waits forever when {} is slow: no time limit on the call at {} (the test gave up: {message})",
-                call.from, call.to, call.site
-            ),
+            message: format!("{} (the test gave up: {message})", waits_forever(call)),
             location: Some(call.site.clone()),
             service: Some(call.from.clone()),
         },
     }
+}
+
+/// `users waits forever when bookings is slow: no time limit on the call at …`.
+fn waits_forever(call: &CallRecord) -> String {
+    format!("{} waits forever when {} is slow: no time limit on the call at {}", call.from, call.to, call.site)
 }
 
 /// A call held by a `slow` fault that was still waiting when the deadline came: no time limit (of its own
@@ -275,11 +274,6 @@ pub(super) fn fault_report(call: &CallRecord, fault: Fault) -> FaultReport {
         site: call.site.clone(),
         fault,
     }
-}
-
-/// Polls `futures` together on the current task until every one finished; their outputs in input order.
-pub(super) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    futures_util::future::join_all(futures).await
 }
 
 /// Services spawned just before exploring register their names when their server task first runs; let
