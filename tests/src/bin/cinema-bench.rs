@@ -190,7 +190,7 @@ fn jobs(current: &tokio::runtime::Runtime) {
         }
     }
     println!("\n## concurrent executions (--jobs), cinema faulty test, hardened, chris_rivers, in-process");
-    println!("(14 executions per exploration; the same executions whatever the jobs)");
+    println!("(16 executions per exploration; the same executions whatever the jobs)");
     for (index, (name, _)) in runtimes.iter().enumerate() {
         let us: Vec<f64> = totals[index].iter().map(|(time, count)| per(*time, *count)).collect();
         for (slot, jobs) in [1, 2].into_iter().enumerate() {
@@ -246,19 +246,19 @@ async fn bench() {
         free_time += started.elapsed();
 
         let started = Instant::now();
-        for _ in 0..explorations_per_round * 14 {
+        for _ in 0..explorations_per_round * 16 {
             test.clone().run().await.expect("fault-free request passes");
         }
         plain_time += started.elapsed();
         plain_requests += explorations_per_round * 14;
 
         let started = Instant::now();
-        for _ in 0..explorations_per_round * 14 {
+        for _ in 0..explorations_per_round * 16 {
             let (status, _) = get(&bare, format!("{bare_users}/users/chris_rivers/bookings")).await;
             assert_eq!(status, 200);
         }
         bare_time += started.elapsed();
-        bare_requests += explorations_per_round * 14;
+        bare_requests += explorations_per_round * 16;
     }
     let explore_us = per(explore_time, explore_executions);
     let bare_us = per(bare_time, bare_requests);
@@ -266,7 +266,7 @@ async fn bench() {
     let free_us = per(free_time, free_executions);
     println!("## executions per second (cinema faulty test, hardened, chris_rivers, in-process, current_thread)");
     println!("cloture exploration:        {:>8.1} µs/execution  {:>8.0} executions/s", explore_us, 1e6 / explore_us);
-    println!("  (14 executions per exploration; faulted executions skip the calls a fault replaces)");
+    println!("  (16 executions per exploration; faulted executions skip the calls a fault replaces)");
     println!("cloture, fault-free runs:   {:>8.1} µs/execution  {:>8.0} executions/s", free_us, 1e6 / free_us);
     println!("cinema, no exploration:     {:>8.1} µs/request    {:>8.0} requests/s", plain_us, 1e6 / plain_us);
     println!("bare hyper chain (floor):   {:>8.1} µs/request    {:>8.0} requests/s", bare_us, 1e6 / bare_us);
@@ -318,7 +318,7 @@ async fn bench() {
 
     // 3. Executions with and without dynamic reduction (counts, not times).
     let dwight = UserBookingsTest::new(&users, "dwight_schrute", Oracle::Accepting);
-    println!("\n## executions needed, hardened, dwight_schrute (1 bookings call + 4 movie calls), 6 faults per call");
+    println!("\n## executions needed, hardened, dwight_schrute (1 bookings call + 4 movie calls), 7 faults per call");
     println!("(reference runs included; bfs order)");
     for max_faults in [1, 2, 3] {
         let mut counts = Vec::new();
