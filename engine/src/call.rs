@@ -19,7 +19,21 @@ pub struct CallSite {
     pub column: u32,
 }
 
+/// What names a call site seen only on the wire: `users → bookings GET /bookings/{user}`.
+const NAMED: &str = " → ";
+
 impl CallSite {
+    /// The site of a call seen only on the wire (through a proxy): named by caller, callee, method and
+    /// route, with no line in any source.
+    pub fn named(from: &str, to: &str, method: &str, route: &str) -> CallSite {
+        CallSite { file: format!("{from}{NAMED}{to} {method} {route}"), line: 0, column: 0 }
+    }
+
+    /// Whether this is the site of a call seen only on the wire (printed by its name alone).
+    pub fn is_named(&self) -> bool {
+        self.line == 0 && self.column == 0 && self.file.contains(NAMED)
+    }
+
     pub fn from_location(location: &Location<'_>) -> Self {
         CallSite { file: location.file().replace('\\', "/"), line: location.line(), column: location.column() }
     }
@@ -27,6 +41,9 @@ impl CallSite {
 
 impl fmt::Display for CallSite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_named() {
+            return f.write_str(&self.file);
+        }
         write!(f, "{}:{}:{}", self.file, self.line, self.column)
     }
 }
@@ -37,12 +54,14 @@ impl FromStr for CallSite {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("call site `{text}` is not of the form path:line:column");
         let mut parts = text.rsplitn(3, ':');
-        let column = parts.next().and_then(|c| c.parse().ok()).ok_or_else(bad)?;
-        let line = parts.next().and_then(|l| l.parse().ok()).ok_or_else(bad)?;
-        let file = parts.next().filter(|f| !f.is_empty()).ok_or_else(bad)?;
-        Ok(CallSite { file: file.to_string(), line, column })
+        let column = parts.next().and_then(|c| c.parse().ok());
+        let line = parts.next().and_then(|l| l.parse().ok());
+        match (parts.next().filter(|f| !f.is_empty()), line, column) {
+            (Some(file), Some(line), Some(column)) => Ok(CallSite { file: file.to_string(), line, column }),
+            _ if text.contains(NAMED) => Ok(CallSite { file: text.to_string(), line: 0, column: 0 }),
+            _ => Err(format!("call site `{text}` is not of the form path:line:column")),
+        }
     }
 }
 
@@ -93,7 +112,8 @@ serde_as_text!(CallKey);
 /// Everything but the parent and the count that identifies a call.
 #[derive(Clone, Copy, Debug)]
 pub struct CallIdentity<'a> {
-    /// Source file of the call site (or a pseudo-file such as `proxy:users->bookings`).
+    /// Source file of the call site (or, for a call seen only on the wire, its name such as
+    /// `users → bookings GET /bookings/{user}`).
     pub file: &'a str,
     pub line: u32,
     pub column: u32,
@@ -161,6 +181,21 @@ mod tests {
     #[track_caller]
     fn here() -> &'static Location<'static> {
         Location::caller()
+    }
+
+    #[test]
+    fn a_named_site_prints_and_reads_back_by_its_name() {
+        let site = CallSite::named("users", "bookings", "GET", "/bookings/{user}");
+        assert_eq!(site.to_string(), "users → bookings GET /bookings/{user}");
+        assert!(site.is_named());
+        assert_eq!(site.to_string().parse::<CallSite>(), Ok(site));
+        let versioned = CallSite::named("a", "b", "GET", "/api/v2");
+        assert_eq!(versioned.to_string().parse::<CallSite>(), Ok(versioned));
+        let located: CallSite = "cinema/src/users.rs:12:5".parse().unwrap();
+        assert!(!located.is_named());
+        assert_eq!(located.to_string(), "cinema/src/users.rs:12:5");
+        assert!("users.rs:12".parse::<CallSite>().is_err());
+        assert!("no site".parse::<CallSite>().is_err());
     }
 
     #[test]

@@ -336,7 +336,18 @@ impl Execution {
         })
     }
 
-    /// The functional test's own call `key` got this answer.
+    /// The paths of the requests `service` received so far in this execution (as far as they were seen).
+    pub(crate) fn received_paths(&self, service: &str) -> Vec<String> {
+        self.lock().calls.iter().filter(|call| call.to == service).map(|call| call.path.clone()).collect()
+    }
+
+    /// What services in their own processes wrote to their logs while this execution ran.
+    pub(crate) fn logged(&self, logs: Vec<crate::trace::ServiceLog>) {
+        self.lock().logs.extend(logs);
+    }
+
+    /// The call `key` got this answer: every answer to the functional test's own calls (at the entry
+    /// proxy, or through cloture's client), and error answers (5xx) a proxy passed on to a service.
     pub(crate) fn answered(&self, key: CallKey, status: u16, body: &bytes::Bytes) {
         let body = body.slice(..body.len().min(Answer::KEPT));
         self.lock().answers.push(Answer { key, status, body });

@@ -95,6 +95,8 @@ pub mod report;
 /// reqwest: a `reqwest_middleware::Middleware` (feature `reqwest`).
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
+/// Routes of request paths (`/bookings/{user}`): how calls seen only on the wire are named.
+pub mod route;
 /// Server loop with context propagation and panic capture.
 pub mod server;
 /// SIGINT, SIGTERM and SIGHUP turned into stopping the exploration.

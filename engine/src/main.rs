@@ -185,7 +185,14 @@ fn done<E: Into<anyhow::Error>>(outcome: Result<(), E>) -> ExitCode {
 
 /// `cloture explore` / `cloture replay`: an external system and a test command.
 fn explore(command: cli::Command, external: &External) -> ExitCode {
-    let (services, config) = match prepare(external) {
+    let prepared = prepare(external).and_then(|prepared| {
+        if let cli::Command::Replay { id } = &command {
+            // Before any service starts: a typo in the id is told at once.
+            known_execution(prepared.1.report_dir.as_deref().expect("set in prepare"), id)?;
+        }
+        Ok(prepared)
+    });
+    let (services, config) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => {
             eprintln!("cloture: {}", cloture::text::error_line(error.as_ref()));
@@ -197,7 +204,12 @@ fn explore(command: cli::Command, external: &External) -> ExitCode {
         // First thing: a signal during start-up ends what was started and writes an incomplete report.
         let _signals = cloture::signals::Listener::start(config.cancel.clone());
         let report_dir = config.report_dir.clone().expect("set above");
-        let started = System::start(&services, &report_dir.join("services"), config.cancel.clone()).await;
+        // A replay's services write their own logs: the exploration's stay as they were.
+        let logs = match &command {
+            cli::Command::Replay { id } => report_dir.join("replays").join(id),
+            cli::Command::Explore => report_dir.join("services"),
+        };
+        let started = System::start(&services, &logs, config.cancel.clone()).await;
         let mut system = match started {
             Ok(system) => system,
             Err(error) => {
@@ -315,6 +327,13 @@ fn prepare(external: &External) -> Result<(ServicesFile, Config)> {
         config.jobs = 1;
     }
     Ok((services, config))
+}
+
+/// That the report in `report_dir` has an execution `id` (a replay's logs go to a folder named by it).
+fn known_execution(report_dir: &Path, id: &str) -> Result<()> {
+    let path = report_dir.join("report.json");
+    Report::read(&path)?.recorded(id, &path)?;
+    Ok(())
 }
 
 /// The replay command printed for every execution: the same test, services and settings that matter.

@@ -381,11 +381,13 @@ mod tests {
             reference: faults.is_empty(),
             faults,
             outcome: if fails_at.is_some() { Outcome::Fail } else { Outcome::Pass },
-            failure: fails_at.map(|location| Failure {
-                class: FailureClass::Crash,
-                message: "users crashed".into(),
-                location: Some(location.parse().unwrap()),
-                service: Some("users".into()),
+            failure: fails_at.map(|location| {
+                Failure::new(
+                    FailureClass::Crash,
+                    "users crashed".into(),
+                    Some(location.parse().unwrap()),
+                    Some("users".into()),
+                )
             }),
             duration_ms: 1.0,
             calls: 3,

@@ -2,8 +2,8 @@
 //! proxy in front of one dependency applies the current execution's faults per request.
 //!
 //! A proxy stands for the calls `from` → `to`: the caller is configured to reach `to` through the proxy's
-//! port. Calls are identified by caller, callee, method, path and count (a call key with the pseudo-site
-//! `proxy:from->to`); an injected `connect` resets the connection without an answer, `timeout` holds the
+//! port. Calls are identified by caller, callee, method, path and count; their site is named after the
+//! route (`users → bookings GET /bookings/{user}`, see [`crate::route`]); an injected `connect` resets the connection without an answer, `timeout` holds the
 //! request without an answer until the caller gives up (or the execution ends), `status:NNN` answers that
 //! status, with an empty body unless the proxy's `fault_body` asks for JSON or an HTML error page. When a caller passes on the W3C `traceparent` it received (each forwarded request carries one
 //! whose parent-id is the key of the call that delivered it), its calls are linked to that call, so the same
@@ -31,7 +31,7 @@ use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::call::{CallIdentity, CallKey};
+use crate::call::{CallIdentity, CallKey, CallSite};
 use crate::context::Execution;
 use crate::coordinator::Current;
 use crate::fault::Fault;
@@ -54,6 +54,10 @@ pub struct ProxySpec {
     /// The body of an injected `status:NNN` answer (services file: `"fault_body"`).
     #[serde(default)]
     pub fault_body: FaultBody,
+    /// The routes of `to`'s API (`/bookings/{user}`): how calls are named in reports. A path matching none
+    /// is named with its values replaced (see [`crate::route`]).
+    #[serde(default)]
+    pub routes: Vec<String>,
 }
 
 /// The body of an answer a proxy injects for `status:NNN`: what a real failing dependency or the gateway
@@ -106,7 +110,7 @@ pub struct Proxy {
 struct Route {
     from: String,
     to: String,
-    site: String,
+    routes: Vec<String>,
     fault_body: FaultBody,
     upstream: String,
     client: Upstream,
@@ -171,7 +175,7 @@ impl Proxy {
         let route = Arc::new(Route {
             from: spec.from.clone(),
             to: spec.to.clone(),
-            site: format!("proxy:{}->{}", spec.from, spec.to),
+            routes: spec.routes.clone(),
             fault_body: spec.fault_body,
             upstream: spec.upstream.trim_start_matches("http://").trim_end_matches('/').to_string(),
             client: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector),
@@ -226,8 +230,12 @@ impl Route {
             .or_else(|| traceparent.as_ref().map(|t| CallKey(t.parent)).filter(|key| execution.has_call(*key)))
             .unwrap_or(CallKey::ROOT);
         let path = parts.uri.path().to_string();
+        let received = execution.received_paths(&self.from);
+        let received: Vec<&str> = received.iter().map(String::as_str).collect();
+        let route = crate::route::template(&path, &self.routes, &received);
+        let site = CallSite::named(&self.from, &self.to, parts.method.as_str(), &route);
         let identity = CallIdentity {
-            file: &self.site,
+            file: &site.file,
             line: 0,
             column: 0,
             method: parts.method.as_str(),
@@ -263,14 +271,18 @@ impl Route {
                 let mut parts = parts;
                 let value = format!("00-{trace:032x}-{:016x}-01", decision.key.0);
                 parts.headers.insert(TRACEPARENT, http::HeaderValue::from_str(&value).expect("hex is a valid header"));
-                let tap = (self.from == TEST_SERVICE).then(|| (Arc::clone(&execution), decision.key));
                 let result = self.forward(parts, body, Some((Arc::clone(&execution), decision.index))).await;
-                let result = result.map(|response| match (tap, response.into_parts()) {
-                    (Some((execution, key)), (head, Either::Right(mut streamed))) => {
-                        streamed.answer = Some(Tap { execution, key, status: head.status.as_u16(), kept: Vec::new() });
+                let result = result.map(|response| match response.into_parts() {
+                    // The test's answers are kept (what the fault-free run answered, what a 500 said), and the
+                    // error answers a service got: why a service failed, in its own words.
+                    (head, Either::Right(mut streamed))
+                        if self.from == TEST_SERVICE || head.status.is_server_error() =>
+                    {
+                        let (execution, key, status) = (Arc::clone(&execution), decision.key, head.status.as_u16());
+                        streamed.answer = Some(Tap { execution, key, status, kept: Vec::new() });
                         Response::from_parts(head, Either::Right(streamed))
                     }
-                    (_, (head, body)) => Response::from_parts(head, body),
+                    (head, body) => Response::from_parts(head, body),
                 });
                 execution.complete(
                     decision.index,
@@ -315,14 +327,14 @@ impl Route {
 /// An upstream's answer body on its way to the caller. If it breaks off, the caller gets no whole answer:
 /// the call's recorded outcome becomes that transport failure. At the entry proxy, the answer to the test
 /// is also kept (its first [`crate::trace::Answer::KEPT`] bytes) as the test's answer: what a 500 said, what the
-/// fault-free run answered.
+/// fault-free run answered; at every proxy, so is an error answer (5xx).
 struct Streamed {
     body: Incoming,
     call: Option<(Arc<Execution>, usize)>,
     answer: Option<Tap>,
 }
 
-/// The test's answer at the entry proxy, kept as it streams by.
+/// An answer kept as it streams by: the test's at the entry proxy, an error answer at any proxy.
 struct Tap {
     execution: Arc<Execution>,
     key: CallKey,
@@ -465,6 +477,7 @@ mod tests {
             listen: 0,
             upstream: upstream_address.to_string(),
             fault_body: FaultBody::Empty,
+            routes: Vec::new(),
         };
         let proxy = Proxy::start(&spec, current).await.unwrap();
         let url = format!("http://{}/x", proxy.address());

@@ -15,6 +15,7 @@ use crate::fault::Fault;
 use crate::graph::GraphData;
 use crate::plan::{Order, PruneReason, Shares};
 use crate::text::printable;
+pub use crate::trace::ServiceLog;
 use crate::Error;
 
 /// The schema name and version written into every report.
@@ -165,6 +166,33 @@ pub struct Failure {
     /// The service that crashed, for `crash`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// Why, in the services' own words: what each service in its own process wrote to its log while the
+    /// execution ran (its last lines).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<ServiceLog>,
+    /// The error answers (5xx) proxies passed on during the execution, with what their bodies said.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<ErrorAnswer>,
+}
+
+impl Failure {
+    /// A failure with nothing the services said attached (yet).
+    pub fn new(class: FailureClass, message: String, location: Option<CallSite>, service: Option<String>) -> Failure {
+        Failure { class, message, location, service, logs: Vec::new(), answers: Vec::new() }
+    }
+}
+
+/// An error answer a proxy passed on: `to` answered `from`'s `method path` with `status`, saying `body`
+/// (its start, made printable).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorAnswer {
+    pub from: String,
+    pub to: String,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body: String,
 }
 
 /// The failure classes.
@@ -222,6 +250,15 @@ pub struct Vulnerability {
     /// Where it failed (panic or escaped-error locations, or test assertions).
     pub locations: Vec<CallSite>,
     pub message: String,
+    /// The service that failed, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// What the services wrote to their logs in the first execution (see [`Failure::logs`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<ServiceLog>,
+    /// The error answers proxies passed on in the first execution (see [`Failure::answers`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<ErrorAnswer>,
     /// Ids of the executions that show it, the first being the smallest.
     pub executions: Vec<String>,
     /// The command that replays the first execution.
@@ -376,7 +413,8 @@ impl Summary {
 
 /// Groups failing executions into vulnerabilities: one per unhandled transport fault kind (timeouts not
 /// handled anywhere are one problem), one per place a bad answer crashed a service, one per oracle
-/// assertion that refused a degraded answer.
+/// assertion that refused a degraded answer. A crash whose place is unknown (a service cloture cannot
+/// instrument answered 500) is grouped by the service, the faulted dependencies and the fault families.
 pub fn group_vulnerabilities(executions: &[ExecutionReport], replay_command: &str) -> Vec<Vulnerability> {
     let mut groups: Vec<(Cause, Vec<&ExecutionReport>)> = Vec::new();
     // A failure with no fault injected, or of the harness itself, says nothing about failure handling.
@@ -397,8 +435,11 @@ pub fn group_vulnerabilities(executions: &[ExecutionReport], replay_command: &st
 enum Cause {
     /// A crash on transport faults of one family only: unhandled wherever it happens, one problem.
     UnhandledTransport(&'static str),
-    /// A failure of a class at a place; a crash without a known place is told apart by its message.
-    At(FailureClass, Option<CallSite>, Option<String>),
+    /// A failure of a class at a place.
+    At(FailureClass, Option<CallSite>),
+    /// A crash without a known place: told apart by the service that failed, the dependencies whose calls
+    /// were faulted and the fault families.
+    Dependency { service: Option<String>, callees: BTreeSet<String>, families: BTreeSet<&'static str> },
     /// A service that waits forever on slow dependencies: one problem, whichever call it waits on.
     Hangs(Option<String>),
 }
@@ -409,11 +450,14 @@ impl Cause {
         let transport = families.len() == 1 && !families.contains("status") && !families.contains("grpc");
         match (failure.class, families.first()) {
             (FailureClass::Hang, _) => Cause::Hangs(failure.service.clone()),
+            // Without a place (a service cloture cannot instrument answered 500): what failed, and on what.
+            (FailureClass::Crash, _) if failure.location.is_none() => Cause::Dependency {
+                service: failure.service.clone(),
+                callees: execution.faults.iter().map(|f| f.to.clone()).collect(),
+                families,
+            },
             (FailureClass::Crash, Some(family)) if transport => Cause::UnhandledTransport(family),
-            (FailureClass::Crash, _) if failure.location.is_none() => {
-                Cause::At(FailureClass::Crash, None, Some(failure.message.clone()))
-            }
-            (class, _) => Cause::At(class, failure.location.clone(), None),
+            (class, _) => Cause::At(class, failure.location.clone()),
         }
     }
 }
@@ -471,6 +515,9 @@ fn vulnerability(index: usize, mut members: Vec<&ExecutionReport>, replay_comman
         call_sites,
         locations,
         message: failure.message,
+        service: failure.service,
+        logs: failure.logs,
+        answers: failure.answers,
         executions: members.iter().map(|e| e.id.clone()).collect(),
         replay: replay_command.replace("{id}", &first.id),
     }
@@ -495,6 +542,16 @@ impl Report {
     /// The execution with this id.
     pub fn execution(&self, id: &str) -> Option<&ExecutionReport> {
         self.executions.iter().find(|e| e.id == id)
+    }
+
+    /// The execution with this id of the report read from `path`, or an error naming a few known ids.
+    pub fn recorded(&self, id: &str, path: &Path) -> Result<&ExecutionReport, Error> {
+        self.execution(id).ok_or_else(|| {
+            let mut known: Vec<&str> = self.executions.iter().map(|e| e.id.as_str()).collect();
+            known.dedup();
+            known.truncate(8);
+            Error::UnknownExecution { id: id.to_string(), report: path.to_path_buf(), known: known.join(", ") }
+        })
     }
 
     /// The summary a person reads in the terminal: what failed, where, how to replay, what next.
@@ -639,28 +696,62 @@ impl Report {
     }
 
     fn summary_advice(&self, out: &mut String) {
-        let crashes = self.vulnerabilities.iter().any(|v| v.class == FailureClass::Crash);
-        let rejected = self.vulnerabilities.iter().any(|v| v.class == FailureClass::Rejected);
+        for advice in self.advice() {
+            let _ = writeln!(out, "\nnext: {}", advice.replace('`', ""));
+        }
+    }
+
+    /// What to do next about the vulnerabilities, in the test's language and the mode's terms (no "failed
+    /// at" lines where no place is known): one sentence per kind of problem, code between backticks.
+    pub fn advice(&self) -> Vec<String> {
+        let of = |class: FailureClass| self.vulnerabilities.iter().filter(move |v| v.class == class);
         let (injected, on_service) = self.oracle_names();
-        if self.vulnerabilities.iter().any(|v| v.class == FailureClass::Hang) {
-            let _ = writeln!(
-                out,
-                "\nnext: give the calls under 'failed at' of each hang a time limit, and answer 503 when it expires."
+        let mut advice = Vec::new();
+        let (hangs_at, hangs_unplaced): (Vec<&Vulnerability>, Vec<&Vulnerability>) =
+            of(FailureClass::Hang).partition(|v| v.locations.iter().any(|l| !l.is_named()));
+        if !hangs_at.is_empty() {
+            advice.push(
+                "give the calls under 'failed at' of each hang a time limit, and answer 503 when it expires."
+                    .to_string(),
             );
         }
-        if crashes {
-            let _ = writeln!(
-                out,
-                "\nnext: handle these failures where they happen (the 'failed at' lines), e.g. answer 503 when a \
-                 dependency fails, then make the test accept that answer when {injected}."
-            );
-        } else if rejected {
-            let _ = writeln!(
-                out,
-                "\nnext: the services degrade gracefully but the test refuses their answer: accept it when \
-                 {injected} (or {on_service})."
-            );
+        for v in hangs_unplaced {
+            advice.push(format!(
+                "give {}'s calls to {} a time limit, and answer 503 when it expires.",
+                serving(v),
+                v.callees.join(" and ")
+            ));
         }
+        let (crashes_at, crashes_unplaced): (Vec<&Vulnerability>, Vec<&Vulnerability>) =
+            of(FailureClass::Crash).partition(|v| !v.locations.is_empty());
+        let accept = format!("then make the test accept that answer when `{injected}`.");
+        if !crashes_at.is_empty() {
+            advice.push(format!(
+                "handle these failures where they happen (the 'failed at' lines), e.g. answer 503 when a dependency \
+                 fails, {accept}"
+            ));
+        }
+        let mut unplaced: Vec<String> = Vec::new();
+        for v in crashes_unplaced {
+            let place = format!("{}'s calls to {}", serving(v), v.callees.join(" and "));
+            if !unplaced.contains(&place) {
+                unplaced.push(place);
+            }
+        }
+        if !unplaced.is_empty() {
+            advice.push(format!(
+                "handle the failures of {} (each vulnerability's message and logs say what went wrong), e.g. answer \
+                 503 when the dependency fails, {accept}",
+                unplaced.join(", ")
+            ));
+        }
+        if advice.is_empty() && of(FailureClass::Rejected).next().is_some() {
+            advice.push(format!(
+                "the services degrade gracefully but the test refuses their answer: accept it when `{injected}` (or \
+                 `{on_service}`)."
+            ));
+        }
+        advice
     }
 
     /// How the test asks whether a fault was injected, in its own language: a Rust test calls the
@@ -669,15 +760,31 @@ impl Report {
     fn oracle_names(&self) -> (&'static str, &'static str) {
         let replay = &self.config.replay_command;
         if !replay.starts_with("cloture replay") {
-            return ("cloture::fault_injected()", "fault_injected_on(service)");
+            return ("cloture::fault_injected()", "cloture::fault_injected_on(service)");
         }
-        if replay.contains("python") {
-            return ("cloture.fault_injected() (pip install ./clients/python)", "cloture.fault_injected_on(service)");
+        if replay.contains("python") || replay.contains("pytest") {
+            return ("cloture.fault_injected()", "cloture.fault_injected_on(service)");
         }
-        (
-            "the coordinator says a fault was injected (GET $CLOTURE_COORDINATOR/v1/executions/$CLOTURE_EXECUTION/injected)",
-            "…/injected?service=NAME",
-        )
+        ("GET $CLOTURE_COORDINATOR/v1/executions/$CLOTURE_EXECUTION/injected", "GET …/injected?service=NAME")
+    }
+}
+
+/// The service a vulnerability is about: the one that failed, else the callers of the faulted calls.
+fn serving(v: &Vulnerability) -> String {
+    if let Some(service) = &v.service {
+        return service.clone();
+    }
+    let mut callers: Vec<&str> = Vec::new();
+    for site in v.call_sites.iter().filter(|site| site.is_named()) {
+        let caller = site.file.split(" → ").next().unwrap_or_default();
+        if !callers.contains(&caller) {
+            callers.push(caller);
+        }
+    }
+    if callers.is_empty() {
+        "the services".to_string()
+    } else {
+        callers.join(" and ")
     }
 }
 

@@ -143,8 +143,10 @@ pub struct Trace {
     pub calls: Vec<CallRecord>,
     pub crashes: Vec<Crash>,
     /// The answers the functional test's own calls got (in this process), by call key: what the reference
-    /// run's answers are compared with.
+    /// run's answers are compared with; and the error answers (5xx) proxies passed on to services.
     pub answers: Vec<Answer>,
+    /// What services in their own processes wrote to their logs while the execution ran (external systems).
+    pub logs: Vec<ServiceLog>,
     /// The coordinator refused reports or lookups of this execution once it reached its bounds (calls or
     /// reports taken in from other processes, see docs/coordinator.md): what they carried is missing.
     pub truncated: bool,
@@ -163,7 +165,56 @@ impl Trace {
     }
 }
 
-/// An answer one of the test's own calls got: status and body (its first [`Answer::KEPT`] bytes).
+/// What one service wrote to its log while an execution ran: its last lines (at most
+/// [`ServiceLog::LINES`] lines and [`ServiceLog::BYTES`] bytes), made printable line by line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceLog {
+    pub service: String,
+    pub lines: Vec<String>,
+    /// Lines left out before the first one kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl ServiceLog {
+    /// The most lines kept of one service's log per execution.
+    pub const LINES: usize = 40;
+    /// The most bytes kept of one service's log per execution.
+    pub const BYTES: usize = 4096;
+
+    /// The last lines of `text` that `service` wrote, bounded; `None` when it wrote nothing but blanks.
+    pub fn of(service: &str, text: &str) -> Option<ServiceLog> {
+        let lines: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).collect();
+        let mut kept = Vec::new();
+        let mut bytes = 0;
+        for line in lines.iter().rev().take(ServiceLog::LINES) {
+            let line = crate::text::bounded(&crate::text::printable(line.trim_end()), 400);
+            bytes += line.len();
+            if bytes > ServiceLog::BYTES && !kept.is_empty() {
+                break;
+            }
+            kept.push(line);
+        }
+        kept.reverse();
+        let omitted = lines.len() - kept.len();
+        (!kept.is_empty()).then(|| ServiceLog { service: service.to_string(), lines: kept, omitted })
+    }
+
+    /// The last lines that say something alone (not the `^^^^` lines under a line of a Python traceback).
+    pub fn telling(&self, most: usize) -> Vec<&str> {
+        let telling = |line: &&String| !line.trim().chars().all(|c| c.is_whitespace() || c == '^' || c == '~');
+        let mut last: Vec<&str> = self.lines.iter().rev().filter(telling).take(most).map(|l| l.trim()).collect();
+        last.reverse();
+        last
+    }
+}
+
+/// An answer a call got: status and body (its first [`Answer::KEPT`] bytes). Kept for the test's own
+/// calls, and for the error answers (5xx) a proxy passed on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
     pub key: CallKey,

@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Layer of each top-level module, lowest first.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("model", &["error", "call", "fault", "trace", "plan", "graph", "report", "text", "atomic", "propagate"]),
+    ("model", &["error", "call", "fault", "trace", "plan", "graph", "report", "text", "atomic", "propagate", "route"]),
     ("output", &["html", "merge", "files"]),
     (
         "runtime",

@@ -117,6 +117,7 @@ async fn proxy_to(upstream: SocketAddr, execution: &Arc<Execution>, limits: Limi
         listen: 0,
         upstream: upstream.to_string(),
         fault_body: Default::default(),
+        routes: Vec::new(),
     };
     let current = Arc::new(Mutex::new(Some(Arc::clone(execution))));
     Proxy::start_with(&spec, current, limits, HarnessHealth::new()).await.expect("the proxy starts")
@@ -326,6 +327,7 @@ async fn d4_a_held_timeout_fault_outlasts_the_idle_timeout() {
         listen: 0,
         upstream: echo.to_string(),
         fault_body: Default::default(),
+        routes: Vec::new(),
     };
     let proxy = Proxy::start_with(&spec, Arc::clone(&current), limits, HarnessHealth::new()).await.expect("starts");
     let mut stream = TcpStream::connect(proxy.address()).await.expect("connects");

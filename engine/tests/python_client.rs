@@ -280,3 +280,93 @@ async fn the_entry_proxy_s_answers_show_a_200_that_hides_a_failure_to_a_test_tha
     assert_eq!(masked.len(), 4, "{summary}");
     assert!(masked.iter().all(|e| e.outcome == Outcome::Pass && !e.faults.is_empty()), "{summary}");
 }
+
+// Proxy mode tells why: front's /both calls back and other and crashes on an error status from either.
+
+/// The trio behind proxies through the `cloture` command line (front → back, front → other, test → front):
+/// the services file's path and the entry proxy's URL.
+fn trio_file(dir: &Path) -> (PathBuf, String) {
+    let python = tests_python();
+    let ports = free_ports(6);
+    let (back, other, front, to_back, to_other, to_front) =
+        (ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]);
+    let service = |name: &str, script: &str, port: u16| serde_json::json!({ "name": name, "command": format!("python3 {}/{script} {port}", python.display()), "port": port });
+    let mut front_service = service("front", "front.py", front);
+    front_service["env"] = serde_json::json!({
+        "BACK_URL": format!("http://127.0.0.1:{to_back}"),
+        "OTHER_URL": format!("http://127.0.0.1:{to_other}"),
+    });
+    let proxy = |from: &str, to: &str, listen: u16, upstream: u16| serde_json::json!({ "from": from, "to": to, "listen": listen, "upstream": format!("127.0.0.1:{upstream}") });
+    let file = serde_json::json!({
+        "services": [service("back", "back.py", back), service("other", "back.py", other), front_service],
+        "proxies": [proxy("front", "back", to_back, back), proxy("front", "other", to_other, other),
+                    proxy("test", "front", to_front, front)],
+    });
+    let path = dir.join("trio.json");
+    std::fs::write(&path, file.to_string()).expect("services file written");
+    (path, format!("http://127.0.0.1:{to_front}"))
+}
+
+fn cloture(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cloture")).args(args).env_remove("RUST_LOG").output().expect("cloture runs")
+}
+
+#[test]
+fn in_proxy_mode_a_crash_on_each_dependency_is_its_own_vulnerability_in_the_service_s_words() {
+    if !python_available() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let dir = logs("trio");
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let (services, front) = trio_file(&dir);
+    let test = format!("python3 {}/check.py {front} /both 12", tests_python().display());
+    let report_dir = dir.join("report");
+    let (services, report_dir) = (services.display().to_string(), report_dir.display().to_string());
+    let common =
+        ["--functional-test", &test, "--services", &services, "--report-dir", &report_dir, "--max-faults", "1"];
+    let explored = cloture(&[&["explore"][..], &common].concat());
+    let summary = String::from_utf8_lossy(&explored.stdout).to_string();
+    assert_eq!(explored.status.code(), Some(0), "{summary}{}", String::from_utf8_lossy(&explored.stderr));
+    let report = Report::read(&Path::new(&report_dir).join("report.json")).expect("a report");
+
+    // One vulnerability per faulted dependency: back's statuses and other's statuses, each a crash of front.
+    let mut callees: Vec<Vec<String>> = report.vulnerabilities.iter().map(|v| v.callees.clone()).collect();
+    callees.sort();
+    assert_eq!(callees, [vec!["back".to_string()], vec!["other".to_string()]], "{summary}");
+    for v in &report.vulnerabilities {
+        assert_eq!(v.class, FailureClass::Crash, "{summary}");
+        assert_eq!(v.family, "status", "{summary}");
+        assert_eq!(v.executions.len(), 3, "one per status: {summary}");
+        // Why, in front's words: its log during the execution, and the 500 the entry proxy passed on.
+        let front_log = v.logs.iter().find(|log| log.service == "front").expect("front's log");
+        assert!(
+            front_log.lines.iter().any(|line| line.contains("urllib.error.HTTPError: HTTP Error")),
+            "{front_log:?}"
+        );
+        let answer = v.answers.iter().find(|a| a.to == "front").expect("front's 500");
+        assert_eq!((answer.status, answer.body.as_str()), (500, r#"{"error": "internal server error"}"#));
+        // Named as the wire shows the call.
+        assert_eq!(v.call_sites.len(), 1, "{summary}");
+        assert_eq!(v.call_sites[0].to_string(), format!("front → {} GET /numbers", v.callees[0]), "{summary}");
+    }
+    assert!(summary.contains("handle the failures of front's calls to"), "{summary}");
+    assert!(!summary.contains("'failed at'"), "{summary}");
+
+    // A replay writes its own logs: the exploration's are left as they were.
+    let front_log = Path::new(&report_dir).join("services/front.log");
+    let before = std::fs::read(&front_log).expect("front's log");
+    let id = &report.vulnerabilities[0].executions[0];
+    let replayed = cloture(&[&["replay", id.as_str()][..], &common].concat());
+    assert_eq!(replayed.status.code(), Some(0), "{}", String::from_utf8_lossy(&replayed.stderr));
+    assert_eq!(std::fs::read(&front_log).expect("front's log"), before);
+    let replay_log = std::fs::read_to_string(Path::new(&report_dir).join("replays").join(id).join("front.log"));
+    assert!(replay_log.expect("the replay's log of front").contains("HTTPError"));
+
+    // A replay of an execution the report does not have starts nothing.
+    let unknown = cloture(&[&["replay", "0000000000ff"][..], &common].concat());
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("0000000000ff"));
+    assert!(!Path::new(&report_dir).join("replays/0000000000ff").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}

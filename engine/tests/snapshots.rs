@@ -61,8 +61,12 @@ fn the_closing_advice_names_the_oracle_in_the_language_of_the_test() {
     assert!(advice(&report).contains("cloture::fault_injected()"), "{}", advice(&report));
     report.config.replay_command =
         "cloture replay {id} --runner 'python3 -m cloture.runner test_x.py' --services s.json".to_string();
-    assert!(advice(&report).contains("cloture.fault_injected() (pip install ./clients/python)"), "{}", advice(&report));
+    assert!(advice(&report).contains("cloture.fault_injected()"), "{}", advice(&report));
     assert!(!advice(&report).contains("::"), "{}", advice(&report));
+    // The page gives the same advice, its code as code.
+    let page = cloture::html::render(&report, &BTreeMap::new());
+    assert!(page.contains("<code>cloture.fault_injected()</code>"), "the page's advice names the Python oracle");
+    assert!(!page.contains("cloture::fault_injected"), "no Rust on the page of a Python test");
     report.config.replay_command = "cloture replay {id} --functional-test 'node test.js' --services s.json".into();
     assert!(advice(&report).contains("/v1/executions/$CLOTURE_EXECUTION/injected"), "{}", advice(&report));
 }

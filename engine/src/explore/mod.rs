@@ -192,12 +192,7 @@ where
     let dir = config.report_dir.clone().ok_or(Error::NoReportDir)?;
     let path = dir.join("report.json");
     let previous = Report::read(&path)?;
-    let Some(recorded) = previous.execution(id) else {
-        let mut known: Vec<&str> = previous.executions.iter().map(|e| e.id.as_str()).collect();
-        known.dedup();
-        known.truncate(8);
-        return Err(Error::UnknownExecution { id: id.to_string(), report: path, known: known.join(", ") });
-    };
+    let recorded = previous.recorded(id, &path)?;
     let faults: FaultSet = recorded.faults.iter().map(|f| (f.key, f.fault)).collect();
     Ok(Explorer::new(config, &test, None).replay(id, &faults).await)
 }

@@ -86,23 +86,23 @@ where
     let harness_trouble =
         config.harness.as_ref().zip(troubles).map_or(0, |(health, before)| health.troubles() - before);
     let failure = match result {
-        Some(result) if harness_trouble > 0 => classify(config, result, quiet, &trace).map(|failure| Failure {
-            class: FailureClass::Error,
-            message: format!(
+        Some(result) if harness_trouble > 0 => classify(config, result, quiet, &trace).map(|failure| {
+            let message = format!(
                 "the harness could not accept connections ({harness_trouble} times: out of file descriptors?): {}",
                 failure.message
-            ),
-            location: None,
-            service: None,
+            );
+            Failure::new(FailureClass::Error, message, None, None)
         }),
         Some(result) => classify(config, result, quiet, &trace),
-        None => Some(Failure {
-            class: FailureClass::Error,
-            message: "abandoned: interrupted twice before it finished".to_string(),
-            location: None,
-            service: None,
-        }),
+        None => Some(Failure::new(
+            FailureClass::Error,
+            "abandoned: interrupted twice before it finished".to_string(),
+            None,
+            None,
+        )),
     };
+    let failure =
+        failure.map(|failure| Failure { logs: trace.logs.clone(), answers: error_answers(&trace), ..failure });
     let report = ExecutionReport {
         id: id.clone(),
         reference: false,
@@ -161,7 +161,7 @@ fn warnings(ran: &Ran, reference: &ReferenceRun) -> Vec<Warning> {
 type TestResult<V> = Result<Result<V, Panic>, tokio::time::error::Elapsed>;
 
 fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, trace: &Trace) -> Option<Failure> {
-    let failure = |class, message, location, service| Some(Failure { class, message, location, service });
+    let failure = |class, message, location, service| Some(Failure::new(class, message, location, service));
     if let Some(crash) = trace.crashes.first() {
         let message = format!("{} crashed: {}", crash.service, crash.message);
         return failure(FailureClass::Crash, message, crash.location.clone(), Some(crash.service.clone()));
@@ -222,33 +222,60 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
 /// an external system), made printable and bounded.
 fn answer_body(trace: &Trace, key: crate::call::CallKey) -> String {
     let Some(answer) = trace.answers.iter().find(|answer| answer.key == key) else { return String::new() };
-    let text = String::from_utf8_lossy(&answer.body);
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = body_text(&answer.body);
     if text.is_empty() {
         return String::new();
     }
-    format!(" (body: {})", crate::text::bounded(&crate::text::printable(&text), 200))
+    format!(" (body: {text})")
+}
+
+/// The error answers (5xx) proxies passed on during the execution, each with the start of its body: why
+/// a service failed as its caller saw it.
+fn error_answers(trace: &Trace) -> Vec<crate::report::ErrorAnswer> {
+    let error = |answer: &&Answer| answer.status >= 500;
+    let answers = trace.answers.iter().filter(error).filter_map(|answer| {
+        let call = trace.calls.iter().find(|call| call.key == answer.key && call.fault.is_none())?;
+        Some(crate::report::ErrorAnswer {
+            from: call.from.clone(),
+            to: call.to.clone(),
+            method: call.method.clone(),
+            path: call.path.clone(),
+            status: answer.status,
+            body: body_text(&answer.body),
+        })
+    });
+    answers.take(ERROR_ANSWERS).collect()
+}
+
+/// The most error answers kept per execution.
+const ERROR_ANSWERS: usize = 8;
+
+/// The start of a body on one line, made printable and bounded.
+fn body_text(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    crate::text::bounded(&crate::text::printable(&text), 200)
 }
 
 /// The test failed (its own time limit, most likely) while `call`, held by a `slow` fault, still waited.
 fn gave_up(call: &CallRecord, message: String, location: Option<CallSite>) -> Failure {
     match call.limit {
-        TimeLimit::Within(limit) => Failure {
-            class: FailureClass::Rejected,
-            message: format!(
+        TimeLimit::Within(limit) => Failure::new(
+            FailureClass::Rejected,
+            format!(
                 "{message} — the test gave up before {}'s time limit on the call to {} ({limit:?}) ended: give the \
                  test a time limit longer than its services'",
                 call.from, call.to
             ),
             location,
-            service: None,
-        },
-        _ => Failure {
-            class: FailureClass::Hang,
-            message: format!("{} (the test gave up: {message})", waits_forever(call)),
-            location: Some(call.site.clone()),
-            service: Some(call.from.clone()),
-        },
+            None,
+        ),
+        _ => Failure::new(
+            FailureClass::Hang,
+            format!("{} (the test gave up: {message})", waits_forever(call)),
+            Some(call.site.clone()),
+            Some(call.from.clone()),
+        ),
     }
 }
 

@@ -24,6 +24,7 @@ use crate::coordinator::{Coordinator, COORDINATOR_ENV};
 use crate::proxy::Proxy;
 use crate::registry::SERVICES_ENV;
 use crate::text::{bounded, printable};
+use crate::trace::ServiceLog;
 
 mod process;
 mod runner;
@@ -268,14 +269,22 @@ impl System {
         }
     }
 
-    /// Runs `test`; when it fails, its message ends with what the started services wrote to their logs
-    /// meanwhile (the last lines of each, bounded): why a service answered as it did, in its own words.
+    /// Runs `test`, and keeps with the current execution what the started services wrote to their logs
+    /// meanwhile (the last lines of each, bounded): why a service answered as it did, in its own words. When
+    /// the test fails, its message ends with the last two of those lines of each service.
     async fn with_logs(&self, test: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
         let marks: Vec<(String, PathBuf, u64)> = {
             let running = self.running.lock().expect("services poisoned");
             running.iter().map(|r| (r.name.clone(), r.log.clone(), log_length(&r.log))).collect()
         };
-        test.await.map_err(|message| format!("{message}{}", logged_since(&marks)))
+        let result = test.await;
+        let logs = logged_since(&marks);
+        let said = logs.iter().map(|log| format!("; log of {}: {}", log.service, log.telling(2).join(" / ")));
+        let said = bounded(&said.collect::<String>(), MESSAGE_LENGTH);
+        if let Some(context) = Context::current() {
+            context.execution.logged(logs);
+        }
+        result.map_err(|message| format!("{message}{said}"))
     }
 
     /// How many times the runner was started (0 without one; 1 when it never had to be restarted).
@@ -336,12 +345,11 @@ fn log_length(log: &Path) -> u64 {
     std::fs::metadata(log).map(|m| m.len()).unwrap_or(0)
 }
 
-/// What each service wrote to its log since its mark: `; LOG of NAME: LINE / LINE` with the last two lines
-/// of each log that grew (read from at most its last [`KEPT_OUTPUT`] bytes, made printable), the whole at
-/// most [`MESSAGE_LENGTH`].
-fn logged_since(marks: &[(String, PathBuf, u64)]) -> String {
+/// What each service wrote to its log since its mark (read from at most its last [`KEPT_OUTPUT`] bytes):
+/// the last lines of each log that grew.
+fn logged_since(marks: &[(String, PathBuf, u64)]) -> Vec<ServiceLog> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut said = String::new();
+    let mut logs = Vec::new();
     for (name, log, mark) in marks {
         let length = log_length(log);
         if length <= *mark {
@@ -352,16 +360,9 @@ fn logged_since(marks: &[(String, PathBuf, u64)]) -> String {
             let _ = file.seek(SeekFrom::Start((*mark).max(length.saturating_sub(KEPT_OUTPUT as u64))));
             let _ = file.take(KEPT_OUTPUT as u64).read_to_end(&mut added);
         }
-        let text = String::from_utf8_lossy(&added);
-        // Lines that only underline the line above (Python's `^^^^` in tracebacks) say nothing alone.
-        let telling = |line: &&str| !line.trim().chars().all(|c| c.is_whitespace() || c == '^' || c == '~');
-        let last: Vec<String> = text.lines().filter(telling).rev().take(2).map(printable).collect();
-        if !last.is_empty() {
-            let last: Vec<String> = last.into_iter().rev().map(|line| line.trim().to_string()).collect();
-            said.push_str(&format!("; log of {name}: {}", last.join(" / ")));
-        }
+        logs.extend(ServiceLog::of(name, &String::from_utf8_lossy(&added)));
     }
-    bounded(&said, MESSAGE_LENGTH)
+    logs
 }
 
 /// The last two lines of a service's log (read from its last [`KEPT_OUTPUT`] bytes, made printable and

@@ -144,12 +144,12 @@ mod tests {
         executions.push(execution("aaaaaaaaaaaa", Some(Fault::Status(404)), None));
         let mut vulnerabilities = Vec::new();
         if let Some(message) = message {
-            let failure = Failure {
-                class: FailureClass::Crash,
-                message: message.into(),
-                location: Some(format!("{FILE}:5:20").parse().unwrap()),
-                service: Some("users".into()),
-            };
+            let failure = Failure::new(
+                FailureClass::Crash,
+                message.into(),
+                Some(format!("{FILE}:5:20").parse().unwrap()),
+                Some("users".into()),
+            );
             executions.push(execution("bbbbbbbbbbbb", Some(Fault::Status(500)), Some(failure)));
             vulnerabilities.push(Vulnerability {
                 id: "V1".into(),
@@ -161,6 +161,9 @@ mod tests {
                 call_sites: vec![SITE.parse().unwrap()],
                 locations: vec![format!("{FILE}:5:20").parse().unwrap()],
                 message: message.into(),
+                service: Some("users".into()),
+                logs: Vec::new(),
+                answers: Vec::new(),
                 executions: vec!["bbbbbbbbbbbb".into()],
                 replay: "CLOTURE_REPLAY=bbbbbbbbbbbb cargo test".into(),
             });

@@ -5,8 +5,7 @@
 use super::view::{format_ms, plural, slug, Badge, ExecutionLink, Links, Location};
 use crate::plan::PruneReason;
 use crate::report::{
-    CoverageReport, ExecutionReport, Failure, FailureClass, FaultReport, FileCoverage, Outcome, PrunedReport, Report,
-    Vulnerability,
+    CoverageReport, ExecutionReport, Failure, FaultReport, FileCoverage, Outcome, PrunedReport, Report, Vulnerability,
 };
 
 /// The page's header: what was explored, the counts, the settings and any warning.
@@ -45,10 +44,22 @@ pub(super) struct Vulnerabilities<'a> {
     /// `n distinct problem(s)`.
     pub count: String,
     pub list: Vec<VulnerabilityView<'a>>,
-    /// What to do next: some vulnerability is a hang; a crash; else a rejected answer.
-    pub hangs: bool,
-    pub crashes: bool,
-    pub rejected: bool,
+    /// What to do next (see [`Report::advice`]): each sentence in pieces, code or not.
+    pub advice: Vec<Vec<Piece>>,
+}
+
+/// A piece of a sentence: text, or code (shown as such).
+pub(super) struct Piece {
+    pub text: String,
+    pub code: bool,
+}
+
+impl Piece {
+    /// `text` cut at its backticks: every other piece is code.
+    fn split(text: &str) -> Vec<Piece> {
+        let pieces = text.split('`').enumerate().filter(|(_, part)| !part.is_empty());
+        pieces.map(|(index, part)| Piece { text: part.to_string(), code: index % 2 == 1 }).collect()
+    }
 }
 
 pub(super) struct VulnerabilityView<'a> {
@@ -74,13 +85,10 @@ impl<'a> Vulnerabilities<'a> {
                 executions: v.executions.iter().map(|id| links.execution_link(id)).collect(),
             })
             .collect();
-        let any = |class| report.vulnerabilities.iter().any(|v| v.class == class);
         Vulnerabilities {
             count: plural(report.vulnerabilities.len(), "distinct problem", "distinct problems"),
             list,
-            hangs: any(FailureClass::Hang),
-            crashes: any(FailureClass::Crash),
-            rejected: any(FailureClass::Rejected),
+            advice: report.advice().iter().map(|sentence| Piece::split(&capitalised(sentence))).collect(),
         }
     }
 }
@@ -220,4 +228,10 @@ fn execution_row<'a>(e: &'a ExecutionReport, anchor: &'a str, links: &'a Links<'
         faults: e.faults.iter().map(|f| (f, links.location(&f.site))).collect(),
         failure,
     }
+}
+
+/// `text` with its first letter in capitals.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """The functional test of the Python pair: GET /total is 200 {"total": 6}, or 503 when cloture injected a
-fault in this execution (asked from its coordinator). Exit status 0 passes."""
+fault in this execution (asked from its coordinator). Exit status 0 passes.
+
+`check.py URL [PATH TOTAL]` asks PATH instead, expecting {"total": TOTAL}."""
 import json
 import os
 import sys
@@ -14,12 +16,13 @@ def fault_injected():
         return json.load(response)["injected"]
 
 
+path, total = (sys.argv[2], int(sys.argv[3])) if len(sys.argv) > 3 else ("/total", 6)
 try:
-    with urllib.request.urlopen(sys.argv[1] + "/total", timeout=5) as response:
+    with urllib.request.urlopen(sys.argv[1] + path, timeout=5) as response:
         status, body = response.status, json.load(response)
 except urllib.error.HTTPError as error:
     status, body = error.code, error.read().decode(errors="replace")
-if status == 200 and body == {"total": 6}:
+if status == 200 and body == {"total": total}:
     sys.exit(0)
 if status == 503 and fault_injected():
     sys.exit(0)

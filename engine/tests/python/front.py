@@ -3,7 +3,9 @@
 
 It handles back's error statuses and refused or reset connections with a 503, but not a timeout: that one
 ends in the generic handler as a 500. The bug cloture finds through its proxies. GET /total-or-zero answers
-200 {"total": 0} instead of a 503: a fallback that hides back's failure from the caller.
+200 {"total": 0} instead of a 503: a fallback that hides back's failure from the caller. GET /both sums the
+numbers of back and of other (OTHER_URL): it handles failed connections and timeouts of either with a 503,
+but not an error status, which ends in the generic handler as a 500 (two bugs, one per dependency).
 """
 import json
 import os
@@ -14,6 +16,14 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BACK = os.environ.get("BACK_URL", "http://127.0.0.1:7001")
+OTHER = os.environ.get("OTHER_URL", "http://127.0.0.1:7002")
+
+
+def numbers(base, traceparent):
+    headers = {"traceparent": traceparent} if traceparent else {}
+    request = urllib.request.Request(base + "/numbers", headers=headers)
+    with urllib.request.urlopen(request, timeout=0.5) as response:
+        return json.load(response)["numbers"]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -28,6 +38,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/":
             return self.reply(200, {"status": "ok"})
+        if self.path == "/both":
+            return self.both()
         if self.path not in ("/total", "/total-or-zero"):
             return self.reply(404, {"error": "not found"})
         unavailable = (200, {"total": 0}) if self.path == "/total-or-zero" else (503, None)
@@ -44,6 +56,20 @@ class Handler(BaseHTTPRequestHandler):
             except (ConnectionError, urllib.error.URLError):
                 return self.reply(unavailable[0], unavailable[1] or {"error": "back is unavailable"})
             self.reply(200, {"total": sum(numbers)})
+        except Exception:
+            traceback.print_exc()
+            self.reply(500, {"error": "internal server error"})
+
+    def both(self):
+        traceparent = self.headers.get("traceparent")
+        try:
+            try:
+                total = sum(numbers(BACK, traceparent)) + sum(numbers(OTHER, traceparent))
+            except urllib.error.HTTPError:
+                raise
+            except (ConnectionError, TimeoutError, urllib.error.URLError):
+                return self.reply(503, {"error": "a dependency is unavailable"})
+            self.reply(200, {"total": total})
         except Exception:
             traceback.print_exc()
             self.reply(500, {"error": "internal server error"})

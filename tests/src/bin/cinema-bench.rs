@@ -421,6 +421,7 @@ fn uninstrumented_cinema(cinema: &Path, logs: &Path) -> (Vec<tokio::process::Chi
         listen,
         upstream: format!("127.0.0.1:{upstream}"),
         fault_body: Default::default(),
+        routes: Vec::new(),
     };
     let file = ServicesFile {
         services: vec![
