@@ -170,7 +170,8 @@ pub struct Failure {
     /// execution ran (its last lines).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<ServiceLog>,
-    /// The error answers (5xx) proxies passed on during the execution, with what their bodies said.
+    /// The error answers (5xx) seen during the execution, with what their bodies said: those proxies passed
+    /// on, and those the test's own calls got.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<ErrorAnswer>,
 }
@@ -182,7 +183,7 @@ impl Failure {
     }
 }
 
-/// An error answer a proxy passed on: `to` answered `from`'s `method path` with `status`, saying `body`
+/// An error answer seen on the wire: `to` answered `from`'s `method path` with `status`, saying `body`
 /// (its start, made printable).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorAnswer {
@@ -256,7 +257,7 @@ pub struct Vulnerability {
     /// What the services wrote to their logs in the first execution (see [`Failure::logs`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<ServiceLog>,
-    /// The error answers proxies passed on in the first execution (see [`Failure::answers`]).
+    /// The error answers seen in the first execution (see [`Failure::answers`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<ErrorAnswer>,
     /// Ids of the executions that show it, the first being the smallest.

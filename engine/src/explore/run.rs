@@ -229,8 +229,8 @@ fn answer_body(trace: &Trace, key: crate::call::CallKey) -> String {
     format!(" (body: {text})")
 }
 
-/// The error answers (5xx) proxies passed on during the execution, each with the start of its body: why
-/// a service failed as its caller saw it.
+/// The error answers (5xx) seen during the execution (passed on by proxies, or got by the test's own
+/// calls), each with the start of its body: why a service failed as its caller saw it.
 fn error_answers(trace: &Trace) -> Vec<crate::report::ErrorAnswer> {
     let error = |answer: &&Answer| answer.status >= 500;
     let answers = trace.answers.iter().filter(error).filter_map(|answer| {
