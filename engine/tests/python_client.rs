@@ -1,11 +1,13 @@
 //! The Python package `clients/python` (module `cloture`, and `filibuster.assertions` for tests written
 //! for Filibuster) against the stdlib-only pair of `tests/python` (`front` calls `back`) behind cloture's
 //! proxies: a Filibuster test finds front's unhandled timeout, as a command per execution and through the
-//! persistent runner alike; reference values catch a fallback that hides a failure; a runner busy past the
-//! deadline is killed and started again; the entry proxy keeps the test's answers, so a 200 hiding a failure is
-//! warned about. The package is installed into a fresh virtual environment when a
-//! package registry is reachable (setuptools is fetched to build it), else taken from `clients/python/src`
-//! on `PYTHONPATH`. Skipped, saying so, when python3 is missing.
+//! persistent runner alike; pytest's runner (the package's plugin, `pytest --cloture-runner`) finds what the
+//! plain runner finds, starting once, and leaves a plain pytest run as it was; reference values catch a
+//! fallback that hides a failure; a runner busy past the deadline is killed and started again; the entry proxy
+//! keeps the test's answers, so a 200 hiding a failure is warned about. The package is installed with pytest
+//! (its `pytest` extra) into a fresh virtual environment when a package registry is reachable (setuptools
+//! and pytest are fetched), else taken from `clients/python/src` on `PYTHONPATH`. Skipped, saying so, when
+//! python3 is missing; the pytest tests fail, saying so, when pytest cannot be imported.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -283,6 +285,11 @@ fn a_plain_pytest_run_is_unchanged_by_the_plugin() {
     assert!(plain.status.success(), "{stdout}");
     assert!(stdout.contains("1 passed"), "{stdout}");
     assert!(!stdout.contains("cloture.pytest_plugin:"), "the plugin spoke in a plain run: {stdout}");
+    if python.path.is_none() {
+        // Installed, the package brings the plugin to every pytest run (its `pytest11` entry point).
+        let help = python.run(&["-m", "pytest", "-p", "no:cacheprovider", "--help"]);
+        assert!(String::from_utf8_lossy(&help.stdout).contains("--cloture-runner"), "the plugin is not installed");
+    }
     // The option outside an exploration: refused, saying why.
     let outside = run(&["--cloture-runner"]);
     let stderr = String::from_utf8_lossy(&outside.stderr);

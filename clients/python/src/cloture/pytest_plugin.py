@@ -55,7 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     url = coordinator_url()
     if url is None:
-        raise pytest.UsageError("--cloture-runner: CLOTURE_COORDINATOR is not set: start it with `cloture explore --runner`")
+        said = "CLOTURE_COORDINATOR is not set: start it with `cloture explore --runner`"
+        raise pytest.UsageError(f"--cloture-runner: {said}")
     config.pluginmanager.register(Runner(url), "cloture-runner")
 
 
