@@ -49,7 +49,7 @@ help:
 	@echo "                       (TEST_MODE=runner|command: one Python process, or one per execution)"
 	@echo "make lint      cargo fmt --check and clippy -D warnings"
 	@echo "make bench     run the benchmarks recorded in BENCHMARKS.md"
-	@echo "make bench-runner  per-execution time of the Python test: command per execution vs runner"
+	@echo "make bench-runner  per-execution time of the Python test: command per execution vs runner vs pytest runner"
 
 test:
 	@scripts/ensure-chromium.sh

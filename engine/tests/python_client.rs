@@ -1,11 +1,13 @@
 //! The Python package `clients/python` (module `cloture`, and `filibuster.assertions` for tests written
 //! for Filibuster) against the stdlib-only pair of `tests/python` (`front` calls `back`) behind cloture's
 //! proxies: a Filibuster test finds front's unhandled timeout, as a command per execution and through the
-//! persistent runner alike; reference values catch a fallback that hides a failure; a runner busy past the
-//! deadline is killed and started again; the entry proxy keeps the test's answers, so a 200 hiding a failure is
-//! warned about. The package is installed into a fresh virtual environment when a
-//! package registry is reachable (setuptools is fetched to build it), else taken from `clients/python/src`
-//! on `PYTHONPATH`. Skipped, saying so, when python3 is missing.
+//! persistent runner alike; pytest's runner (the package's plugin, `pytest --cloture-runner`) finds what the
+//! plain runner finds, starting once, and leaves a plain pytest run as it was; reference values catch a
+//! fallback that hides a failure; a runner busy past the deadline is killed and started again; the entry proxy
+//! keeps the test's answers, so a 200 hiding a failure is warned about. The package is installed with pytest
+//! (its `pytest` extra) into a fresh virtual environment when a package registry is reachable (setuptools
+//! and pytest are fetched), else taken from `clients/python/src` on `PYTHONPATH`. Skipped, saying so, when
+//! python3 is missing; the pytest tests fail, saying so, when pytest cannot be imported.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,10 +49,21 @@ impl PythonEnv {
         }
         format!("{command} {} {args}", self.python.display())
     }
+
+    /// Runs `PYTHON ARGS` outside any exploration; its output.
+    fn run(&self, args: &[impl AsRef<std::ffi::OsStr>]) -> std::process::Output {
+        let mut command = Command::new(&self.python);
+        command.args(args).env_remove("CLOTURE_COORDINATOR").env_remove("CLOTURE_EXECUTION");
+        if let Some(path) = &self.path {
+            command.env("PYTHONPATH", path);
+        }
+        command.output().expect("python runs")
+    }
 }
 
-/// The package installed into a fresh virtual environment (once per run of this test binary), or on
-/// `PYTHONPATH` when pip cannot build it (no registry reachable).
+/// The package installed with pytest (its `pytest` extra) into a fresh virtual environment (once per run of
+/// this test binary), or without pytest when that cannot be installed, or on `PYTHONPATH` when pip cannot
+/// build it (no registry reachable).
 fn python_env() -> &'static PythonEnv {
     static ENV: OnceLock<PythonEnv> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -59,13 +72,14 @@ fn python_env() -> &'static PythonEnv {
         let created = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success());
         let python = venv.join("bin/python");
         let package = workspace().join("clients/python");
-        let installed = created
-            && Command::new(&python)
-                .args(["-m", "pip", "install", "-q", "--retries", "1", "--timeout", "20"])
-                .arg(&package)
+        let install = |what: &str| {
+            Command::new(&python)
+                .args(["-m", "pip", "install", "-q", "--retries", "1", "--timeout", "20", what])
                 .status()
-                .is_ok_and(|s| s.success());
-        if installed {
+                .is_ok_and(|s| s.success())
+        };
+        let with_pytest = format!("{}[pytest]", package.display());
+        if created && (install(&with_pytest) || install(&package.display().to_string())) {
             return PythonEnv { path: None, python };
         }
         eprintln!("the package could not be installed into a virtual environment: using clients/python/src");
@@ -184,6 +198,103 @@ async fn the_same_executions_come_out_of_a_command_and_a_runner() {
     system.stop().await;
     std::fs::remove_dir_all(&logs).ok();
     assert_eq!(outcomes(&by_command), outcomes(&by_runner));
+}
+
+// ---- The pytest plugin: `pytest --cloture-runner` (clients/python/src/cloture/pytest_plugin.py) ----
+
+/// Why pytest cannot be imported by the test's Python, or `None` when it can.
+fn pytest_missing(python: &PythonEnv) -> Option<String> {
+    let out = python.run(&["-c", "import pytest"]);
+    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).trim().to_string())
+}
+
+/// Fails, saying why, when pytest is missing: the pytest runner would go untested without anyone noticing.
+fn require_pytest(python: &PythonEnv) {
+    if let Some(why) = pytest_missing(python) {
+        panic!(
+            "PYTEST IS NOT INSTALLED, so cloture's pytest plugin cannot be tested: pip could not install \
+             clients/python[pytest] into the test's virtual environment (is PyPI reachable?): {why}"
+        );
+    }
+}
+
+/// `-m pytest` with the plugin (named with `-p`, so that it loads also from `PYTHONPATH`), no cache written
+/// into the source tree, on `tests` (node ids or files of `engine/tests/python`).
+fn pytest_args(tests: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["-m", "pytest", "-p", "no:cacheprovider", "-p", "cloture.pytest_plugin"].map(String::from).into();
+    args.extend(tests.iter().map(|test| tests_python().join(test).display().to_string()));
+    args
+}
+
+/// An exploration of a fresh pair with a runner (`python ARGS`): its report and how often the runner started.
+async fn explore_with_runner(name: &str, args: &str) -> (Report, usize) {
+    let logs = logs(name);
+    let (mut system, front) = start_pair(&logs).await;
+    let runner = python_env().command(&[("FRONT_URL", front)], args);
+    let config = Config { deadline: Duration::from_secs(20), ..Config::default() };
+    let report = cloture::explore(&config, system.runner_test(&runner)).await;
+    let starts = system.runner_starts();
+    system.stop().await;
+    std::fs::remove_dir_all(&logs).ok();
+    (report.expect("the exploration completes"), starts)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_pytest_runner_starts_once_and_finds_what_the_plain_runner_finds() {
+    if !python_available() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    require_pytest(python_env());
+    let test = tests_python().join("filibuster_total.py");
+    let plain = format!("-m cloture.runner {}:test_total", test.display());
+    let (by_plain, _) = explore_with_runner("plain", &plain).await;
+    // With a test whose fixtures of session and function scope pass only when every execution has its own.
+    let pytest = pytest_args(&["filibuster_total.py::test_total", "pytest_fixtures.py"]).join(" ");
+    let pytest = format!("{pytest} --cloture-runner");
+    let (by_pytest, starts) = explore_with_runner("pytest", &pytest).await;
+
+    let summary = by_pytest.terminal_summary();
+    assert_eq!(outcomes(&by_plain), outcomes(&by_pytest), "{summary}");
+    assert_eq!(by_pytest.summary.executions, 7, "{summary}");
+    assert_eq!(starts, 1, "the pytest runner ran every execution without being started again");
+    let failing: Vec<_> = by_pytest.executions.iter().filter_map(|e| e.failure.as_ref()).collect();
+    assert_eq!(failing.len(), 1, "{summary}");
+    // The node id and the assertion's own text, located in the test, as the plain runner words it.
+    let said = "filibuster_total.py::test_total: AssertionError: unexpected answer under a fault on back: 500";
+    assert!(failing[0].message.contains(said), "{}", failing[0].message);
+    assert!(failing[0].message.contains("(at tests/python/filibuster_total.py:"), "{}", failing[0].message);
+}
+
+#[test]
+fn a_plain_pytest_run_is_unchanged_by_the_plugin() {
+    if !python_available() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let python = python_env();
+    require_pytest(python);
+    let run = |extra: &[&str]| {
+        let mut args = pytest_args(&["pytest_fixtures.py"]);
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        python.run(&args)
+    };
+    let plain = run(&[]);
+    let stdout = String::from_utf8_lossy(&plain.stdout);
+    assert!(plain.status.success(), "{stdout}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
+    assert!(!stdout.contains("cloture.pytest_plugin:"), "the plugin spoke in a plain run: {stdout}");
+    if python.path.is_none() {
+        // Installed, the package brings the plugin to every pytest run (its `pytest11` entry point).
+        let help = python.run(&["-m", "pytest", "-p", "no:cacheprovider", "--help"]);
+        assert!(String::from_utf8_lossy(&help.stdout).contains("--cloture-runner"), "the plugin is not installed");
+    }
+    // The option outside an exploration: refused, saying why.
+    let outside = run(&["--cloture-runner"]);
+    let stderr = String::from_utf8_lossy(&outside.stderr);
+    assert_eq!(outside.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("CLOTURE_COORDINATOR is not set"), "{stderr}");
 }
 
 #[tokio::test(flavor = "current_thread")]

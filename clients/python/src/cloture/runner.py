@@ -14,7 +14,8 @@ execution ``CLOTURE_EXECUTION`` is set to its id, so ``cloture.fault_injected()`
 ``filibuster.assertions`` answer for it.
 
 The runner exits 0 when cloture says the exploration is over, 2 when a test cannot be loaded, and 1 when
-the coordinator goes away.
+the coordinator goes away. The loop (``serve``) and the failure message (``describe``) are also the pytest
+plugin's (``cloture.pytest_plugin``: ``pytest --cloture-runner``).
 """
 from __future__ import annotations
 
@@ -25,11 +26,13 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from ._coordinator import EXECUTION_ENV, Connection, CoordinatorError, coordinator_url, refusal
 
 Test = Tuple[str, Callable[[], object]]
+# Whether an execution passed, and why not (empty when it passed).
+Verdict = Tuple[bool, str]
 
 # The coordinator answers a poll within 20 s; a read waits longer than that.
 POLL_TIMEOUT = 60.0
@@ -74,10 +77,12 @@ def load(spec: str) -> List[Test]:
     return tests
 
 
-def _where(error: BaseException) -> str:
-    """`` (at FILE:LINE: CODE)`` of the innermost frame of the test's own code, when there is one."""
+def _where(error: BaseException, hidden: Sequence[str]) -> str:
+    """`` (at FILE:LINE: CODE)`` of the innermost frame of the test's own code, when there is one: frames in
+    this package or in the folders ``hidden`` are not the test's."""
     frames = traceback.extract_tb(error.__traceback__)
-    own = [frame for frame in frames if not frame.filename.startswith(os.path.dirname(__file__))]
+    outside = (os.path.dirname(__file__), *hidden)
+    own = [frame for frame in frames if not frame.filename.startswith(outside)]
     if not own:
         return ""
     frame = own[-1]
@@ -85,7 +90,15 @@ def _where(error: BaseException) -> str:
     return f" (at {os.path.relpath(frame.filename)}:{frame.lineno}{code})"
 
 
-def run(tests: List[Test]) -> Tuple[bool, str]:
+def describe(name: str, error: BaseException, hidden: Sequence[str] = (), lines: Optional[int] = None) -> str:
+    """The failure message of test ``name`` that raised ``error``, on one line: ``NAME: TYPE: TEXT (at
+    FILE:LINE: CODE)``, with the first ``lines`` lines of the text (all when ``None``)."""
+    said = "".join(traceback.format_exception_only(type(error), error)).strip()
+    text = [line.strip() for line in said.splitlines() if line.strip()][:lines]
+    return f"{name}: {'; '.join(text)}{_where(error, hidden)}"
+
+
+def run(tests: List[Test]) -> Verdict:
     """Runs the tests in order, up to the first that fails: whether they passed, and why not."""
     for name, test in tests:
         try:
@@ -101,13 +114,15 @@ def run(tests: List[Test]) -> Tuple[bool, str]:
             raise
         except BaseException as error:  # the verdict is the test's, whatever it raised
             traceback.print_exc()
-            said = "".join(traceback.format_exception_only(type(error), error)).strip()
-            return False, f"{name}: {said}{_where(error)}"
+            return False, describe(name, error)
     return True, ""
 
 
-def serve(tests: List[Test], connection: Connection) -> int:
-    """Takes executions from the coordinator until the exploration is over, running ``tests`` in each."""
+def serve(run_execution: Callable[[], Verdict], connection: Connection, prog: str = "cloture.runner") -> int:
+    """Takes executions from the coordinator until the exploration is over (then 0), calling
+    ``run_execution`` in each with ``CLOTURE_EXECUTION`` set to its id, and posting the verdict it returns.
+    ``CoordinatorError`` when the coordinator goes away or refuses to offer; ``prog`` names the runner in
+    what it prints."""
     while True:
         status, body = connection.request("GET", "/v1/runner/next", timeout=POLL_TIMEOUT)
         if status == 204:
@@ -119,7 +134,7 @@ def serve(tests: List[Test], connection: Connection) -> int:
         execution = body["execution"]
         os.environ[EXECUTION_ENV] = execution
         try:
-            passed, message = run(tests)
+            passed, message = run_execution()
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -127,7 +142,7 @@ def serve(tests: List[Test], connection: Connection) -> int:
         status, body = connection.request("POST", f"/v1/runner/{execution}/verdict", verdict)
         if status != 204:
             # Abandoned meanwhile (its deadline passed): the next execution is what matters.
-            print(f"cloture.runner: verdict on {execution} not taken: {refusal(status, body)}", file=sys.stderr)
+            print(f"{prog}: verdict on {execution} not taken: {refusal(status, body)}", file=sys.stderr)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -148,7 +163,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"cloture.runner: cannot load the tests: {error}", file=sys.stderr)
         return 2
     try:
-        return serve(tests, Connection(url))
+        return serve(lambda: run(tests), Connection(url))
     except CoordinatorError as error:
         print(f"cloture.runner: {error}", file=sys.stderr)
         return 1
