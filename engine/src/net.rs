@@ -15,18 +15,28 @@
 //! hyper's own `header_read_timeout` is not used: it also runs while a kept-alive connection waits for its
 //! next request, so it would close pooled connections after the header timeout, and a client reusing one at
 //! that moment would get a transport error caused by the harness, not by the system under test.
+//!
+//! An endpoint speaks HTTP/1.1, or ([`Versions::Http1AndHttp2`], the proxies) HTTP/1.1 and HTTP/2 with
+//! prior knowledge (h2c) on the same port, told apart by the HTTP/2 connection preface. On an HTTP/2
+//! connection requests share the connection, so its phases are counted in streams: it is *idle* while no
+//! stream is in flight (frames such as pings and window updates do not make it busy), *busy* while one is.
+//! Its preface must arrive within `header_timeout` of its first byte; a head is bounded by size (hyper's
+//! 16 KiB header list), not by time. At most `max_streams` requests are in flight on it at once; an idle
+//! one is closed with a GOAWAY, so a client that was about to send on it learns its request was not
+//! processed. Keep-alive pings, every `idle_timeout`, close a connection whose peer is gone.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -47,12 +57,29 @@ pub struct Limits {
     /// may stall. Default 60 s: longer than the 30 s for which [`crate::Client`] keeps an idle connection
     /// for reuse, so a connection is never closed under a call about to be sent on it.
     pub idle_timeout: Duration,
+    /// Requests in flight at once on one HTTP/2 connection (its `SETTINGS_MAX_CONCURRENT_STREAMS`); the
+    /// client holds more until one ends. Default 100.
+    pub max_streams: u32,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_connections: 256, header_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(60) }
+        Limits {
+            max_connections: 256,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_streams: 100,
+        }
     }
+}
+
+/// The HTTP versions an endpoint speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Versions {
+    /// HTTP/1.1 only (the coordinator).
+    Http1,
+    /// HTTP/1.1, and HTTP/2 with prior knowledge (h2c) on the same port (the proxies).
+    Http1AndHttp2,
 }
 
 /// Trouble of an endpoint that is the harness's, not the system's: connections it could not accept (out
@@ -91,7 +118,7 @@ impl HarnessHealth {
     }
 }
 
-/// Serves `service` over HTTP/1 on the connections `listener` accepts, within `limits`, until `stop` is
+/// Serves `service` in `versions` on the connections `listener` accepts, within `limits`, until `stop` is
 /// notified; for cloture's own endpoints, which need no graceful shutdown (connections already accepted
 /// are served to their end). Trouble accepting is counted in `health`; it never ends the loop.
 pub(crate) async fn accept_until<S, B>(
@@ -99,6 +126,7 @@ pub(crate) async fn accept_until<S, B>(
     stop: Arc<Notify>,
     service: S,
     limits: Limits,
+    versions: Versions,
     health: HarnessHealth,
 ) where
     S: hyper::service::Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
@@ -126,7 +154,7 @@ pub(crate) async fn accept_until<S, B>(
             slot = take_slot(&slots, &crowded, &health) => slot,
             () = stop.notified() => return,
         };
-        tokio::spawn(serve(stream, service.clone(), limits, slot, Arc::clone(&crowded)));
+        tokio::spawn(serve(stream, service.clone(), limits, versions, slot, Arc::clone(&crowded)));
     }
 }
 
@@ -165,8 +193,14 @@ async fn take_slot(slots: &Arc<Semaphore>, crowded: &Notify, health: &HarnessHea
 }
 
 /// Serves one connection until it ends, is too slow for `limits`, or is idle when the endpoint is crowded.
-async fn serve<S, B>(stream: TcpStream, service: S, limits: Limits, _slot: OwnedSemaphorePermit, crowded: Arc<Notify>)
-where
+async fn serve<S, B>(
+    stream: TcpStream,
+    service: S,
+    limits: Limits,
+    versions: Versions,
+    _slot: OwnedSemaphorePermit,
+    crowded: Arc<Notify>,
+) where
     S: hyper::service::Service<Request<Body>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -176,11 +210,16 @@ where
 {
     let _ = stream.set_nodelay(true);
     let activity = Arc::new(Activity::new());
-    let io =
-        TokioIo::new(Watched { stream, activity: Arc::clone(&activity), stall: limits.idle_timeout, stalled: None });
+    let preface = if versions == Versions::Http1AndHttp2 { 0 } else { NOT_HTTP2 };
+    let io = TokioIo::new(Watched {
+        stream,
+        activity: Arc::clone(&activity),
+        stall: limits.idle_timeout,
+        stalled: None,
+        preface,
+    });
     let service = Tracked { inner: service, activity: Arc::clone(&activity), stall: limits.idle_timeout };
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.header_read_timeout(None);
+    let builder = builder(&limits, versions);
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     loop {
@@ -192,16 +231,37 @@ where
             () = sleep_until(deadline) => {
                 if activity.deadline(&limits).is_some_and(|at| at <= Instant::now()) {
                     tracing::debug!("closing a connection that was idle or slow for too long");
-                    return;
+                    break;
                 }
             }
             () = changed => {}
             () = crowded => {
                 if activity.is_idle() {
-                    return;
+                    break;
                 }
             }
         }
+    }
+    if activity.is_http2() {
+        // An HTTP/2 connection is closed with a GOAWAY: a request the client sent meanwhile is refused as not
+        // processed (safe to retry), not lost with the connection.
+        connection.as_mut().graceful_shutdown();
+        let _ = tokio::time::timeout(limits.header_timeout, connection).await;
+    }
+}
+
+/// hyper's connection builder for an endpoint's connections.
+fn builder(limits: &Limits, versions: Versions) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().header_read_timeout(None);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_streams.max(1))
+        .keep_alive_interval(limits.idle_timeout);
+    match versions {
+        Versions::Http1 => builder.http1_only(),
+        Versions::Http1AndHttp2 => builder,
     }
 }
 
@@ -224,11 +284,32 @@ enum Phase {
 struct Activity {
     phase: Mutex<Phase>,
     changed: Notify,
+    /// The connection began with the HTTP/2 preface: its reads do not begin a request's head.
+    http2: AtomicBool,
 }
 
 impl Activity {
     fn new() -> Activity {
-        Activity { phase: Mutex::new(Phase::Idle(Instant::now())), changed: Notify::new() }
+        Activity {
+            phase: Mutex::new(Phase::Idle(Instant::now())),
+            changed: Notify::new(),
+            http2: AtomicBool::new(false),
+        }
+    }
+
+    fn is_http2(&self) -> bool {
+        self.http2.load(Ordering::Relaxed)
+    }
+
+    /// The whole HTTP/2 preface arrived: the connection is idle until its first stream.
+    fn began_http2(&self) {
+        self.http2.store(true, Ordering::Relaxed);
+        let mut phase = self.phase();
+        if let Phase::Head(_) = *phase {
+            *phase = Phase::Idle(Instant::now());
+        }
+        drop(phase);
+        self.changed.notify_one();
     }
 
     fn phase(&self) -> std::sync::MutexGuard<'_, Phase> {
@@ -236,8 +317,11 @@ impl Activity {
         self.phase.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Bytes arrived: on an idle connection, the head of a request begins.
+    /// Bytes arrived: on an idle HTTP/1 connection, the head of a request begins.
     fn read(&self) {
+        if self.is_http2() {
+            return;
+        }
         let mut phase = self.phase();
         if let Phase::Idle(_) = *phase {
             *phase = Phase::Head(Instant::now());
@@ -296,16 +380,40 @@ impl Drop for InFlight {
     }
 }
 
-/// The connection's socket, telling [`Activity`] when bytes arrive, and failing a write that cannot
-/// progress for the stall time: the peer stopped reading its answer.
+/// The connection's socket, telling [`Activity`] when bytes arrive and whether they began with the HTTP/2
+/// preface, and failing a write that cannot progress for the stall time: the peer stopped reading its answer.
 struct Watched {
     stream: TcpStream,
     activity: Arc<Activity>,
     stall: Duration,
     stalled: Option<Pin<Box<Sleep>>>,
+    /// How many bytes of [`HTTP2_PREFACE`] the connection began with so far; [`NOT_HTTP2`] once it cannot.
+    preface: usize,
 }
 
+/// What an HTTP/2 client with prior knowledge sends first (RFC 9113, 3.4).
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// [`Watched::preface`] of a connection that is not HTTP/2 (or of an endpoint that speaks only HTTP/1).
+const NOT_HTTP2: usize = usize::MAX;
+
 impl Watched {
+    /// Follows the first bytes of the connection, as hyper's own version detection reads them.
+    fn sniff(&mut self, data: &[u8]) {
+        if self.preface >= HTTP2_PREFACE.len() {
+            return;
+        }
+        let take = data.len().min(HTTP2_PREFACE.len() - self.preface);
+        if data[..take] != HTTP2_PREFACE[self.preface..self.preface + take] {
+            self.preface = NOT_HTTP2;
+            return;
+        }
+        self.preface += take;
+        if self.preface == HTTP2_PREFACE.len() {
+            self.activity.began_http2();
+        }
+    }
+
     fn watch_write(&mut self, cx: &mut Context<'_>, written: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         if written.is_ready() {
             self.stalled = None;
@@ -329,6 +437,7 @@ impl AsyncRead for Watched {
         let before = buf.filled().len();
         let read = Pin::new(&mut this.stream).poll_read(cx, buf);
         if matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.sniff(&buf.filled()[before..]);
             this.activity.read();
         }
         read

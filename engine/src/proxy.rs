@@ -14,6 +14,16 @@
 //! Bodies stream through in both directions, as they come: a proxy holds no more of a body than hyper's
 //! buffers, so large uploads, server-sent events and long polls pass as they would without it. The
 //! proxy's connections are bounded like the coordinator's (`Limits`).
+//!
+//! A proxy speaks HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on the same port, and passes a request on
+//! in the version it came in: HTTP/2 to the upstream with prior knowledge, HTTP/1.1 as HTTP/1.1. Trailers
+//! pass in both directions; headers about one connection (`connection` and the headers it names,
+//! `keep-alive`, `transfer-encoding`, `upgrade`, `proxy-*`, `te` but for `te: trailers`) do not. A request
+//! with content type `application/grpc*` is a gRPC call: it is recorded with method `GRPC`, so it gets the
+//! gRPC faults, `grpc:CODE` answers a trailers-only gRPC error (HTTP 200, `grpc-status`, `grpc-message`),
+//! and its outcome is its `grpc-status` when that is not OK, read from the answer's head or its trailers.
+//! On HTTP/2, `connect` (and the end of a held `timeout`) resets the request's stream (`RST_STREAM`,
+//! `REFUSED_STREAM`: gRPC clients see `UNAVAILABLE`), not the connection other calls share.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,8 +44,8 @@ use tokio::sync::Notify;
 use crate::call::{CallIdentity, CallKey, CallSite};
 use crate::context::Execution;
 use crate::coordinator::Current;
-use crate::fault::Fault;
-use crate::net::{Body, HarnessHealth, Limits};
+use crate::fault::{Fault, GRPC_METHOD};
+use crate::net::{Body, HarnessHealth, Limits, Versions};
 use crate::trace::{CallOutcome, TimeLimit, Transport, PARENT_HEADER, TEST_SERVICE};
 
 type Upstream = hyper_util::client::legacy::Client<HttpConnector, Body>;
@@ -113,7 +123,10 @@ struct Route {
     routes: Vec<String>,
     fault_body: FaultBody,
     upstream: String,
+    /// HTTP/1.1 to the upstream.
     client: Upstream,
+    /// HTTP/2 with prior knowledge to the upstream, for requests that came in as HTTP/2.
+    h2c: Upstream,
     current: Current,
 }
 
@@ -141,9 +154,14 @@ impl Traceparent {
     }
 }
 
-/// Why a proxied request got no answer.
+/// Why a proxied request got no answer. hyper closes an HTTP/1 connection on it, and resets an HTTP/2
+/// stream with the reason it finds among the error's causes: `REFUSED_STREAM`.
 #[derive(Debug)]
 struct Reset;
+
+/// The reason of a reset HTTP/2 stream: the request was not processed, as if its connection had been
+/// refused (gRPC clients answer `UNAVAILABLE`, as for a refused connection).
+static REFUSED: std::sync::LazyLock<h2::Error> = std::sync::LazyLock::new(|| h2::Reason::REFUSED_STREAM.into());
 
 impl std::fmt::Display for Reset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -151,7 +169,11 @@ impl std::fmt::Display for Reset {
     }
 }
 
-impl std::error::Error for Reset {}
+impl std::error::Error for Reset {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*REFUSED)
+    }
+}
 
 impl Proxy {
     /// Listens on `127.0.0.1:{spec.listen}`; faults come from the coordinator's current execution. With
@@ -172,6 +194,8 @@ impl Proxy {
         let address = listener.local_addr()?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        let h2c =
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).http2_only(true).build(connector.clone());
         let route = Arc::new(Route {
             from: spec.from.clone(),
             to: spec.to.clone(),
@@ -179,6 +203,7 @@ impl Proxy {
             fault_body: spec.fault_body,
             upstream: spec.upstream.trim_start_matches("http://").trim_end_matches('/').to_string(),
             client: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector),
+            h2c,
             current,
         });
         let stop = Arc::new(Notify::new());
@@ -187,7 +212,9 @@ impl Proxy {
             let route = Arc::clone(&route);
             async move { route.handle(request).await }
         });
-        let task = tokio::spawn(crate::net::accept_until(listener, stopped, service, limits, health.clone()));
+        let serving =
+            crate::net::accept_until(listener, stopped, service, limits, Versions::Http1AndHttp2, health.clone());
+        let task = tokio::spawn(serving);
         Ok(Proxy { address, health, stop, task })
     }
 
@@ -230,18 +257,13 @@ impl Route {
             .or_else(|| traceparent.as_ref().map(|t| CallKey(t.parent)).filter(|key| execution.has_call(*key)))
             .unwrap_or(CallKey::ROOT);
         let path = parts.uri.path().to_string();
+        let grpc = crate::server::is_grpc(&parts.headers);
+        let method = if grpc { GRPC_METHOD } else { parts.method.as_str() };
         let received = execution.received_paths(&self.from);
         let received: Vec<&str> = received.iter().map(String::as_str).collect();
         let route = crate::route::template(&path, &self.routes, &received);
-        let site = CallSite::named(&self.from, &self.to, parts.method.as_str(), &route);
-        let identity = CallIdentity {
-            file: &site.file,
-            line: 0,
-            column: 0,
-            method: parts.method.as_str(),
-            target: &self.to,
-            path: &path,
-        };
+        let site = CallSite::named(&self.from, &self.to, method, &route);
+        let identity = CallIdentity { file: &site.file, line: 0, column: 0, method, target: &self.to, path: &path };
         let decision = execution.decide(&self.from, parent, &identity, TimeLimit::Unknown);
         if let Some(Fault::Delay(delay)) = decision.fault {
             tokio::time::sleep(delay).await;
@@ -287,7 +309,7 @@ impl Route {
                 execution.complete(
                     decision.index,
                     match &result {
-                        Ok(response) => CallOutcome::Status(response.status().as_u16()),
+                        Ok(response) => crate::inject::answered(response.status(), response.headers()),
                         Err(kind) => CallOutcome::Transport(*kind),
                     },
                 );
@@ -306,22 +328,50 @@ impl Route {
     ) -> Result<Answer, Transport> {
         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let uri = format!("http://{}{}", self.upstream, path);
-        let mut request =
-            Request::builder().method(parts.method).uri(uri).body(body).map_err(|_| Transport::Request)?;
-        for (name, value) in &parts.headers {
-            if name != http::header::HOST {
-                request.headers_mut().append(name, value.clone());
-            }
-        }
-        let response = self.client.request(request).await.map_err(|e| {
+        let http2 = parts.version == http::Version::HTTP_2;
+        let mut request = Request::builder()
+            .method(parts.method)
+            .uri(uri)
+            .version(if http2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 })
+            .body(body)
+            .map_err(|_| Transport::Request)?;
+        *request.headers_mut() = end_to_end(&parts.headers);
+        request.headers_mut().remove(http::header::HOST);
+        let client = if http2 { &self.h2c } else { &self.client };
+        let response = client.request(request).await.map_err(|e| {
             if e.is_connect() {
                 Transport::Connect
             } else {
                 Transport::Request
             }
         })?;
-        Ok(response.map(|body| Either::Right(Streamed { body, call, answer: None })))
+        let (mut head, body) = response.into_parts();
+        head.headers = end_to_end(&head.headers);
+        Ok(Response::from_parts(head, Either::Right(Streamed { body, call, answer: None })))
     }
+}
+
+/// Headers that describe one connection, not the message (RFC 9110, 7.6.1), as hyper refuses them on
+/// HTTP/2: `connection` and the headers it names, `keep-alive`, `transfer-encoding`, `upgrade`, `proxy-*`.
+/// `te` asks the next hop for trailers (gRPC's status is in them): it passes as `te: trailers` when it
+/// names them, else not at all.
+fn end_to_end(headers: &http::HeaderMap) -> http::HeaderMap {
+    let values = |name| headers.get_all(name).iter().filter_map(|value: &http::HeaderValue| value.to_str().ok());
+    let tokens = |name| values(name).flat_map(|value| value.split(',')).map(str::trim).collect::<Vec<_>>();
+    let named = tokens(http::header::CONNECTION);
+    let mut kept = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let hop = matches!(name.as_str(), "connection" | "keep-alive" | "transfer-encoding" | "upgrade" | "te")
+            || name.as_str().starts_with("proxy-")
+            || named.iter().any(|named| named.eq_ignore_ascii_case(name.as_str()));
+        if !hop {
+            kept.append(name, value.clone());
+        }
+    }
+    if tokens(http::header::TE).iter().any(|token| token.eq_ignore_ascii_case("trailers")) {
+        kept.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
+    }
+    kept
 }
 
 /// An upstream's answer body on its way to the caller. If it breaks off, the caller gets no whole answer:
@@ -377,6 +427,12 @@ impl hyper::body::Body for Streamed {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(tap), Some(data)) = (this.answer.as_mut(), frame.data_ref()) {
                     tap.keep(data);
+                }
+                // A gRPC call's status comes in the trailers.
+                if let (Some((execution, index)), Some(trailers)) = (this.call.as_ref(), frame.trailers_ref()) {
+                    if let CallOutcome::Grpc(code) = crate::inject::answered(http::StatusCode::OK, trailers) {
+                        execution.complete(*index, CallOutcome::Grpc(code));
+                    }
                 }
             }
             Poll::Ready(None) => {
@@ -466,6 +522,7 @@ mod tests {
             Arc::clone(&upstream_stop),
             echo,
             Limits::default(),
+            Versions::Http1,
             HarnessHealth::new(),
         );
         tokio::spawn(serving);

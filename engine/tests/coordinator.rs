@@ -591,7 +591,7 @@ async fn bounded(bounds: Bounds) -> (Coordinator, String) {
 
 /// Connection limits with short timeouts, for tests.
 fn limits(max_connections: usize, header: Duration, idle: Duration) -> Limits {
-    Limits { max_connections, header_timeout: header, idle_timeout: idle }
+    Limits { max_connections, header_timeout: header, idle_timeout: idle, ..Limits::default() }
 }
 
 /// Reads one answer (head, then a `Content-Length` body) from a connection that stays open.

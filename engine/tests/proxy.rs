@@ -23,7 +23,7 @@ use cloture::{Config, Fault};
 use http::{Request, Response};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -341,5 +341,284 @@ async fn d4_a_held_timeout_fault_outlasts_the_idle_timeout() {
     *current.lock().unwrap() = None;
     let ended = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await.expect("let go in time");
     assert!(matches!(ended, Ok(0) | Err(_)), "{ended:?}");
+    proxy.stop().await;
+}
+
+// ---- HTTP/2 and gRPC ----
+
+/// An answer body of frames given in advance: data, then trailers.
+type Frames =
+    http_body_util::StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
+
+fn frames(data: &[&'static [u8]], trailers: &[(&'static str, &'static str)]) -> Frames {
+    let mut frames: Vec<_> = data.iter().map(|chunk| Ok(Frame::data(Bytes::from_static(chunk)))).collect();
+    if !trailers.is_empty() {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in trailers {
+            map.insert(*name, http::HeaderValue::from_static(value));
+        }
+        frames.push(Ok(Frame::trailers(map)));
+    }
+    http_body_util::StreamBody::new(futures_util::stream::iter(frames))
+}
+
+/// Serves `service` on a free loopback port in HTTP/1.1 and in HTTP/2 with prior knowledge, or (`h2_only`)
+/// in HTTP/2 only; counts the requests it gets.
+async fn upstream_h2<S>(service: S, h2_only: bool) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>)
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<Frames>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free loopback port");
+    let address = listener.local_addr().expect("an address");
+    let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&requests);
+    let service = service_fn(move |request| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        service.call(request)
+    });
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let builder = if h2_only { builder.http2_only() } else { builder };
+                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    (address, requests)
+}
+
+/// A caller speaking HTTP/2 with prior knowledge on one connection to `address`.
+async fn h2_caller(address: SocketAddr) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<Bytes>> {
+    let stream = TcpStream::connect(address).await.expect("connects");
+    let (sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .expect("an HTTP/2 handshake");
+    tokio::spawn(connection);
+    sender
+}
+
+/// A gRPC-shaped request: content type `application/grpc`, one length-prefixed message.
+fn grpc_request(path: &str) -> Request<http_body_util::Full<Bytes>> {
+    let message = b"\x0a\x03abc";
+    let mut body = vec![0u8];
+    body.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    body.extend_from_slice(message);
+    Request::post(format!("http://back{path}"))
+        .version(http::Version::HTTP_2)
+        .header(http::header::CONTENT_TYPE, "application/grpc")
+        .header(http::header::TE, "trailers")
+        .body(http_body_util::Full::new(Bytes::from(body)))
+        .expect("a request")
+}
+
+/// The whole body of an answer: its data and its trailers.
+async fn collected(response: Response<Incoming>) -> (http::response::Parts, Bytes, Option<http::HeaderMap>) {
+    use http_body_util::BodyExt;
+    let (head, body) = response.into_parts();
+    let body = tokio::time::timeout(Duration::from_secs(10), body.collect()).await.expect("in time").expect("a body");
+    let trailers = body.trailers().cloned();
+    (head, body.to_bytes(), trailers)
+}
+
+/// The upstream of the version tests: answers with the HTTP version it got and the connection headers that
+/// reached it, its body followed by trailers (declared, for HTTP/1.1).
+async fn versions_upstream(request: Request<Incoming>) -> Result<Response<Frames>, Infallible> {
+    let hop = ["connection", "keep-alive", "x-named", "proxy-authorization", "upgrade", "transfer-encoding"];
+    let arrived: Vec<&str> = hop.into_iter().filter(|name| request.headers().contains_key(*name)).collect();
+    let te = request.headers().get(http::header::TE).map(|v| v.to_str().unwrap_or("?").to_string());
+    let mut response = Response::new(frames(&[b"hello, ", b"caller"], &[("x-checksum", "42")]));
+    let headers = response.headers_mut();
+    headers.insert("x-version", format!("{:?}", request.version()).parse().expect("a header value"));
+    headers.insert("x-hop", arrived.join(",").parse().expect("a header value"));
+    headers.insert("x-te", te.unwrap_or_default().parse().expect("a header value"));
+    headers.insert(http::header::TRAILER, http::HeaderValue::from_static("x-checksum"));
+    Ok(response)
+}
+
+#[tokio::test]
+async fn http2_and_http1_callers_share_the_proxy_port_and_each_reaches_the_upstream_in_its_version() {
+    let (upstream, _) = upstream_h2(service_fn(versions_upstream), false).await;
+    let execution = Execution::start(HashMap::new());
+    let proxy = proxy_to(upstream, &execution, Limits::default()).await;
+
+    // HTTP/2 with prior knowledge: passed on as HTTP/2, its trailers back.
+    let mut h2 = h2_caller(proxy.address()).await;
+    let request = Request::get("http://back/hello")
+        .version(http::Version::HTTP_2)
+        .header(http::header::TE, "trailers")
+        .header("proxy-authorization", "Basic eDp5")
+        .body(http_body_util::Full::new(Bytes::new()))
+        .expect("a request");
+    let response = h2.send_request(request).await.expect("an answer over HTTP/2");
+    let (head, body, trailers) = collected(response).await;
+    assert_eq!(head.version, http::Version::HTTP_2);
+    assert_eq!(head.headers["x-version"], "HTTP/2.0");
+    assert_eq!((head.headers["x-hop"].to_str().unwrap(), head.headers["x-te"].to_str().unwrap()), ("", "trailers"));
+    assert_eq!(body, "hello, caller");
+    assert_eq!(trailers.expect("trailers")["x-checksum"], "42");
+
+    // HTTP/1.1 on the same port: passed on as HTTP/1.1, connection headers not, trailers back when asked for.
+    let stream = TcpStream::connect(proxy.address()).await.expect("connects");
+    let (mut h1, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("an HTTP/1.1 handshake");
+    tokio::spawn(connection);
+    let request = Request::get("/hello")
+        .header(http::header::HOST, "back")
+        .header(http::header::CONNECTION, "keep-alive, x-named")
+        .header("keep-alive", "timeout=5")
+        .header("x-named", "only for the next hop")
+        .header("proxy-authorization", "Basic eDp5")
+        .header(http::header::TE, "trailers")
+        .body(http_body_util::Full::new(Bytes::new()))
+        .expect("a request");
+    let response = h1.send_request(request).await.expect("an answer over HTTP/1.1");
+    let (head, body, trailers) = collected(response).await;
+    assert_eq!(head.version, http::Version::HTTP_11);
+    assert_eq!(head.headers["x-version"], "HTTP/1.1");
+    assert_eq!((head.headers["x-hop"].to_str().unwrap(), head.headers["x-te"].to_str().unwrap()), ("", "trailers"));
+    assert_eq!(body, "hello, caller");
+    assert_eq!(trailers.expect("trailers")["x-checksum"], "42");
+
+    let trace = execution.trace();
+    assert_eq!(trace.calls.len(), 2);
+    assert!(trace.calls.iter().all(|call| call.outcome == CallOutcome::Status(200) && call.method == "GET"));
+    proxy.stop().await;
+}
+
+/// The gRPC upstream: answers every call with one message and `grpc-status` 13 (`INTERNAL`) in its trailers.
+async fn failing_grpc_upstream(request: Request<Incoming>) -> Result<Response<Frames>, Infallible> {
+    assert_eq!(request.version(), http::Version::HTTP_2);
+    let body = frames(&[b"\x00\x00\x00\x00\x02\x08\x01"], &[("grpc-status", "13"), ("grpc-message", "broken")]);
+    let mut response = Response::new(body);
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/grpc"));
+    Ok(response)
+}
+
+#[tokio::test]
+async fn a_grpc_status_in_the_upstreams_trailers_is_the_recorded_outcome_of_the_call() {
+    let (upstream, requests) = upstream_h2(service_fn(failing_grpc_upstream), true).await;
+    let execution = Execution::start(HashMap::new());
+    let proxy = proxy_to(upstream, &execution, Limits::default()).await;
+    let mut caller = h2_caller(proxy.address()).await;
+    let response = caller.send_request(grpc_request("/shop.Inventory/Reserve")).await.expect("an answer");
+    let (head, body, trailers) = collected(response).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(body.len(), 7, "the message passed");
+    let trailers = trailers.expect("trailers");
+    assert_eq!(
+        (trailers["grpc-status"].to_str().unwrap(), trailers["grpc-message"].to_str().unwrap()),
+        ("13", "broken")
+    );
+    assert_eq!(requests.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let trace = execution.trace();
+    assert_eq!((trace.calls[0].method.as_str(), trace.calls[0].path.as_str()), ("GRPC", "/shop.Inventory/Reserve"));
+    assert_eq!(trace.calls[0].outcome, CallOutcome::Grpc(13));
+    proxy.stop().await;
+}
+
+/// A proxy in front of `upstream` whose execution injects `fault` into the first gRPC call to `path` (its key
+/// learnt from a fault-free run), and that execution.
+async fn faulting_grpc_proxy(upstream: SocketAddr, path: &str, fault: Fault) -> (Proxy, Arc<Execution>) {
+    let reference = Execution::start(HashMap::new());
+    let proxy = proxy_to(upstream, &reference, Limits::default()).await;
+    let mut caller = h2_caller(proxy.address()).await;
+    let _ = collected(caller.send_request(grpc_request(path)).await.expect("an answer")).await;
+    proxy.stop().await;
+    let key = reference.trace().calls[0].key;
+    let execution = Execution::start(HashMap::from([(key, fault)]));
+    let proxy = proxy_to(upstream, &execution, Limits::default()).await;
+    (proxy, execution)
+}
+
+#[tokio::test]
+async fn an_injected_grpc_code_answers_a_grpc_call_trailers_only() {
+    let (upstream, requests) = upstream_h2(service_fn(failing_grpc_upstream), true).await;
+    let path = "/shop.Inventory/Reserve";
+    let (proxy, execution) = faulting_grpc_proxy(upstream, path, Fault::Grpc(14)).await;
+    let mut caller = h2_caller(proxy.address()).await;
+    let response = caller.send_request(grpc_request(path)).await.expect("an answer");
+    let (head, body, trailers) = collected(response).await;
+    // Trailers only: HTTP 200 and the status in the one block of headers, the stream ended with it.
+    assert_eq!(head.status, 200);
+    assert_eq!(head.headers["content-type"], "application/grpc");
+    assert_eq!(head.headers["grpc-status"], "14");
+    assert!(head.headers["grpc-message"].to_str().unwrap().starts_with("UNAVAILABLE"));
+    assert!(body.is_empty() && trailers.is_none(), "{body:?} {trailers:?}");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::Relaxed), 1, "only the reference run reached the upstream");
+    let trace = execution.trace();
+    assert_eq!((trace.calls[0].fault, &trace.calls[0].outcome), (Some(Fault::Grpc(14)), &CallOutcome::Grpc(14)));
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn an_injected_connect_resets_the_http2_stream_and_not_the_connection() {
+    let (upstream, _) = upstream_h2(service_fn(failing_grpc_upstream), true).await;
+    let path = "/shop.Inventory/Reserve";
+    let (proxy, execution) = faulting_grpc_proxy(upstream, path, Fault::Connect).await;
+    let mut caller = h2_caller(proxy.address()).await;
+    let error = caller.send_request(grpc_request(path)).await.expect_err("no answer");
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    let mut reason = None;
+    while let Some(error) = cause {
+        reason = reason.or_else(|| error.downcast_ref::<h2::Error>().and_then(h2::Error::reason));
+        cause = error.source();
+    }
+    assert_eq!(reason, Some(h2::Reason::REFUSED_STREAM), "{error}");
+    // The next call, on the same connection, is passed on.
+    let response = caller.send_request(grpc_request(path)).await.expect("the connection still serves");
+    let (_, _, trailers) = collected(response).await;
+    assert_eq!(trailers.expect("trailers")["grpc-status"], "13");
+    let trace = execution.trace();
+    assert_eq!(trace.calls[0].outcome, CallOutcome::Transport(Transport::Connect));
+    assert_eq!(trace.calls[1].outcome, CallOutcome::Grpc(13));
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn d4_an_http2_connection_is_bounded_in_streams_and_closed_when_idle_not_for_its_pings() {
+    let (upstream, _) = upstream_h2(service_fn(versions_upstream), true).await;
+    let execution = Execution::start(HashMap::new());
+    let limits = Limits {
+        header_timeout: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(600),
+        max_streams: 2,
+        ..Limits::default()
+    };
+    let proxy = proxy_to(upstream, &execution, limits).await;
+    let stream = TcpStream::connect(proxy.address()).await.expect("connects");
+    let (mut client, mut connection) = h2::client::handshake(stream).await.expect("an HTTP/2 handshake");
+    let get = || Request::get("http://back/hello").body(()).expect("a request");
+    let mut pings = connection.ping_pong().expect("pings");
+    for _ in 0..2 {
+        let (response, _) = client.send_request(get(), true).expect("a stream");
+        let response = tokio::select! {
+            response = response => response.expect("an answer"),
+            ended = &mut connection => panic!("the connection ended: {ended:?}"),
+        };
+        assert_eq!(response.status(), 200);
+        assert_eq!(connection.max_concurrent_send_streams(), 2, "the proxy's SETTINGS");
+        // Pings and window updates, past the header timeout: no request begins, the connection stays.
+        let wait = async {
+            for _ in 0..5 {
+                pings.ping(h2::Ping::opaque()).await.expect("a pong");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::select! {
+            () = wait => {}
+            ended = &mut connection => panic!("closed before the idle timeout: {ended:?}"),
+        }
+    }
+    // Idle past the idle timeout: closed.
+    let closed = tokio::time::timeout(Duration::from_secs(5), &mut connection).await;
+    assert!(closed.is_ok(), "an idle HTTP/2 connection stayed open");
+    assert_eq!(execution.trace().calls.len(), 2);
     proxy.stop().await;
 }

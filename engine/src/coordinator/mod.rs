@@ -226,7 +226,7 @@ async fn accept(listener: TcpListener, state: Arc<State>, stop: Arc<Notify>, hea
         let state = Arc::clone(&state);
         async move { Ok::<_, Infallible>(answer(&state, request).await) }
     });
-    crate::net::accept_until(listener, stop, service, limits, health).await;
+    crate::net::accept_until(listener, stop, service, limits, crate::net::Versions::Http1, health).await;
 }
 
 fn reply(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
