@@ -9,13 +9,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use crate::call::{CallIdentity, CallKey, CallSite};
 use crate::fault::Fault;
 use crate::registry;
-use crate::trace::{plan_text, Answer, CallOutcome, CallRecord, Crash, RemoteReport, TimeLimit, Trace, TEST_SERVICE};
+use crate::trace::{
+    plan_text, Answer, CallOutcome, CallRecord, Crash, RemoteReport, TimeLimit, Trace, Transport, TEST_SERVICE,
+};
 
 tokio::task_local! {
     static CONTEXT: Context;
@@ -258,6 +261,17 @@ impl Execution {
     pub(crate) fn complete(&self, index: usize, outcome: CallOutcome) {
         if let Some(call) = self.lock().calls.get_mut(index) {
             call.outcome = outcome;
+        }
+    }
+
+    /// The caller of held call `index` gave up on it after `after` (seen by a proxy: the caller closed its
+    /// connection): the call timed out, and the caller's time limit on it, unknown until then, is that long.
+    pub(crate) fn gave_up(&self, index: usize, after: Duration) {
+        if let Some(call) = self.lock().calls.get_mut(index) {
+            call.outcome = CallOutcome::Transport(Transport::Timeout);
+            if call.limit == TimeLimit::Unknown {
+                call.limit = TimeLimit::Within(Duration::from_millis(after.as_millis() as u64));
+            }
         }
     }
 

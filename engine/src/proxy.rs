@@ -154,6 +154,22 @@ impl Traceparent {
     }
 }
 
+/// A call held by a `slow` or `timeout` fault. Dropped while still held (`index` is still the call's), the
+/// caller gave up on it: its own time limit expired, and the call is recorded as timed out after that long.
+struct Held {
+    execution: Arc<Execution>,
+    index: Option<usize>,
+    since: Instant,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(index) = self.index {
+            self.execution.gave_up(index, self.since.elapsed());
+        }
+    }
+}
+
 /// Why a proxied request got no answer. hyper closes an HTTP/1 connection on it, and resets an HTTP/2
 /// stream with the reason it finds among the error's causes: `REFUSED_STREAM`.
 #[derive(Debug)]
@@ -272,15 +288,18 @@ impl Route {
             Some(Fault::Connect) => Err(Reset),
             Some(Fault::Timeout | Fault::Slow) => {
                 // Hold the request until the caller gives up or the execution is over: a real wait, as the
-                // caller's time limits are in its own process.
-                let started = Instant::now();
-                while started.elapsed() < Duration::from_secs(60) {
+                // caller's time limits are in its own process. A caller that gives up closes its connection
+                // (or resets its stream): hyper then drops this future, and the guard records when.
+                let mut held =
+                    Held { execution: Arc::clone(&execution), index: Some(decision.index), since: Instant::now() };
+                while held.since.elapsed() < Duration::from_secs(60) {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     let current = self.current.lock().expect("coordinator state poisoned").clone();
                     if !current.is_some_and(|c| Arc::ptr_eq(&c, &execution)) {
                         break;
                     }
                 }
+                held.index = None;
                 Err(Reset)
             }
             Some(Fault::Status(code)) => Ok(self.fault_body.answer(code).map(Either::Left)),

@@ -498,6 +498,11 @@ fn vulnerability(index: usize, mut members: Vec<&ExecutionReport>, replay_comman
         FailureClass::Rejected => {
             format!("the test refuses the degraded answer when {callees_text} fails with {faults_text}")
         }
+        // Calls seen only on the wire: the caller's limits are not known, only that none ended the wait.
+        FailureClass::Hang if locations.iter().all(CallSite::is_named) => format!(
+            "{service} does not answer when {callees_text} is slow: no time limit shorter than the test's on {}",
+            join(&locations, ", ")
+        ),
         FailureClass::Hang => format!(
             "{service} waits forever when {callees_text} is slow: no time limit on the call{} at {}",
             if locations.len() > 1 { "s" } else { "" },
@@ -567,6 +572,11 @@ impl Report {
                 let _ = writeln!(out, "     failed at:  {}", printable(&join(&v.locations, ", ")));
             }
             let _ = writeln!(out, "     message:    {}", one_line(&v.message));
+            for log in &v.logs {
+                if let Some(line) = log.telling(1).first() {
+                    let _ = writeln!(out, "     {} said: {}", log.service, one_line(line));
+                }
+            }
             let _ = writeln!(out, "     executions: {}", v.executions.join(" "));
             let _ = writeln!(out, "     replay:     {}", printable(&v.replay));
         }
@@ -718,8 +728,8 @@ impl Report {
         }
         for v in hangs_unplaced {
             advice.push(format!(
-                "give {}'s calls to {} a time limit, and answer 503 when it expires.",
-                serving(v),
+                "give {} calls to {} a time limit shorter than the test's, and answer 503 when it expires.",
+                possessive(&serving(v)),
                 v.callees.join(" and ")
             ));
         }
@@ -732,18 +742,33 @@ impl Report {
                  fails, {accept}"
             ));
         }
-        let mut unplaced: Vec<String> = Vec::new();
+        // Per failing service, the dependencies whose failures it does not handle.
+        let mut unplaced: Vec<(String, Vec<&str>)> = Vec::new();
         for v in crashes_unplaced {
-            let place = format!("{}'s calls to {}", serving(v), v.callees.join(" and "));
-            if !unplaced.contains(&place) {
-                unplaced.push(place);
+            let service = serving(v);
+            let at = match unplaced.iter().position(|(known, _)| *known == service) {
+                Some(at) => at,
+                None => {
+                    unplaced.push((service, Vec::new()));
+                    unplaced.len() - 1
+                }
+            };
+            let callees = &mut unplaced[at].1;
+            for callee in &v.callees {
+                if !callees.contains(&callee.as_str()) {
+                    callees.push(callee);
+                }
             }
         }
         if !unplaced.is_empty() {
+            let calls: Vec<String> = unplaced
+                .iter()
+                .map(|(service, callees)| format!("{} calls to {}", possessive(service), callees.join(" and ")))
+                .collect();
             advice.push(format!(
-                "handle the failures of {} (each vulnerability's message and logs say what went wrong), e.g. answer \
-                 503 when the dependency fails, {accept}",
-                unplaced.join(", ")
+                "handle the failures of {} (what each service said is under each vulnerability), e.g. answer 503 \
+                 when a dependency fails, {accept}",
+                calls.join(", ")
             ));
         }
         if advice.is_empty() && of(FailureClass::Rejected).next().is_some() {
@@ -767,6 +792,15 @@ impl Report {
             return ("cloture.fault_injected()", "cloture.fault_injected_on(service)");
         }
         ("GET $CLOTURE_COORDINATOR/v1/executions/$CLOTURE_EXECUTION/injected", "GET …/injected?service=NAME")
+    }
+}
+
+/// `users'`, `front's`.
+fn possessive(name: &str) -> String {
+    if name.ends_with('s') {
+        format!("{name}'")
+    } else {
+        format!("{name}'s")
     }
 }
 

@@ -192,7 +192,8 @@ impl ServiceLog {
         let mut kept = Vec::new();
         let mut bytes = 0;
         for line in lines.iter().rev().take(ServiceLog::LINES) {
-            let line = crate::text::bounded(&crate::text::printable(line.trim_end()), 400);
+            let line = crate::text::without_ansi(line.trim_end());
+            let line = crate::text::bounded(&crate::text::printable(&line), 400);
             bytes += line.len();
             if bytes > ServiceLog::BYTES && !kept.is_empty() {
                 break;
@@ -204,13 +205,24 @@ impl ServiceLog {
         (!kept.is_empty()).then(|| ServiceLog { service: service.to_string(), lines: kept, omitted })
     }
 
-    /// The last lines that say something alone (not the `^^^^` lines under a line of a Python traceback).
+    /// The last lines that say something alone: not the `^^^^` lines under a line of a Python traceback,
+    /// nor a web server's access log lines (`"GET /x HTTP/1.1" 500 -`).
     pub fn telling(&self, most: usize) -> Vec<&str> {
-        let telling = |line: &&String| !line.trim().chars().all(|c| c.is_whitespace() || c == '^' || c == '~');
+        let underline = |line: &str| line.trim().chars().all(|c| c.is_whitespace() || c == '^' || c == '~');
+        let telling = |line: &&String| !underline(line) && !access_log(line);
         let mut last: Vec<&str> = self.lines.iter().rev().filter(telling).take(most).map(|l| l.trim()).collect();
         last.reverse();
         last
     }
+}
+
+/// Whether `line` is an access log line: a quoted request line (`"GET /x HTTP/1.1"`) followed by a status.
+fn access_log(line: &str) -> bool {
+    let Some(at) = line.find(" HTTP/") else { return false };
+    let after = &line[at + 1..];
+    let Some(quote) = after.find('"') else { return false };
+    let rest = after[quote + 1..].trim_start();
+    rest.len() >= 3 && rest.as_bytes()[..3].iter().all(u8::is_ascii_digit)
 }
 
 /// An answer a call got: status and body (its first [`Answer::KEPT`] bytes). Kept for the test's own
@@ -271,6 +283,32 @@ pub(crate) fn parse_plan(text: &str) -> Result<HashMap<CallKey, Fault>, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_log_keeps_the_last_lines_and_tells_the_error_not_the_access_log() {
+        let text = "Traceback (most recent call last):\n  File \"front.py\", line 3, in both\n    total = numbers()\n            ^^^^^^^^^\nurllib.error.HTTPError: HTTP Error 503: Service Unavailable\n127.0.0.1 - - [02/Dec/2026 10:00:00] \"GET /both HTTP/1.1\" 500 -\n\n";
+        let log = ServiceLog::of("front", text).expect("lines");
+        assert_eq!(log.lines.len(), 6, "blank lines left out: {log:?}");
+        assert_eq!(log.omitted, 0);
+        assert_eq!(
+            log.telling(2),
+            ["total = numbers()", "urllib.error.HTTPError: HTTP Error 503: Service Unavailable"],
+            "no underline, no access log line"
+        );
+        let long: String = (0..100).map(|n| format!("line {n}\n")).collect();
+        let log = ServiceLog::of("back", &long).expect("lines");
+        assert_eq!((log.lines.len(), log.omitted), (ServiceLog::LINES, 100 - ServiceLog::LINES));
+        assert_eq!(log.lines.last().map(String::as_str), Some("line 99"));
+        let wide = "x".repeat(300) + "\n";
+        let log = ServiceLog::of("wide", &wide.repeat(40)).expect("lines");
+        assert!(log.lines.iter().map(String::len).sum::<usize>() <= ServiceLog::BYTES, "{}", log.lines.len());
+        assert_eq!(ServiceLog::of("quiet", "\n  \n"), None);
+        let colours = "\u{1b}[35m\u{1b}[1mGET /x HTTP/1.1\u{1b}[0m\" 503 -\n\u{1b}]0;title\u{7}bell\u{7} \u{1b}c";
+        assert_eq!(
+            ServiceLog::of("escape", colours).expect("lines").lines,
+            ["GET /x HTTP/1.1\" 503 -", "bell\\u{7} \\u{1b}c"]
+        );
+    }
 
     #[test]
     fn an_injected_fault_is_the_same_outcome_as_the_real_failure_of_its_kind() {

@@ -70,6 +70,14 @@
     }
     apply();
     if (location.hash) { reveal(); }
+    // A service's log shows its last lines first: where the error is.
+    var toBottom = function (details) {
+      details.querySelectorAll('pre.log').forEach(function (log) { log.scrollTop = log.scrollHeight; });
+    };
+    document.querySelectorAll('details.said').forEach(function (details) {
+      toBottom(details);
+      details.addEventListener('toggle', function () { toBottom(details); });
+    });
     if (!body.hasAttribute('data-script')) { body.setAttribute('data-script', 'ok'); }
   } catch (error) {
     body.setAttribute('data-script', 'error: ' + error);

@@ -344,6 +344,39 @@ async fn d4_a_held_timeout_fault_outlasts_the_idle_timeout() {
     proxy.stop().await;
 }
 
+#[tokio::test]
+async fn a_caller_that_gives_up_on_a_held_slow_call_is_recorded_as_timing_out_at_its_own_limit() {
+    let echo = upstream(service_fn(|_request: Request<Incoming>| async move {
+        Ok::<_, Infallible>(Response::new(http_body_util::Full::new(Bytes::from_static(b"ok"))))
+    }))
+    .await;
+    let reference = Execution::start(HashMap::new());
+    let proxy = proxy_to(echo, &reference, Limits::default()).await;
+    let client = cloture::Client::new();
+    let url = format!("http://{}/bookings/chris_rivers", proxy.address());
+    client.get(url.as_str()).send().await.expect("the fault-free call is answered");
+    let reference_call = reference.trace().calls[0].clone();
+    assert_eq!(reference_call.site.to_string(), "front → back GET /bookings/chris_rivers");
+    proxy.stop().await;
+
+    let execution = Execution::start(HashMap::from([(reference_call.key, Fault::Slow)]));
+    let proxy = proxy_to(echo, &execution, Limits::default()).await;
+    // The caller's own time limit: 300 ms. It gives up, closing its connection.
+    let url = format!("http://{}/bookings/chris_rivers", proxy.address());
+    let gave_up = client.with_timeout(Duration::from_millis(300)).get(url.as_str()).send().await;
+    assert!(gave_up.is_err(), "a held call gets no answer");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while execution.trace().calls[0].outcome == CallOutcome::Pending && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let call = execution.trace().calls[0].clone();
+    assert_eq!(call.fault, Some(Fault::Slow));
+    assert_eq!(call.outcome, CallOutcome::Transport(Transport::Timeout), "the caller's give-up is seen");
+    let cloture::trace::TimeLimit::Within(limit) = call.limit else { panic!("a limit was learnt: {:?}", call.limit) };
+    assert!(limit >= Duration::from_millis(250) && limit < Duration::from_secs(3), "{limit:?}");
+    proxy.stop().await;
+}
+
 // ---- HTTP/2 and gRPC ----
 
 /// An answer body of frames given in advance: data, then trailers.

@@ -461,7 +461,8 @@ fn in_proxy_mode_a_crash_on_each_dependency_is_its_own_vulnerability_in_the_serv
         assert_eq!(v.call_sites.len(), 1, "{summary}");
         assert_eq!(v.call_sites[0].to_string(), format!("front → {} GET /numbers", v.callees[0]), "{summary}");
     }
-    assert!(summary.contains("handle the failures of front's calls to"), "{summary}");
+    assert!(summary.contains("handle the failures of front's calls to "), "{summary}");
+    assert_eq!(summary.matches("front said: urllib.error.HTTPError: HTTP Error 5").count(), 2, "{summary}");
     assert!(!summary.contains("'failed at'"), "{summary}");
 
     // A replay writes its own logs: the exploration's are left as they were.

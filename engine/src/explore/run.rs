@@ -270,9 +270,20 @@ fn gave_up(call: &CallRecord, message: String, location: Option<CallSite>) -> Fa
             location,
             None,
         ),
-        _ => Failure::new(
+        TimeLimit::None => Failure::new(
             FailureClass::Hang,
             format!("{} (the test gave up: {message})", waits_forever(call)),
+            Some(call.site.clone()),
+            Some(call.from.clone()),
+        ),
+        // Seen on the wire: the caller did not give up before the test did, whatever its limit is.
+        TimeLimit::Unknown => Failure::new(
+            FailureClass::Hang,
+            format!(
+                "{} did not answer before the test gave up while {} was slow (call {}): {} has no time limit on \
+                 that call, or one not shorter than the test's (the test gave up: {message})",
+                call.from, call.to, call.site, call.from
+            ),
             Some(call.site.clone()),
             Some(call.from.clone()),
         ),
