@@ -81,7 +81,7 @@ pub struct ExploreArgs {
     /// Per-service fault catalog [default: faults.catalog when present]
     #[arg(long, value_name = "FILE", global = true)]
     pub catalog: Option<PathBuf>,
-    /// Only these faults, e.g. timeout,status:503 (connect, timeout, status:NNN)
+    /// Only these faults, e.g. slow,status:503 (connect, timeout, slow, delay:D, status:NNN, grpc:CODE)
     #[arg(long, value_name = "LIST", global = true, value_delimiter = ',', value_parser = fault)]
     pub faults: Vec<Fault>,
     /// Where report.json and report.html go [default: target/cloture]

@@ -237,6 +237,9 @@ fn explore(command: cli::Command, external: &External) -> ExitCode {
         let test = functional_test(&system, external);
         let config = Config { harness: Some(system.health()), ..config.clone() };
         let code = cli::run_with(&command, &external.explore, &config, test, probe).await;
+        if let cli::Command::Replay { .. } = command {
+            println!("logs of this replay: {}", logs.display());
+        }
         if let cli::Command::Explore = command {
             if let Err(error) = save_references(&system, &report_dir) {
                 eprintln!("cloture: {error}");

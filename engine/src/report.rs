@@ -240,7 +240,8 @@ pub struct Vulnerability {
     pub class: FailureClass,
     /// A one-line description.
     pub title: String,
-    /// Fault family (`status`, `timeout`, `connect`) of the faults that trigger it.
+    /// Fault family (`status`, `timeout`, `connect`, …) of the faults that trigger it; several, comma-separated
+    /// (first seen first), when faults of several families do (`connect,status`).
     pub family: String,
     /// The faults that trigger it, e.g. `status:500`.
     pub faults: Vec<Fault>,
@@ -487,7 +488,7 @@ fn vulnerability(index: usize, mut members: Vec<&ExecutionReport>, replay_comman
     let callees = distinct(&members, |e| e.faults.iter().map(|f| f.to.clone()).collect());
     let call_sites = distinct(&members, |e| e.faults.iter().map(|f| f.site.clone()).collect());
     let locations = distinct(&members, |e| e.failure.iter().filter_map(|f| f.location.clone()).collect());
-    let family = first.faults.first().map(|f| f.fault.family().to_string()).unwrap_or_default();
+    let family = distinct(&members, |e| e.faults.iter().map(|f| f.fault.family()).collect()).join(",");
     let service = failure.service.clone().unwrap_or_else(|| "the system".to_string());
     let (callees_text, faults_text) = (callees.join(" or "), join(&faults, ", "));
     let title = match failure.class {
@@ -620,9 +621,10 @@ impl Report {
         let stopped = s.stopped.as_ref().map(|why| format!(" — stopped early: {why}")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "cloture: {} — {} executions ({} passed, {} failed), {} pruned, {} ms{}",
+            "cloture: {} — {} execution{} ({} passed, {} failed), {} pruned, {} ms{}",
             printable(&format!("{}{labels}", self.name)),
             s.executions,
+            if s.executions == 1 { "" } else { "s" },
             s.passed,
             s.failed,
             s.pruned,
@@ -661,7 +663,11 @@ impl Report {
         }
         let verdict = if faulted == 0 {
             match self.summary.failed {
-                0 => "no fault was tried: nothing is known about failure handling yet.",
+                0 => {
+                    "no fault was tried: nothing is known about failure handling yet (no call the test made could \
+                     take the faults of the catalog or --faults: `timeout` is tried only where a call's time limit \
+                     is known, which calls through a proxy lack; `slow` is tried everywhere)."
+                }
                 _ => "no fault was tried, and the test failed: see the messages above.",
             }
         } else if !errors.is_empty() {

@@ -471,6 +471,8 @@ fn in_proxy_mode_a_crash_on_each_dependency_is_its_own_vulnerability_in_the_serv
     let id = &report.vulnerabilities[0].executions[0];
     let replayed = cloture(&[&["replay", id.as_str()][..], &common].concat());
     assert_eq!(replayed.status.code(), Some(0), "{}", String::from_utf8_lossy(&replayed.stderr));
+    let said = String::from_utf8_lossy(&replayed.stdout);
+    assert!(said.contains(&format!("logs of this replay: {report_dir}/replays/{id}")), "{said}");
     assert_eq!(std::fs::read(&front_log).expect("front's log"), before);
     let replay_log = std::fs::read_to_string(Path::new(&report_dir).join("replays").join(id).join("front.log"));
     assert!(replay_log.expect("the replay's log of front").contains("HTTPError"));

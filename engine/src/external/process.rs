@@ -70,14 +70,16 @@ pub(super) fn spawn_service(
     process.spawn().map_err(|e| e.to_string())
 }
 
-/// Starts the functional test's runner (`exec`ed by the shell, as a service), its output appended to `log`
-/// (a runner started again after a hang keeps writing to the same log).
+/// Starts the functional test's runner (`exec`ed by the shell, as a service), its output going to `log`:
+/// a new log for the `first` start of an exploration (as the services' logs are), appended to when the
+/// runner is started again after a hang.
 pub(super) fn spawn_runner(
     command: &str,
     log: &Path,
+    first: bool,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Child, String> {
-    let open = || std::fs::OpenOptions::new().create(true).append(true).open(log);
+    let open = || std::fs::OpenOptions::new().create(true).write(true).append(!first).truncate(first).open(log);
     let log_file = open().map_err(|e| format!("cannot open {}: {e}", log.display()))?;
     let err_file = log_file.try_clone().map_err(|e| format!("cannot open {}: {e}", log.display()))?;
     let mut process = shell(&format!("exec {command}"));

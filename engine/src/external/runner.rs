@@ -61,7 +61,8 @@ impl Runner {
         }
         if process.is_none() {
             let env = [(COORDINATOR_ENV.to_string(), coordinator.url())];
-            let child = process::spawn_runner(&self.command, &self.log, env)
+            let first = self.starts.load(Ordering::Relaxed) == 0;
+            let child = process::spawn_runner(&self.command, &self.log, first, env)
                 .map_err(|e| format!("cannot start the runner: {e}"))?;
             self.starts.fetch_add(1, Ordering::Relaxed);
             *process = Some(child);

@@ -24,6 +24,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import sysconfig
 import traceback
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -77,11 +78,17 @@ def load(spec: str) -> List[Test]:
     return tests
 
 
+# Where Python's own library and installed packages live: not the test's code.
+_LIBRARY_KEYS = ("stdlib", "platstdlib", "purelib", "platlib")
+_LIBRARIES = tuple(sorted({os.path.join(path, "") for key, path in sysconfig.get_paths().items() if key in _LIBRARY_KEYS}))
+
+
 def _where(error: BaseException, hidden: Sequence[str]) -> str:
     """`` (at FILE:LINE: CODE)`` of the innermost frame of the test's own code, when there is one: frames in
-    this package or in the folders ``hidden`` are not the test's."""
+    this package, in Python's own library, in installed packages (``requests``, say) or in the folders
+    ``hidden`` are not the test's."""
     frames = traceback.extract_tb(error.__traceback__)
-    outside = (os.path.dirname(__file__), *hidden)
+    outside = (os.path.dirname(__file__), *_LIBRARIES, *hidden)
     own = [frame for frame in frames if not frame.filename.startswith(outside)]
     if not own:
         return ""
