@@ -154,8 +154,13 @@ impl Traceparent {
     }
 }
 
-/// A call held by a `slow` or `timeout` fault. Dropped while still held (`index` is still the call's), the
-/// caller gave up on it: its own time limit expired, and the call is recorded as timed out after that long.
+/// How long a held call is held on once its execution's test is over (the explorer waits up to 1 s for
+/// the services' handlers to finish).
+const HELD_AFTER_END: Duration = Duration::from_millis(900);
+
+/// A call held by a `slow` or `timeout` fault, or waiting for the upstream's answer. Dropped while still
+/// waiting (`index` is still the call's), the caller gave up on it: its own time limit expired, and the call
+/// is recorded as timed out after that long.
 struct Held {
     execution: Arc<Execution>,
     index: Option<usize>,
@@ -290,13 +295,18 @@ impl Route {
                 // Hold the request until the caller gives up or the execution is over: a real wait, as the
                 // caller's time limits are in its own process. A caller that gives up closes its connection
                 // (or resets its stream): hyper then drops this future, and the guard records when.
+                // When the test is over, the hold goes on a little (the execution waits for it): a caller whose
+                // limit is about the test's shows it, and the collision is told instead of a hang.
+                let _in_flight = execution.enter();
                 let mut held =
                     Held { execution: Arc::clone(&execution), index: Some(decision.index), since: Instant::now() };
-                while held.since.elapsed() < Duration::from_secs(60) {
+                let mut over: Option<Instant> = None;
+                while held.since.elapsed() < Duration::from_secs(60) && over.is_none_or(|at| at.elapsed() < HELD_AFTER_END)
+                {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     let current = self.current.lock().expect("coordinator state poisoned").clone();
-                    if !current.is_some_and(|c| Arc::ptr_eq(&c, &execution)) {
-                        break;
+                    if over.is_none() && !current.is_some_and(|c| Arc::ptr_eq(&c, &execution)) {
+                        over = Some(Instant::now());
                     }
                 }
                 held.index = None;
@@ -312,7 +322,11 @@ impl Route {
                 let mut parts = parts;
                 let value = format!("00-{trace:032x}-{:016x}-01", decision.key.0);
                 parts.headers.insert(TRACEPARENT, http::HeaderValue::from_str(&value).expect("hex is a valid header"));
+                // A caller that gives up before the answer's head arrives is seen as for a held call.
+                let mut waiting =
+                    Held { execution: Arc::clone(&execution), index: Some(decision.index), since: Instant::now() };
                 let result = self.forward(parts, body, Some((Arc::clone(&execution), decision.index))).await;
+                waiting.index = None;
                 let result = result.map(|response| match response.into_parts() {
                     // The test's answers are kept (what the fault-free run answered, what a 500 said), and the
                     // error answers a service got: why a service failed, in its own words.

@@ -432,6 +432,10 @@ pub fn group_vulnerabilities(executions: &[ExecutionReport], replay_command: &st
     groups.into_iter().enumerate().map(|(index, (_, members))| vulnerability(index, members, replay_command)).collect()
 }
 
+/// How a failure's message ends when the test gave up before a service's own time limit on a slow call
+/// ended: the test's limit and the service's collide (a `rejected` failure, grouped apart).
+pub const LONGER_TEST_LIMIT: &str = "give the test a time limit longer than its services'";
+
 /// What a failure is grouped by.
 #[derive(PartialEq)]
 enum Cause {
@@ -444,6 +448,8 @@ enum Cause {
     Dependency { service: Option<String>, callees: BTreeSet<String>, families: BTreeSet<&'static str> },
     /// A service that waits forever on slow dependencies: one problem, whichever call it waits on.
     Hangs(Option<String>),
+    /// The test's time limit is not longer than a service's: one problem, whichever call is slow.
+    TimeLimits,
 }
 
 impl Cause {
@@ -452,6 +458,7 @@ impl Cause {
         let transport = families.len() == 1 && !families.contains("status") && !families.contains("grpc");
         match (failure.class, families.first()) {
             (FailureClass::Hang, _) => Cause::Hangs(failure.service.clone()),
+            (FailureClass::Rejected, _) if failure.message.ends_with(LONGER_TEST_LIMIT) => Cause::TimeLimits,
             // Without a place (a service cloture cannot instrument answered 500): what failed, and on what.
             (FailureClass::Crash, _) if failure.location.is_none() => Cause::Dependency {
                 service: failure.service.clone(),
@@ -496,6 +503,9 @@ fn vulnerability(index: usize, mut members: Vec<&ExecutionReport>, replay_comman
             format!("{service} crashes when {callees_text} is slow ({faults_text})")
         }
         FailureClass::Crash => format!("{service} crashes when {callees_text} answers {faults_text}"),
+        FailureClass::Rejected if failure.message.ends_with(LONGER_TEST_LIMIT) => {
+            format!("the test gives up before the services' own time limits end when {callees_text} is slow")
+        }
         FailureClass::Rejected => {
             format!("the test refuses the degraded answer when {callees_text} fails with {faults_text}")
         }
@@ -573,6 +583,9 @@ impl Report {
                 let _ = writeln!(out, "     failed at:  {}", printable(&join(&v.locations, ", ")));
             }
             let _ = writeln!(out, "     message:    {}", one_line(&v.message));
+            if let Some((_, why)) = v.message.rsplit_once(" — ").filter(|_| v.message.ends_with(LONGER_TEST_LIMIT)) {
+                let _ = writeln!(out, "     why:        {}", printable(why));
+            }
             for log in &v.logs {
                 if let Some(line) = log.telling(1).first() {
                     let _ = writeln!(out, "     {} said: {}", log.service, one_line(line));
@@ -777,7 +790,12 @@ impl Report {
                 calls.join(", ")
             ));
         }
-        if advice.is_empty() && of(FailureClass::Rejected).next().is_some() {
+        let collisions = of(FailureClass::Rejected).any(|v| v.message.ends_with(LONGER_TEST_LIMIT));
+        if collisions {
+            advice.push(format!("{LONGER_TEST_LIMIT} (each such vulnerability's message gives both limits)."));
+        }
+        let refused = of(FailureClass::Rejected).any(|v| !v.message.ends_with(LONGER_TEST_LIMIT));
+        if advice.is_empty() && refused {
             advice.push(format!(
                 "the services degrade gracefully but the test refuses their answer: accept it when `{injected}` (or \
                  `{on_service}`)."

@@ -209,6 +209,10 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
     if let Some(call) = hanging {
         return Some(gave_up(call, message, location));
     }
+    // The test gave up on its call while a service still waited, within its own limit, on a slow one.
+    if let Some(hint) = collided_limits(trace) {
+        return failure(FailureClass::Rejected, format!("{message} — {hint}"), location, None);
+    }
     // The test could not reach the system at all: the harness failed, not the services.
     let unreachable = |call: &&CallRecord| matches!(call.outcome, CallOutcome::Transport(_));
     if let Some(call) = trace.calls.iter().filter(answered_by_test).find(unreachable) {
@@ -263,9 +267,10 @@ fn gave_up(call: &CallRecord, message: String, location: Option<CallSite>) -> Fa
         TimeLimit::Within(limit) => Failure::new(
             FailureClass::Rejected,
             format!(
-                "{message} — the test gave up before {}'s time limit on the call to {} ({limit:?}) ended: give the \
-                 test a time limit longer than its services'",
-                call.from, call.to
+                "{message} — the test gave up before {}'s time limit on the call to {} ({limit:?}) ended: {}",
+                call.from,
+                call.to,
+                crate::report::LONGER_TEST_LIMIT
             ),
             location,
             None,
@@ -288,6 +293,24 @@ fn gave_up(call: &CallRecord, message: String, location: Option<CallSite>) -> Fa
             Some(call.from.clone()),
         ),
     }
+}
+
+/// When the test's own call timed out after `t` (its time limit, as seen by a proxy or cloture's client) and
+/// a service gave up on a call held by `slow` after `l` (its limit): the two limits collide, with the numbers.
+fn collided_limits(trace: &Trace) -> Option<String> {
+    let gave_up = |call: &&CallRecord| call.outcome == CallOutcome::Transport(crate::trace::Transport::Timeout);
+    let test = trace.calls.iter().filter(|call| call.from == TEST_SERVICE).find(gave_up)?;
+    let TimeLimit::Within(test_limit) = test.limit else { return None };
+    let held = trace.calls.iter().filter(|call| call.fault == Some(Fault::Slow)).find(gave_up)?;
+    let TimeLimit::Within(limit) = held.limit else { return None };
+    Some(format!(
+        "the test gave up on its call to {} after {test_limit:?} while {} waited on slow {} for {limit:?} (its own time \
+         limit): {}",
+        test.to,
+        held.from,
+        held.to,
+        crate::report::LONGER_TEST_LIMIT
+    ))
 }
 
 /// `users waits forever when bookings is slow: no time limit on the call at …`.

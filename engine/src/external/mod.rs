@@ -279,7 +279,8 @@ impl System {
         };
         let result = test.await;
         let logs = logged_since(&marks);
-        let said = logs.iter().map(|log| format!("; log of {}: {}", log.service, log.telling(2).join(" / ")));
+        let telling = logs.iter().map(|log| (&log.service, log.telling(2))).filter(|(_, lines)| !lines.is_empty());
+        let said = telling.map(|(service, lines)| format!("; log of {service}: {}", lines.join(" / ")));
         let said = bounded(&said.collect::<String>(), MESSAGE_LENGTH);
         if let Some(context) = Context::current() {
             context.execution.logged(logs);
