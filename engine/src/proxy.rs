@@ -301,7 +301,8 @@ impl Route {
                 let mut held =
                     Held { execution: Arc::clone(&execution), index: Some(decision.index), since: Instant::now() };
                 let mut over: Option<Instant> = None;
-                while held.since.elapsed() < Duration::from_secs(60) && over.is_none_or(|at| at.elapsed() < HELD_AFTER_END)
+                while held.since.elapsed() < Duration::from_secs(60)
+                    && over.is_none_or(|at| at.elapsed() < HELD_AFTER_END)
                 {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     let current = self.current.lock().expect("coordinator state poisoned").clone();

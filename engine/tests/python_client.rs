@@ -484,3 +484,40 @@ fn in_proxy_mode_a_crash_on_each_dependency_is_its_own_vulnerability_in_the_serv
     assert!(!Path::new(&report_dir).join("replays/0000000000ff").exists());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_test_whose_time_limit_is_not_longer_than_a_service_s_is_told_so_with_both_limits() {
+    if !python_available() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let dir = logs("collide");
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let (services, front) = trio_file(&dir);
+    // front gives back and other 0.5 s each; the test gives front 0.5 s too.
+    let test = format!("python3 {}/check.py {front} /both 12 0.5", tests_python().display());
+    let report_dir = dir.join("report").display().to_string();
+    let services = services.display().to_string();
+    let args = ["explore", "--functional-test", &test, "--services", &services, "--report-dir", &report_dir];
+    let explored = cloture(&[&args[..], &["--max-faults", "1", "--faults", "slow"]].concat());
+    let summary = String::from_utf8_lossy(&explored.stdout).to_string();
+    assert_eq!(explored.status.code(), Some(0), "{summary}{}", String::from_utf8_lossy(&explored.stderr));
+    let report = Report::read(&Path::new(&report_dir).join("report.json")).expect("a report");
+    std::fs::remove_dir_all(&dir).ok();
+
+    // Slow back and slow other: one problem, the test's time limit, not a hang and not a crash.
+    assert_eq!(report.vulnerabilities.len(), 1, "{summary}");
+    let v = &report.vulnerabilities[0];
+    assert_eq!(v.class, FailureClass::Rejected, "{summary}");
+    assert_eq!(v.executions.len(), 2, "{summary}");
+    assert!(v.title.starts_with("the test gives up before the services' own time limits end"), "{summary}");
+    assert!(v.message.ends_with(cloture::report::LONGER_TEST_LIMIT), "{}", v.message);
+    assert!(v.message.contains("the test gave up on its call to front after"), "{}", v.message);
+    assert!(v.message.contains("while front waited on slow"), "{}", v.message);
+    assert!(summary.contains("     why:        the test gave up on its call to front after"), "{summary}");
+    assert!(summary.contains("next: give the test a time limit longer than its services'"), "{summary}");
+    // front's limit is learnt from when it gave up: its 0.5 s.
+    let learnt =
+        v.message.split(" for ").last().and_then(|rest| rest.split("ms").next()).and_then(|ms| ms.parse().ok());
+    assert!(learnt.is_some_and(|ms: f64| (450.0..1500.0).contains(&ms)), "{}", v.message);
+}

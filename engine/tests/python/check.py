@@ -2,7 +2,8 @@
 """The functional test of the Python pair: GET /total is 200 {"total": 6}, or 503 when cloture injected a
 fault in this execution (asked from its coordinator). Exit status 0 passes.
 
-`check.py URL [PATH TOTAL]` asks PATH instead, expecting {"total": TOTAL}."""
+`check.py URL [PATH TOTAL [TIMEOUT]]` asks PATH instead, expecting {"total": TOTAL}, with a time limit of
+TIMEOUT seconds (5 by default)."""
 import json
 import os
 import sys
@@ -17,8 +18,9 @@ def fault_injected():
 
 
 path, total = (sys.argv[2], int(sys.argv[3])) if len(sys.argv) > 3 else ("/total", 6)
+timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 5
 try:
-    with urllib.request.urlopen(sys.argv[1] + path, timeout=5) as response:
+    with urllib.request.urlopen(sys.argv[1] + path, timeout=timeout) as response:
         status, body = response.status, json.load(response)
 except urllib.error.HTTPError as error:
     status, body = error.code, error.read().decode(errors="replace")
