@@ -2,14 +2,16 @@
 //! proxy in front of one dependency applies the current execution's faults per request.
 //!
 //! A proxy stands for the calls `from` → `to`: the caller is configured to reach `to` through the proxy's
-//! port. Calls are identified by caller, callee, method, path and count; their site is named after the
-//! route (`users → bookings GET /bookings/{user}`, see [`crate::route`]); an injected `connect` resets the connection without an answer, `timeout` holds the
-//! request without an answer until the caller gives up (or the execution ends), `status:NNN` answers that
-//! status, with an empty body unless the proxy's `fault_body` asks for JSON or an HTML error page. When a caller passes on the W3C `traceparent` it received (each forwarded request carries one
-//! whose parent-id is the key of the call that delivered it), its calls are linked to that call, so the same
-//! call under different requests gets different keys; without it they hang under the root. A proxy with
-//! `from: "test"` in front of the entry service records the test's requests and the
-//! answers they got, so a 500 from an uninstrumented service is seen as a crash.
+//! port. Calls are identified by caller, callee, method, path and count; their site is named after the route
+//! (`users → bookings GET /bookings/{user}`, see [`crate::route`]; a gRPC call's route is its path); an
+//! injected `connect` resets the connection without an answer, `timeout` and `slow` hold the request without
+//! an answer until the caller gives up (recorded as a timeout: the caller had a time limit) or the execution
+//! ends, `status:NNN` answers that status, with an empty body unless the proxy's `fault_body` asks for JSON
+//! or an HTML error page. When a caller passes on the W3C `traceparent` it received (each forwarded request
+//! carries one whose parent-id is the key of the call that delivered it), its calls are linked to that call,
+//! so the same call under different requests gets different keys; without it they hang under the root. A
+//! proxy with `from: "test"` in front of the entry service records the test's requests and the answers they
+//! got, so a 500 from an uninstrumented service is seen as a crash.
 //!
 //! Bodies stream through in both directions, as they come: a proxy holds no more of a body than hyper's
 //! buffers, so large uploads, server-sent events and long polls pass as they would without it. The
@@ -259,9 +261,8 @@ impl Route {
         let path = parts.uri.path().to_string();
         let grpc = crate::server::is_grpc(&parts.headers);
         let method = if grpc { GRPC_METHOD } else { parts.method.as_str() };
-        let received = execution.received_paths(&self.from);
-        let received: Vec<&str> = received.iter().map(String::as_str).collect();
-        let route = crate::route::template(&path, &self.routes, &received);
+        // A gRPC path names a method (`/package.Service/Method`), it holds no values.
+        let route = if grpc { path.clone() } else { self.route_of(&execution, &path) };
         let site = CallSite::named(&self.from, &self.to, method, &route);
         let identity = CallIdentity { file: &site.file, line: 0, column: 0, method, target: &self.to, path: &path };
         let decision = execution.decide(&self.from, parent, &identity, TimeLimit::Unknown);
@@ -271,16 +272,7 @@ impl Route {
         match decision.fault {
             Some(Fault::Connect) => Err(Reset),
             Some(Fault::Timeout | Fault::Slow) => {
-                // Hold the request until the caller gives up or the execution is over: a real wait, as the
-                // caller's time limits are in its own process.
-                let started = Instant::now();
-                while started.elapsed() < Duration::from_secs(60) {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    let current = self.current.lock().expect("coordinator state poisoned").clone();
-                    if !current.is_some_and(|c| Arc::ptr_eq(&c, &execution)) {
-                        break;
-                    }
-                }
+                self.hold(&execution, decision.index).await;
                 Err(Reset)
             }
             Some(Fault::Status(code)) => Ok(self.fault_body.answer(code).map(Either::Left)),
@@ -318,6 +310,32 @@ impl Route {
         }
     }
 
+    /// How `path`, called by `from`, is named (see [`crate::route`]).
+    fn route_of(&self, execution: &Execution, path: &str) -> String {
+        let received = execution.received_paths(&self.from);
+        let received: Vec<&str> = received.iter().map(String::as_str).collect();
+        crate::route::template(path, &self.routes, &received)
+    }
+
+    /// Holds a request until the caller gives up or the execution is over (at most 60 s): a real wait, as
+    /// the caller's time limits are in its own process. A caller that gives up while its execution goes on
+    /// (it resets the stream or closes the connection, and hyper drops the request) had a time limit: the
+    /// call `index` timed out.
+    async fn hold(&self, execution: &Arc<Execution>, index: usize) {
+        let mut held = Held { route: self, call: Some((execution, index)) };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) && self.is_current(execution) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Let go by the proxy, not given up by the caller.
+        held.call = None;
+    }
+
+    fn is_current(&self, execution: &Arc<Execution>) -> bool {
+        let current = self.current.lock().expect("coordinator state poisoned");
+        current.as_ref().is_some_and(|current| Arc::ptr_eq(current, execution))
+    }
+
     /// Passes the request on to the upstream, its body as it arrives, and the upstream's answer back, its
     /// body as it arrives; `call` is the recorded call whose outcome a broken answer body changes.
     async fn forward(
@@ -348,6 +366,21 @@ impl Route {
         let (mut head, body) = response.into_parts();
         head.headers = end_to_end(&head.headers);
         Ok(Response::from_parts(head, Either::Right(Streamed { body, call, answer: None })))
+    }
+}
+
+/// A request held by [`Route::hold`]: dropped while still held and its execution current, its caller gave
+/// up on it.
+struct Held<'a> {
+    route: &'a Route,
+    call: Option<(&'a Arc<Execution>, usize)>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some((execution, index)) = self.call.take().filter(|(execution, _)| self.route.is_current(execution)) {
+            execution.complete(index, CallOutcome::Transport(Transport::Timeout));
+        }
     }
 }
 
