@@ -3,7 +3,7 @@
 //!
 //! A proxy stands for the calls `from` → `to`: the caller is configured to reach `to` through the proxy's
 //! port. Calls are identified by caller, callee, method, path and count; their site is named after the
-//! route (`users → bookings GET /bookings/{user}`, see [`crate::route`]); an injected `connect` resets the connection without an answer, `timeout` holds the
+//! route (`users → bookings GET /bookings/{user}`, see [`crate::route`]; a gRPC call's route is its path); an injected `connect` resets the connection without an answer, `timeout` holds the
 //! request without an answer until the caller gives up (or the execution ends), `status:NNN` answers that
 //! status, with an empty body unless the proxy's `fault_body` asks for JSON or an HTML error page. When a caller passes on the W3C `traceparent` it received (each forwarded request carries one
 //! whose parent-id is the key of the call that delivered it), its calls are linked to that call, so the same
@@ -280,9 +280,8 @@ impl Route {
         let path = parts.uri.path().to_string();
         let grpc = crate::server::is_grpc(&parts.headers);
         let method = if grpc { GRPC_METHOD } else { parts.method.as_str() };
-        let received = execution.received_paths(&self.from);
-        let received: Vec<&str> = received.iter().map(String::as_str).collect();
-        let route = crate::route::template(&path, &self.routes, &received);
+        // A gRPC path names a method (`/package.Service/Method`): it holds no values.
+        let route = if grpc { path.clone() } else { self.route_of(&execution, &path) };
         let site = CallSite::named(&self.from, &self.to, method, &route);
         let identity = CallIdentity { file: &site.file, line: 0, column: 0, method, target: &self.to, path: &path };
         let decision = execution.decide(&self.from, parent, &identity, TimeLimit::Unknown);
@@ -350,6 +349,13 @@ impl Route {
                 result.map_err(|_| Reset)
             }
         }
+    }
+
+    /// How `path`, called by `from`, is named (see [`crate::route`]).
+    fn route_of(&self, execution: &Execution, path: &str) -> String {
+        let received = execution.received_paths(&self.from);
+        let received: Vec<&str> = received.iter().map(String::as_str).collect();
+        crate::route::template(path, &self.routes, &received)
     }
 
     /// Passes the request on to the upstream, its body as it arrives, and the upstream's answer back, its

@@ -655,3 +655,92 @@ async fn d4_an_http2_connection_is_bounded_in_streams_and_closed_when_idle_not_f
     assert_eq!(execution.trace().calls.len(), 2);
     proxy.stop().await;
 }
+
+/// Waits until the first call of `execution` is recorded with `outcome`.
+async fn recorded(execution: &Execution, outcome: CallOutcome) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let first = || execution.trace().calls.first().map(|call| call.outcome.clone());
+    while first() != Some(outcome.clone()) {
+        assert!(Instant::now() < deadline, "recorded as {:?}", first());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_held_call_its_caller_gives_up_on_timed_out() {
+    let (upstream, _) = upstream_h2(service_fn(failing_grpc_upstream), false).await;
+    let path = "/shop.Inventory/Reserve";
+    // Over HTTP/2 the caller resets the stream.
+    let (proxy, execution) = faulting_grpc_proxy(upstream, path, Fault::Slow).await;
+    let mut caller = h2_caller(proxy.address()).await;
+    let gave_up = tokio::time::timeout(Duration::from_millis(200), caller.send_request(grpc_request(path))).await;
+    assert!(gave_up.is_err(), "the held call was answered: {gave_up:?}");
+    recorded(&execution, CallOutcome::Transport(Transport::Timeout)).await;
+    proxy.stop().await;
+
+    // Over HTTP/1.1 it closes the connection.
+    let (proxy, execution) = faulting_grpc_proxy(upstream, path, Fault::Slow).await;
+    let mut stream = TcpStream::connect(proxy.address()).await.expect("connects");
+    let head = "POST /shop.Inventory/Reserve HTTP/1.1\r\nHost: back\r\nContent-Type: application/grpc\r\n\
+                Content-Length: 0\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.expect("writes");
+    let mut buffer = [0; 64];
+    let held = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buffer)).await;
+    assert!(held.is_err(), "the held call was answered: {held:?}");
+    drop(stream);
+    recorded(&execution, CallOutcome::Transport(Transport::Timeout)).await;
+    let key = execution.trace().calls[0].key;
+    proxy.stop().await;
+
+    // Let go by the proxy when the execution ends, the call is not one its caller gave up on: no outcome.
+    let execution = Execution::start(HashMap::from([(key, Fault::Slow)]));
+    let current = Arc::new(Mutex::new(Some(Arc::clone(&execution))));
+    let spec = ProxySpec {
+        from: "front".into(),
+        to: "back".into(),
+        listen: 0,
+        upstream: upstream.to_string(),
+        fault_body: Default::default(),
+        routes: Vec::new(),
+    };
+    let proxy = Proxy::start(&spec, Arc::clone(&current)).await.expect("the proxy starts");
+    let mut caller = h2_caller(proxy.address()).await;
+    let answer = tokio::spawn(async move { caller.send_request(grpc_request(path)).await.map(|_| ()) });
+    recorded(&execution, CallOutcome::Pending).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    *current.lock().unwrap() = None;
+    let answer = tokio::time::timeout(Duration::from_secs(5), answer).await.expect("let go in time");
+    assert!(answer.expect("the caller ran").is_err(), "the held call was answered");
+    assert_eq!(execution.trace().calls[0].outcome, CallOutcome::Pending);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_grpc_call_is_named_by_its_path_even_when_the_caller_received_the_same_method() {
+    let (upstream, _) = upstream_h2(service_fn(failing_grpc_upstream), true).await;
+    let execution = Execution::start(HashMap::new());
+    let current = Arc::new(Mutex::new(Some(Arc::clone(&execution))));
+    let spec = |from: &str, to: &str| ProxySpec {
+        from: from.into(),
+        to: to.into(),
+        listen: 0,
+        upstream: upstream.to_string(),
+        fault_body: Default::default(),
+        routes: Vec::new(),
+    };
+    let entry = Proxy::start(&spec("test", "gateway"), Arc::clone(&current)).await.expect("the proxy starts");
+    let inventory = Proxy::start(&spec("gateway", "inventory"), Arc::clone(&current)).await.expect("the proxy starts");
+    // The gateway receives `/shop.Gateway/Reserve`, then calls `/shop.Inventory/Reserve`: a method name
+    // is not a value of the path, as a segment the caller received would be in an HTTP path.
+    for (proxy, path) in [(&entry, "/shop.Gateway/Reserve"), (&inventory, "/shop.Inventory/Reserve")] {
+        let mut caller = h2_caller(proxy.address()).await;
+        let _ = collected(caller.send_request(grpc_request(path)).await.expect("an answer")).await;
+    }
+    let sites: Vec<String> = execution.trace().calls.iter().map(|call| call.site.to_string()).collect();
+    assert_eq!(
+        sites,
+        ["test → gateway GRPC /shop.Gateway/Reserve", "gateway → inventory GRPC /shop.Inventory/Reserve"]
+    );
+    entry.stop().await;
+    inventory.stop().await;
+}
