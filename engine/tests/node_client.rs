@@ -6,6 +6,8 @@
 //! start (2) or exits when the coordinator is gone (1). Skipped, saying so, when node (or python3, for the
 //! pair) is missing.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -14,13 +16,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cloture::external::{ServicesFile, System};
 use cloture::report::{FailureClass, Outcome, Report};
 use cloture::{Config, Fault};
-
-fn available(program: &str) -> bool {
-    Command::new(program).arg("--version").output().is_ok_and(|out| out.status.success())
-}
+use common::{available, free_ports, outcomes, start_pair, tests_dir, workspace};
 
 /// Whether node (and python3, for the services) can run; says why not when they cannot.
 fn runnable(needs_python: bool) -> bool {
@@ -35,67 +33,12 @@ fn runnable(needs_python: bool) -> bool {
     true
 }
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the engine is in the workspace").to_path_buf()
-}
-
 fn runner_script() -> String {
     workspace().join("clients/node/runner.mjs").display().to_string()
 }
 
-fn tests_dir(language: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(language)
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
-    listeners.iter().map(|l| l.local_addr().expect("address").port()).collect()
-}
-
-/// The pair behind proxies (front → back, test → front); the URL of the entry proxy.
-async fn start_pair(logs: &Path) -> (System, String) {
-    let dir = tests_dir("python");
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let ports = free_ports(4);
-        let (back, front, to_back, to_front) = (ports[0], ports[1], ports[2], ports[3]);
-        let file: ServicesFile = serde_json::from_value(serde_json::json!({
-            "services": [
-                { "name": "back", "command": format!("python3 {}/back.py {back}", dir.display()), "port": back },
-                { "name": "front", "command": format!("python3 {}/front.py {front}", dir.display()), "port": front,
-                  "env": { "BACK_URL": format!("http://127.0.0.1:{to_back}") } },
-            ],
-            "proxies": [
-                { "from": "front", "to": "back", "listen": to_back, "upstream": format!("127.0.0.1:{back}") },
-                { "from": "test", "to": "front", "listen": to_front, "upstream": format!("127.0.0.1:{front}") },
-            ],
-        }))
-        .expect("a valid services file");
-        match System::start(&file, logs, Default::default()).await {
-            Ok(system) => return (system, format!("http://127.0.0.1:{to_front}")),
-            Err(error) if attempt < 5 => eprintln!("retrying on other ports: {error}"),
-            Err(error) => panic!("the pair did not start: {error}"),
-        }
-    }
-}
-
 fn logs(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("cloture-node-client-{name}-{}", std::process::id()))
-}
-
-/// What one execution came to: its faults (`from->to`, fault), outcome and failure class.
-type ExecutionOutcome = (Vec<(String, Fault)>, Outcome, Option<FailureClass>);
-
-fn outcomes(report: &Report) -> Vec<ExecutionOutcome> {
-    report
-        .executions
-        .iter()
-        .map(|e| {
-            let faults = e.faults.iter().map(|f| (format!("{}->{}", f.from, f.to), f.fault)).collect();
-            (faults, e.outcome, e.failure.as_ref().map(|f| f.class))
-        })
-        .collect()
+    common::scratch("node-client", name)
 }
 
 /// An exploration of a fresh pair with the runner `command` (given `FRONT_URL=…` first): its report, how

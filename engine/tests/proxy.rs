@@ -3,10 +3,11 @@
 //! connections, but not a timeout: cloture finds exactly that bug. Then the proxy alone, in front of bare
 //! hyper upstreams: bodies stream through (D12), and a caller that stops reading is let go (D4).
 
+mod common;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -14,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cloture::context::Execution;
-use cloture::external::{ServicesFile, System};
 use cloture::net::{HarnessHealth, Limits};
 use cloture::proxy::{Proxy, ProxySpec};
 use cloture::report::{FailureClass, Outcome};
@@ -27,46 +27,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-fn python() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python")
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> =
-        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
-    listeners.iter().map(|l| l.local_addr().expect("address").port()).collect()
-}
+use common::{start_pair, tests_dir};
 
 #[tokio::test(flavor = "current_thread")]
 async fn proxies_find_the_unhandled_timeout_in_a_python_service() {
-    let dir = python();
-    let logs = std::env::temp_dir().join(format!("cloture-proxy-{}", std::process::id()));
-    // A port taken between choosing and binding it (tests run in parallel, and every connection takes an
-    // ephemeral port) means new ports and another try.
-    let mut attempt = 0;
-    let (mut system, to_front) = loop {
-        attempt += 1;
-        let ports = free_ports(4);
-        let (back, front, to_back, to_front) = (ports[0], ports[1], ports[2], ports[3]);
-        let file: ServicesFile = serde_json::from_value(serde_json::json!({
-            "services": [
-                { "name": "back", "command": format!("python3 {}/back.py {back}", dir.display()), "port": back },
-                { "name": "front", "command": format!("python3 {}/front.py {front}", dir.display()), "port": front,
-                  "env": { "BACK_URL": format!("http://127.0.0.1:{to_back}") } },
-            ],
-            "proxies": [
-                { "from": "front", "to": "back", "listen": to_back, "upstream": format!("127.0.0.1:{back}") },
-                { "from": "test", "to": "front", "listen": to_front, "upstream": format!("127.0.0.1:{front}") },
-            ],
-        }))
-        .expect("a valid services file");
-        match System::start(&file, &logs, Default::default()).await {
-            Ok(system) => break (system, to_front),
-            Err(error) if attempt < 5 => eprintln!("retrying on other ports: {error}"),
-            Err(error) => panic!("the pair did not start: {error}"),
-        }
-    };
-    let command = format!("python3 {}/check.py http://127.0.0.1:{to_front}", dir.display());
+    let dir = tests_dir("python");
+    let logs = common::scratch("proxy", "pair");
+    let (mut system, front) = start_pair(&logs).await;
+    let command = format!("python3 {}/check.py {front}", dir.display());
     let config = Config { deadline: Duration::from_secs(20), ..Config::default() };
     let report = cloture::explore(&config, system.command_test(&command)).await;
     system.stop().await;

@@ -9,26 +9,16 @@
 //! and pytest are fetched), else taken from `clients/python/src` on `PYTHONPATH`. Skipped, saying so, when
 //! python3 is missing; the pytest tests fail, saying so, when pytest cannot be imported.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use cloture::external::{ServicesFile, System};
 use cloture::report::{FailureClass, Outcome, Report};
 use cloture::{Config, Fault};
-
-fn python_available() -> bool {
-    Command::new("python3").arg("--version").output().is_ok_and(|out| out.status.success())
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the engine is in the workspace").to_path_buf()
-}
-
-fn tests_python() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python")
-}
+use common::{free_ports, outcomes, start_pair, tests_dir, workspace};
 
 /// How commands run Python with the package: `env VARS… PYTHON`.
 struct PythonEnv {
@@ -85,59 +75,6 @@ fn python_env() -> &'static PythonEnv {
         eprintln!("the package could not be installed into a virtual environment: using clients/python/src");
         PythonEnv { path: Some(package.join("src").display().to_string()), python: PathBuf::from("python3") }
     })
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> =
-        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port")).collect();
-    listeners.iter().map(|l| l.local_addr().expect("address").port()).collect()
-}
-
-/// The pair behind proxies (front → back, test → front); the URL of the entry proxy.
-async fn start_pair(logs: &Path) -> (System, String) {
-    let dir = tests_python();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let ports = free_ports(4);
-        let (back, front, to_back, to_front) = (ports[0], ports[1], ports[2], ports[3]);
-        let file: ServicesFile = serde_json::from_value(serde_json::json!({
-            "services": [
-                { "name": "back", "command": format!("python3 {}/back.py {back}", dir.display()), "port": back },
-                { "name": "front", "command": format!("python3 {}/front.py {front}", dir.display()), "port": front,
-                  "env": { "BACK_URL": format!("http://127.0.0.1:{to_back}") } },
-            ],
-            "proxies": [
-                { "from": "front", "to": "back", "listen": to_back, "upstream": format!("127.0.0.1:{back}") },
-                { "from": "test", "to": "front", "listen": to_front, "upstream": format!("127.0.0.1:{front}") },
-            ],
-        }))
-        .expect("a valid services file");
-        match System::start(&file, logs, Default::default()).await {
-            Ok(system) => return (system, format!("http://127.0.0.1:{to_front}")),
-            Err(error) if attempt < 5 => eprintln!("retrying on other ports: {error}"),
-            Err(error) => panic!("the pair did not start: {error}"),
-        }
-    }
-}
-
-fn logs(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("cloture-python-client-{name}-{}", std::process::id()))
-}
-
-/// What one execution came to: its faults (`from->to`, fault), outcome and failure class.
-type ExecutionOutcome = (Vec<(String, Fault)>, Outcome, Option<FailureClass>);
-
-/// What each execution of a report came to.
-fn outcomes(report: &Report) -> Vec<ExecutionOutcome> {
-    report
-        .executions
-        .iter()
-        .map(|e| {
-            let faults = e.faults.iter().map(|f| (format!("{}->{}", f.from, f.to), f.fault)).collect();
-            (faults, e.outcome, e.failure.as_ref().map(|f| f.class))
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -520,4 +457,16 @@ fn a_test_whose_time_limit_is_not_longer_than_a_service_s_is_told_so_with_both_l
     let learnt =
         v.message.split(" for ").last().and_then(|rest| rest.split("ms").next()).and_then(|ms| ms.parse().ok());
     assert!(learnt.is_some_and(|ms: f64| (450.0..1500.0).contains(&ms)), "{}", v.message);
+}
+
+fn python_available() -> bool {
+    common::available("python3")
+}
+
+fn tests_python() -> PathBuf {
+    tests_dir("python")
+}
+
+fn logs(name: &str) -> PathBuf {
+    common::scratch("python-client", name)
 }
