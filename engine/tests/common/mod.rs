@@ -81,3 +81,20 @@ pub fn outcomes(report: &Report) -> Vec<ExecutionOutcome> {
         })
         .collect()
 }
+
+/// front's `/total-or-zero` answers 200 {"total": 0} under every fault it handles: each is caught as not the
+/// fault-free answer (`rejected`), and the reference runs pass.
+pub fn assert_fallbacks_are_caught(report: &Report) {
+    let summary = report.terminal_summary();
+    let hidden: Vec<_> = report
+        .executions
+        .iter()
+        .filter(|e| e.failure.as_ref().is_some_and(|f| f.message.contains("not the fault-free answer")))
+        .collect();
+    assert!(!hidden.is_empty(), "{summary}");
+    for execution in hidden {
+        assert_eq!(execution.failure.as_ref().expect("failed").class, FailureClass::Rejected, "{summary}");
+        assert!(matches!(execution.faults[0].fault, Fault::Connect | Fault::Status(_)), "{summary}");
+    }
+    assert!(report.executions.iter().filter(|e| e.reference).all(|e| e.outcome == Outcome::Pass), "{summary}");
+}
