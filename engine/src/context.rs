@@ -350,9 +350,12 @@ impl Execution {
         })
     }
 
-    /// The paths of the requests `service` received so far in this execution (as far as they were seen).
+    /// The paths of the requests `service` received most recently in this execution (as far as they were
+    /// seen), among its last calls: bounded, as every call through a proxy asks.
     pub(crate) fn received_paths(&self, service: &str) -> Vec<String> {
-        self.lock().calls.iter().filter(|call| call.to == service).map(|call| call.path.clone()).collect()
+        let trace = self.lock();
+        let recent = trace.calls.iter().rev().take(RECENT_CALLS);
+        recent.filter(|call| call.to == service).take(RECEIVED_PATHS).map(|call| call.path.clone()).collect()
     }
 
     /// What services in their own processes wrote to their logs while this execution ran.
@@ -434,6 +437,10 @@ impl Execution {
         self.trace.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+/// How far back [`Execution::received_paths`] looks, in calls, and how many paths it gives at most.
+const RECENT_CALLS: usize = 4096;
+const RECEIVED_PATHS: usize = 64;
 
 /// A running request handler of an execution; see [`Execution::enter`].
 pub(crate) struct InFlight<'a>(&'a Execution);
