@@ -436,6 +436,17 @@ pub fn group_vulnerabilities(executions: &[ExecutionReport], replay_command: &st
 /// ended: the test's limit and the service's collide (a `rejected` failure, grouped apart).
 pub const LONGER_TEST_LIMIT: &str = "give the test a time limit longer than its services'";
 
+/// How a failure's message ends when a service's waits on slow calls, each within its own limit, add up to
+/// the test's time limit: the service has no time limit on its work as a whole (grouped apart, by service).
+pub const OVERALL_LIMIT: &str =
+    "give the service an overall time limit (a deadline for its whole answer) shorter than the test's";
+
+/// Whether a failure's message says time limits are the problem (see [`LONGER_TEST_LIMIT`],
+/// [`OVERALL_LIMIT`]).
+fn timing(message: &str) -> bool {
+    message.ends_with(LONGER_TEST_LIMIT) || message.ends_with(OVERALL_LIMIT)
+}
+
 /// What a failure is grouped by.
 #[derive(PartialEq)]
 enum Cause {
@@ -450,6 +461,8 @@ enum Cause {
     Hangs(Option<String>),
     /// The test's time limit is not longer than a service's: one problem, whichever call is slow.
     TimeLimits,
+    /// A service's waits on slow calls add up past the test's limit: one problem per service.
+    NoOverallLimit(Option<String>),
 }
 
 impl Cause {
@@ -459,6 +472,9 @@ impl Cause {
         match (failure.class, families.first()) {
             (FailureClass::Hang, _) => Cause::Hangs(failure.service.clone()),
             (FailureClass::Rejected, _) if failure.message.ends_with(LONGER_TEST_LIMIT) => Cause::TimeLimits,
+            (FailureClass::Rejected, _) if failure.message.ends_with(OVERALL_LIMIT) => {
+                Cause::NoOverallLimit(execution.faults.first().map(|f| f.from.clone()))
+            }
             // Without a place (a service cloture cannot instrument answered 500): what failed, and on what.
             (FailureClass::Crash, _) if failure.location.is_none() => Cause::Dependency {
                 service: failure.service.clone(),
@@ -505,6 +521,13 @@ fn vulnerability(index: usize, mut members: Vec<&ExecutionReport>, replay_comman
         FailureClass::Crash => format!("{service} crashes when {callees_text} answers {faults_text}"),
         FailureClass::Rejected if failure.message.ends_with(LONGER_TEST_LIMIT) => {
             format!("the test gives up before the services' own time limits end when {callees_text} is slow")
+        }
+        FailureClass::Rejected if failure.message.ends_with(OVERALL_LIMIT) => {
+            let caller = first.faults.first().map_or("a service", |f| f.from.as_str());
+            format!(
+                "{caller} has no overall time limit: its waits add up past the test's when {} are slow together",
+                callees.join(" and ")
+            )
         }
         FailureClass::Rejected => {
             format!("the test refuses the degraded answer when {callees_text} fails with {faults_text}")
@@ -583,7 +606,7 @@ impl Report {
                 let _ = writeln!(out, "     failed at:  {}", printable(&join(&v.locations, ", ")));
             }
             let _ = writeln!(out, "     message:    {}", one_line(&v.message));
-            if let Some((_, why)) = v.message.rsplit_once(" — ").filter(|_| v.message.ends_with(LONGER_TEST_LIMIT)) {
+            if let Some((_, why)) = v.message.rsplit_once(" — ").filter(|_| timing(&v.message)) {
                 let _ = writeln!(out, "     why:        {}", printable(why));
             }
             for log in &v.logs {
@@ -794,7 +817,10 @@ impl Report {
         if collisions {
             advice.push(format!("{LONGER_TEST_LIMIT} (each such vulnerability's message gives both limits)."));
         }
-        let refused = of(FailureClass::Rejected).any(|v| !v.message.ends_with(LONGER_TEST_LIMIT));
+        if of(FailureClass::Rejected).any(|v| v.message.ends_with(OVERALL_LIMIT)) {
+            advice.push(format!("{OVERALL_LIMIT} (each such vulnerability's message gives the waits that add up)."));
+        }
+        let refused = of(FailureClass::Rejected).any(|v| !timing(&v.message));
         if advice.is_empty() && refused {
             advice.push(format!(
                 "the services degrade gracefully but the test refuses their answer: accept it when `{injected}` (or \

@@ -458,3 +458,42 @@ fn tests_python() -> PathBuf {
 fn logs(name: &str) -> PathBuf {
     common::scratch("python-client", name)
 }
+
+#[test]
+fn waits_that_each_keep_their_limit_but_add_up_past_the_test_s_are_told_apart() {
+    if !python_available() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let dir = logs("add-up");
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let (services, front) = trio_file(&dir);
+    // front waits at most 0.5 s on back, then at most 0.5 s on other; the test waits 0.9 s.
+    let test = format!("python3 {}/check.py {front} /partial 12 0.9", tests_python().display());
+    let report_dir = dir.join("report").display().to_string();
+    let services = services.display().to_string();
+    let args = ["explore", "--functional-test", &test, "--services", &services, "--report-dir", &report_dir];
+    let explored = cloture(&[&args[..], &["--faults", "slow"]].concat());
+    let summary = String::from_utf8_lossy(&explored.stdout).to_string();
+    assert_eq!(explored.status.code(), Some(0), "{summary}{}", String::from_utf8_lossy(&explored.stderr));
+    let report = Report::read(&Path::new(&report_dir).join("report.json")).expect("a report");
+    std::fs::remove_dir_all(&dir).ok();
+
+    // One slow dependency: front answers 503 in time. Both: 1 s of waits, each within its limit.
+    assert_eq!(report.vulnerabilities.len(), 1, "{summary}");
+    let v = &report.vulnerabilities[0];
+    assert_eq!(v.class, FailureClass::Rejected, "{summary}");
+    let faults: Vec<Vec<Fault>> = report
+        .executions
+        .iter()
+        .filter(|e| v.executions.contains(&e.id))
+        .map(|e| e.faults.iter().map(|f| f.fault).collect())
+        .collect();
+    assert_eq!(faults, [vec![Fault::Slow, Fault::Slow]], "{summary}");
+    assert!(v.title.starts_with("front has no overall time limit"), "{summary}");
+    assert!(v.message.ends_with(cloture::report::OVERALL_LIMIT), "{}", v.message);
+    assert!(v.message.contains("while front waited on slow back for"), "{}", v.message);
+    assert!(v.message.contains("then slow other for"), "{}", v.message);
+    assert!(summary.contains("next: give the service an overall time limit"), "{summary}");
+    assert!(!summary.contains("give the test a time limit longer"), "{summary}");
+}

@@ -295,23 +295,52 @@ fn gave_up(call: &CallRecord, message: String, location: Option<CallSite>) -> Fa
     }
 }
 
-/// When the test's own call timed out after `t` (its time limit, as seen by a proxy or cloture's client) and
-/// a service gave up on a call held by `slow` after `l` (its limit): the two limits collide, with the numbers.
+/// When the test's own call timed out after `t` (its time limit, as seen by a proxy or cloture's client)
+/// while a service gave up on calls held by `slow`, each after its own limit: either one limit is about the
+/// test's (they collide), or the service's waits add up to it (it has no overall limit). With the numbers.
 fn collided_limits(trace: &Trace) -> Option<String> {
     let gave_up = |call: &&CallRecord| call.outcome == CallOutcome::Transport(crate::trace::Transport::Timeout);
     let test = trace.calls.iter().filter(|call| call.from == TEST_SERVICE).find(gave_up)?;
     let TimeLimit::Within(test_limit) = test.limit else { return None };
-    let held = trace.calls.iter().filter(|call| call.fault == Some(Fault::Slow)).find(gave_up)?;
-    let TimeLimit::Within(limit) = held.limit else { return None };
+    let held: Vec<(&CallRecord, Duration)> = trace
+        .calls
+        .iter()
+        .filter(|call| call.fault == Some(Fault::Slow) && gave_up(call))
+        .filter_map(|call| match call.limit {
+            TimeLimit::Within(limit) => Some((call, limit)),
+            _ => None,
+        })
+        .collect();
+    // A service's limit this close to the test's ends at the same time, give or take scheduling.
+    let about = |limit: Duration| limit + COLLISION_SLACK >= test_limit;
+    if let Some((call, limit)) = held.iter().find(|(_, limit)| about(*limit)) {
+        return Some(format!(
+            "the test gave up on its call to {} after {test_limit:?} while {} waited on slow {} for {limit:?} (its own \
+             time limit): {}",
+            test.to,
+            call.from,
+            call.to,
+            crate::report::LONGER_TEST_LIMIT
+        ));
+    }
+    let service = &held.first()?.0.from;
+    let waits: Vec<&(&CallRecord, Duration)> = held.iter().filter(|(call, _)| call.from == *service).collect();
+    let total: Duration = waits.iter().map(|(_, limit)| *limit).sum();
+    if waits.len() < 2 || !about(total) {
+        return None;
+    }
+    let each: Vec<String> = waits.iter().map(|(call, limit)| format!("slow {} for {limit:?}", call.to)).collect();
     Some(format!(
-        "the test gave up on its call to {} after {test_limit:?} while {} waited on slow {} for {limit:?} (its own time \
-         limit): {}",
+        "the test gave up on its call to {} after {test_limit:?} while {service} waited on {}, {total:?} in all: each \
+         wait is within its own limit, but together they are not: {}",
         test.to,
-        held.from,
-        held.to,
-        crate::report::LONGER_TEST_LIMIT
+        each.join(" then "),
+        crate::report::OVERALL_LIMIT
     ))
 }
+
+/// How much shorter than the test's a service's time limit may be and still end at about the same moment.
+const COLLISION_SLACK: Duration = Duration::from_millis(100);
 
 /// `users waits forever when bookings is slow: no time limit on the call at …`.
 fn waits_forever(call: &CallRecord) -> String {
