@@ -135,6 +135,16 @@ pub enum WarningKind {
     Truncated,
 }
 
+impl std::fmt::Display for WarningKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WarningKind::RetryAmplification => "retry amplification",
+            WarningKind::MaskedFailure => "masked failure",
+            WarningKind::Truncated => "truncated",
+        })
+    }
+}
+
 /// One injected fault and the call it was injected into.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultReport {

@@ -306,6 +306,21 @@ mod tests {
     }
 
     #[test]
+    fn warnings_are_listed_even_when_every_execution_passed() {
+        let mut report = report(None);
+        report.executions[2].warnings.push(crate::report::Warning {
+            kind: crate::report::WarningKind::MaskedFailure,
+            message: "masked failure: the test accepted a 200 to GET /x whose body differs".into(),
+        });
+        let html = render(&report, &sources());
+        assert!(html.contains("the services handle every fault tried — but see the warnings below"), "the verdict");
+        assert!(html.contains("<h3 id=\"warnings\">Warnings</h3>"), "the list");
+        let listed = "<span class=\"badge warn\">masked failure</span> masked failure: the test accepted a 200";
+        assert_eq!(html.matches(listed).count(), 2, "in the list and on the execution's row");
+        assert!(!render(&self::report(None), &sources()).contains("id=\"warnings\""), "no list without warnings");
+    }
+
+    #[test]
     fn header_shows_counts_labels_and_early_stop() {
         let mut report = report(Some("boom"));
         report.summary.stopped = Some("execution budget of 4 used up".into());

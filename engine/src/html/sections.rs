@@ -6,6 +6,7 @@ use super::view::{format_ms, plural, slug, Badge, ExecutionLink, Links, Location
 use crate::plan::PruneReason;
 use crate::report::{
     CoverageReport, ExecutionReport, Failure, FaultReport, FileCoverage, Outcome, PrunedReport, Report, Vulnerability,
+    Warning,
 };
 
 /// The page's header: what was explored, the counts, the settings and any warning.
@@ -46,6 +47,8 @@ pub(super) struct Vulnerabilities<'a> {
     pub list: Vec<VulnerabilityView<'a>>,
     /// What to do next (see [`Report::advice`]): each sentence in pieces, code or not.
     pub advice: Vec<Vec<Piece>>,
+    /// What executions did that their test's verdict does not show, with a link to each.
+    pub warnings: Vec<(ExecutionLink<'a>, &'a Warning)>,
 }
 
 /// A piece of a sentence: text, or code (shown as such).
@@ -89,6 +92,11 @@ impl<'a> Vulnerabilities<'a> {
             count: plural(report.vulnerabilities.len(), "distinct problem", "distinct problems"),
             list,
             advice: report.advice().iter().map(|sentence| Piece::split(&capitalised(sentence))).collect(),
+            warnings: report
+                .executions
+                .iter()
+                .flat_map(|e| e.warnings.iter().map(|warning| (links.execution_link(&e.id), warning)))
+                .collect(),
         }
     }
 }
