@@ -398,13 +398,21 @@ pub struct FaultLines {
 }
 
 impl FaultReport {
-    /// `users → bookings GET /bookings/x status:500 at site`.
+    /// `users → bookings GET /bookings/x status:500 at site` (a call seen only on the wire: its site is its
+    /// name).
     pub fn describe(&self) -> String {
+        if self.site.is_named() {
+            return self.describe_call();
+        }
         format!("{} at {}", self.describe_call(), self.site)
     }
 
-    /// `users → bookings GET /bookings/x status:500`.
+    /// `users → bookings GET /bookings/x status:500`; a call seen only on the wire is named by its route:
+    /// `users → bookings GET /bookings/{user} status:500`.
     pub fn describe_call(&self) -> String {
+        if self.site.is_named() {
+            return format!("{} {}", self.site, self.fault);
+        }
         format!("{} → {} {} {} {}", self.from, self.to, self.method, self.path, self.fault)
     }
 }
@@ -528,7 +536,7 @@ fn vulnerability(index: usize, mut members: Vec<&ExecutionReport>, replay_comman
         FailureClass::Crash if faults.iter().all(|fault| fault.hold().is_some()) => {
             format!("{service} crashes when {callees_text} is slow ({faults_text})")
         }
-        FailureClass::Crash => format!("{service} crashes when {callees_text} answers {faults_text}"),
+        FailureClass::Crash => format!("{service} crashes when {}", failing(&callees_text, &faults)),
         FailureClass::Rejected if failure.message.ends_with(LONGER_TEST_LIMIT) => {
             format!("the test gives up before the services' own time limits end when {callees_text} is slow")
         }
@@ -852,6 +860,21 @@ impl Report {
             return ("cloture.fault_injected()", "cloture.fault_injected_on(service)");
         }
         ("GET $CLOTURE_COORDINATOR/v1/executions/$CLOTURE_EXECUTION/injected", "GET …/injected?service=NAME")
+    }
+}
+
+/// `bookings refuses the connection`, `bookings times out`, `bookings answers status:500, status:503`, or
+/// `bookings fails with connect, status:500`.
+fn failing(callees: &str, faults: &[Fault]) -> String {
+    let all = |family: &str| faults.iter().all(|fault| fault.family() == family);
+    if all("connect") {
+        format!("{callees} refuses the connection")
+    } else if all("timeout") {
+        format!("{callees} times out")
+    } else if faults.iter().all(|fault| matches!(fault.family(), "status" | "grpc")) {
+        format!("{callees} answers {}", join(faults, ", "))
+    } else {
+        format!("{callees} fails with {}", join(faults, ", "))
     }
 }
 

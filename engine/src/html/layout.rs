@@ -293,12 +293,21 @@ pub(super) fn site_lines(
 ) -> Vec<(&'static str, String)> {
     let outcome = SiteOutcome::of(stats);
     let stats = stats.cloned().unwrap_or_default();
-    let name = site.file.rsplit(['/', '\\']).next().unwrap_or(&site.file);
-    let short = format!("{name}:{}:{}", site.line, site.column);
-    let target = match calls {
-        [] => "no calls".to_string(),
-        [call] => format!("{} {}", call.method, call.path),
-        [call, rest @ ..] => format!("{} {} +{}", call.method, call.path, rest.len()),
+    let (short, target) = match site.file.split_once(" → ").filter(|_| site.is_named()) {
+        // Seen on the wire (`users → bookings GET /bookings/{user}`): its route, then its callee.
+        Some((_, callee_and_route)) => {
+            let (callee, route) = callee_and_route.split_once(' ').unwrap_or((callee_and_route, ""));
+            (route.to_string(), format!("→ {callee}"))
+        }
+        None => {
+            let name = site.file.rsplit(['/', '\\']).next().unwrap_or(&site.file);
+            let target = match calls {
+                [] => "no calls".to_string(),
+                [call] => format!("{} {}", call.method, call.path),
+                [call, rest @ ..] => format!("{} {} +{}", call.method, call.path, rest.len()),
+            };
+            (format!("{name}:{}:{}", site.line, site.column), target)
+        }
     };
     let faults = plural(stats.faults_injected as usize, "fault", "faults");
     let result = match outcome {
@@ -451,5 +460,8 @@ pub(super) mod tests {
         assert_eq!(lines[0].1.chars().count(), SITE_CHARS);
         assert_eq!(lines[1].1, "no calls");
         assert_eq!(lines[2].1, "never faulted");
+        let named = CallSite::named("users", "bookings", "GET", "/bookings/{user}");
+        let lines = site_lines(&named, &[], None);
+        assert_eq!((lines[0].1.as_str(), lines[1].1.as_str()), ("GET /bookings/{user}", "→ bookings"));
     }
 }
