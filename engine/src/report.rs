@@ -459,6 +459,17 @@ pub const LONGER_TEST_LIMIT: &str = "give the test a time limit longer than its 
 pub const OVERALL_LIMIT: &str =
     "give the service an overall time limit (a deadline for its whole answer) shorter than the test's";
 
+impl Vulnerability {
+    /// Where the services' own code failed as their logs show it (see [`ServiceLog::raised_at`]), when no
+    /// location is known otherwise: per service whose log shows one.
+    pub fn logged_at(&self) -> Vec<(&str, CallSite)> {
+        if !self.locations.is_empty() {
+            return Vec::new();
+        }
+        self.logs.iter().filter_map(|log| Some((log.service.as_str(), log.raised_at()?))).collect()
+    }
+}
+
 /// Whether a failure's message says time limits are the problem (see [`LONGER_TEST_LIMIT`],
 /// [`OVERALL_LIMIT`]).
 fn timing(message: &str) -> bool {
@@ -622,6 +633,9 @@ impl Report {
             let _ = writeln!(out, "     faults at:  {}", printable(&join(&v.call_sites, ", ")));
             if !v.locations.is_empty() {
                 let _ = writeln!(out, "     failed at:  {}", printable(&join(&v.locations, ", ")));
+            }
+            for (service, at) in v.logged_at() {
+                let _ = writeln!(out, "     failed at:  {} (from the log of {service})", printable(&at.to_string()));
             }
             let _ = writeln!(out, "     message:    {}", one_line(&v.message));
             if let Some((_, why)) = v.message.rsplit_once(" — ").filter(|_| timing(&v.message)) {

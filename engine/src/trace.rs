@@ -192,7 +192,7 @@ impl ServiceLog {
         let mut kept = Vec::new();
         let mut bytes = 0;
         for line in lines.iter().rev().take(ServiceLog::LINES) {
-            let line = crate::text::without_ansi(line.trim_end());
+            let line = crate::text::without_ansi(line.trim_end()).replace('\t', "    ");
             let line = crate::text::bounded(&crate::text::printable(&line), 400);
             bytes += line.len();
             if bytes > ServiceLog::BYTES && !kept.is_empty() {
@@ -205,6 +205,40 @@ impl ServiceLog {
         (!kept.is_empty()).then(|| ServiceLog { service: service.to_string(), lines: kept, omitted })
     }
 
+    /// Where the service's own code last failed, as its log shows it: the innermost frame of the last stack
+    /// trace in the lines kept that is not in a library (Python's `File "app.py", line 75, in handler`,
+    /// Node's `at handler (/srv/app.js:75:10)`, Java's `at shop.Cart.add(Cart.java:75)`). A path under the
+    /// working directory is shown relative to it.
+    pub fn raised_at(&self) -> Option<CallSite> {
+        let library = |file: &str| {
+            ["site-packages/", "dist-packages/", "/lib/python", "node_modules/", "node:", "<frozen", "<string>"]
+                .iter()
+                .any(|part| file.contains(part))
+        };
+        let frames: Vec<(usize, bool, CallSite)> = self
+            .lines
+            .iter()
+            .enumerate()
+            .filter_map(|(at, line)| stack_frame(line).map(|(innermost_last, site)| (at, innermost_last, site)))
+            .collect();
+        let &(last, innermost_last, _) = frames.last()?;
+        let frame = if innermost_last {
+            // Python: the innermost frame is the last one of its traceback.
+            frames.into_iter().rev().map(|(_, _, site)| site).find(|site| !library(&site.file))?
+        } else {
+            // Node, Java: the innermost frame comes first in the block of `at` lines that ends the trace.
+            let mut start = last;
+            while start > 0 && frames.iter().any(|(at, _, _)| *at == start - 1) {
+                start -= 1;
+            }
+            let block = frames.into_iter().filter(|(at, _, _)| (start..=last).contains(at));
+            block.map(|(_, _, site)| site).find(|site| !library(&site.file))?
+        };
+        let here = std::env::current_dir().ok();
+        let relative = here.and_then(|dir| Some(frame.file.strip_prefix(&format!("{}/", dir.display()))?.to_string()));
+        Some(CallSite { file: relative.unwrap_or(frame.file), ..frame })
+    }
+
     /// The last lines that say something alone: not the `^^^^` lines under a line of a Python traceback,
     /// nor a web server's access log lines (`"GET /x HTTP/1.1" 500 -`).
     pub fn telling(&self, most: usize) -> Vec<&str> {
@@ -214,6 +248,33 @@ impl ServiceLog {
         last.reverse();
         last
     }
+}
+
+/// The place a line of a stack trace names, in Python's, Node's or Java's words, and whether the trace it
+/// belongs to lists its innermost frame last (Python's) or first.
+fn stack_frame(line: &str) -> Option<(bool, CallSite)> {
+    let line = line.trim();
+    if let Some(rest) = line.strip_prefix("File \"") {
+        // Python: File "/srv/app.py", line 75, in handler
+        let (file, rest) = rest.split_once("\", line ")?;
+        let number = rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+        return Some((true, CallSite { file: file.to_string(), line: number, column: 0 }));
+    }
+    let rest = line.strip_prefix("at ")?;
+    // Node: at handler (/srv/app.js:75:10), or at /srv/app.js:75:10; Java: at shop.Cart.add(Cart.java:75)
+    let place = match (rest.rfind('('), rest.ends_with(')')) {
+        (Some(open), true) => &rest[open + 1..rest.len() - 1],
+        _ => rest,
+    };
+    let place = place.strip_prefix("file://").unwrap_or(place);
+    let mut parts = place.rsplitn(3, ':');
+    let (last, middle) = (parts.next()?, parts.next()?);
+    let site = match (parts.next(), last.parse::<u32>(), middle.parse::<u32>()) {
+        (Some(file), Ok(column), Ok(line)) if !file.is_empty() => CallSite { file: file.into(), line, column },
+        (None, Ok(line), _) if !middle.is_empty() => CallSite { file: middle.into(), line, column: 0 },
+        _ => return None,
+    };
+    Some((false, site))
 }
 
 /// Whether `line` is an access log line: a quoted request line (`"GET /x HTTP/1.1"`) followed by a status.
@@ -283,6 +344,24 @@ pub(crate) fn parse_plan(text: &str) -> Result<HashMap<CallKey, Fault>, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_log_tells_where_the_service_s_own_code_raised() {
+        let python = "Traceback (most recent call last):\n  File \"/srv/users/app.py\", line 75, in bookings\n    \
+                      data = r.json()\n  File \"/venv/lib/python3.11/site-packages/requests/models.py\", line 975, \
+                      in json\n    raise RequestsJSONDecodeError(e.msg, e.doc, e.pos)\nJSONDecodeError: Expecting value";
+        let at = |text: &str| ServiceLog::of("users", text).and_then(|log| log.raised_at()).map(|s| s.to_string());
+        assert_eq!(at(python).as_deref(), Some("/srv/users/app.py:75:0"));
+        let node = "TypeError: Cannot read properties of undefined\n    at handler (/srv/front/app.js:42:17)\n    at \
+                    Layer.handle (/srv/front/node_modules/express/lib/router/layer.js:95:5)\n    at node:internal/x:1:1";
+        assert_eq!(at(node).as_deref(), Some("/srv/front/app.js:42:17"));
+        let java = "java.lang.NullPointerException\n\tat shop.Cart.add(Cart.java:75)\n\tat shop.Main.main(Main.java:9)";
+        assert_eq!(at(java).as_deref(), Some("Cart.java:75:0"));
+        assert_eq!(at("127.0.0.1 - - \"GET / HTTP/1.1\" 500 -\nat noon: 12 eggs").as_deref(), None);
+        let here = std::env::current_dir().unwrap().join("app.py");
+        let relative = format!("  File \"{}\", line 3, in f\nKeyError: 'x'", here.display());
+        assert_eq!(at(&relative).as_deref(), Some("app.py:3:0"));
+    }
 
     #[test]
     fn a_service_log_keeps_the_last_lines_and_tells_the_error_not_the_access_log() {

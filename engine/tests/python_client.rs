@@ -388,6 +388,15 @@ fn in_proxy_mode_a_crash_on_each_dependency_is_its_own_vulnerability_in_the_serv
     }
     assert!(summary.contains("handle the failures of front's calls to "), "{summary}");
     assert_eq!(summary.matches("front said: urllib.error.HTTPError: HTTP Error 5").count(), 2, "{summary}");
+    // Where front's own code raised, from its traceback (the frames in Python's library left out).
+    let numbers_line = std::fs::read_to_string(tests_python().join("front.py"))
+        .expect("front.py")
+        .lines()
+        .position(|line| line.contains("with urllib.request.urlopen(request, timeout=0.5)"))
+        .expect("front calls urlopen")
+        + 1;
+    let raised = format!("tests/python/front.py:{numbers_line}:0 (from the log of front)");
+    assert_eq!(summary.matches(&format!("failed at:  {raised}")).count(), 2, "{summary}");
     assert!(!summary.contains("'failed at'"), "{summary}");
 
     // A replay writes its own logs: the exploration's are left as they were.

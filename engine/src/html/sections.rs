@@ -71,6 +71,8 @@ pub(super) struct VulnerabilityView<'a> {
     pub badge: Badge,
     pub call_sites: Vec<Location>,
     pub locations: Vec<Location>,
+    /// Without locations: where the services' logs say their code failed, per service.
+    pub logged_at: Vec<(String, Location)>,
     pub executions: Vec<ExecutionLink<'a>>,
 }
 
@@ -85,6 +87,11 @@ impl<'a> Vulnerabilities<'a> {
                 badge: Badge::of(v.class),
                 call_sites: v.call_sites.iter().map(|site| links.location(site)).collect(),
                 locations: v.locations.iter().map(|location| links.location(location)).collect(),
+                logged_at: v
+                    .logged_at()
+                    .into_iter()
+                    .map(|(service, at)| (service.to_string(), links.location(&at)))
+                    .collect(),
                 executions: v.executions.iter().map(|id| links.execution_link(id)).collect(),
             })
             .collect();
