@@ -42,7 +42,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::call::{CallIdentity, CallKey, CallSite};
-use crate::context::Execution;
+use crate::context::{Decision, Execution};
 use crate::coordinator::Current;
 use crate::fault::{Fault, GRPC_METHOD};
 use crate::net::{Body, HarnessHealth, Limits, Versions};
@@ -291,25 +291,7 @@ impl Route {
         match decision.fault {
             Some(Fault::Connect) => Err(Reset),
             Some(Fault::Timeout | Fault::Slow) => {
-                // Hold the request until the caller gives up or the execution is over: a real wait, as the
-                // caller's time limits are in its own process. A caller that gives up closes its connection
-                // (or resets its stream): hyper then drops this future, and the guard records when.
-                // When the test is over, the hold goes on a little (the execution waits for it): a caller whose
-                // limit is about the test's shows it, and the collision is told instead of a hang.
-                let _in_flight = execution.enter();
-                let mut held =
-                    Held { execution: Arc::clone(&execution), index: Some(decision.index), since: Instant::now() };
-                let mut over: Option<Instant> = None;
-                while held.since.elapsed() < Duration::from_secs(60)
-                    && over.is_none_or(|at| at.elapsed() < HELD_AFTER_END)
-                {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    let current = self.current.lock().expect("coordinator state poisoned").clone();
-                    if over.is_none() && !current.is_some_and(|c| Arc::ptr_eq(&c, &execution)) {
-                        over = Some(Instant::now());
-                    }
-                }
-                held.index = None;
+                self.hold(&execution, decision.index).await;
                 Err(Reset)
             }
             Some(Fault::Status(code)) => Ok(self.fault_body.answer(code).map(Either::Left)),
@@ -322,33 +304,58 @@ impl Route {
                 let mut parts = parts;
                 let value = format!("00-{trace:032x}-{:016x}-01", decision.key.0);
                 parts.headers.insert(TRACEPARENT, http::HeaderValue::from_str(&value).expect("hex is a valid header"));
-                // A caller that gives up before the answer's head arrives is seen as for a held call.
-                let mut waiting =
-                    Held { execution: Arc::clone(&execution), index: Some(decision.index), since: Instant::now() };
-                let result = self.forward(parts, body, Some((Arc::clone(&execution), decision.index))).await;
-                waiting.index = None;
-                let result = result.map(|response| match response.into_parts() {
-                    // The test's answers are kept (what the fault-free run answered, what a 500 said), and the
-                    // error answers a service got: why a service failed, in its own words.
-                    (head, Either::Right(mut streamed))
-                        if self.from == TEST_SERVICE || head.status.is_server_error() =>
-                    {
-                        let (execution, key, status) = (Arc::clone(&execution), decision.key, head.status.as_u16());
-                        streamed.answer = Some(Tap { execution, key, status, kept: Vec::new() });
-                        Response::from_parts(head, Either::Right(streamed))
-                    }
-                    (head, body) => Response::from_parts(head, body),
-                });
-                execution.complete(
-                    decision.index,
-                    match &result {
-                        Ok(response) => crate::inject::answered(response.status(), response.headers()),
-                        Err(kind) => CallOutcome::Transport(*kind),
-                    },
-                );
-                result.map_err(|_| Reset)
+                self.pass_on(&execution, &decision, parts, body).await
             }
         }
+    }
+
+    /// Holds call `index` until its caller gives up or its execution is over (at most 60 s): a real wait, as
+    /// the caller's time limits are in its own process. A caller that gives up closes its connection (or
+    /// resets its stream): hyper then drops this future, and the guard records when. When the test is over,
+    /// the hold goes on a little (the execution waits for it): a caller whose limit is about the test's
+    /// shows it, and the collision is told instead of a hang.
+    async fn hold(&self, execution: &Arc<Execution>, index: usize) {
+        let _in_flight = execution.enter();
+        let mut held = Held { execution: Arc::clone(execution), index: Some(index), since: Instant::now() };
+        let mut over: Option<Instant> = None;
+        while held.since.elapsed() < Duration::from_secs(60) && over.is_none_or(|at| at.elapsed() < HELD_AFTER_END) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let current = self.current.lock().expect("coordinator state poisoned").clone();
+            if over.is_none() && !current.is_some_and(|c| Arc::ptr_eq(&c, execution)) {
+                over = Some(Instant::now());
+            }
+        }
+        held.index = None;
+    }
+
+    /// Forwards the call `decision` recorded and records its outcome; keeps the answer's start when it is the
+    /// test's (what the fault-free run answered, what a 500 said) or an error (why a service failed, in its
+    /// own words).
+    async fn pass_on(
+        &self,
+        execution: &Arc<Execution>,
+        decision: &Decision,
+        parts: http::request::Parts,
+        body: Body,
+    ) -> Result<Answer, Reset> {
+        // A caller that gives up before the answer's head arrives is seen as for a held call.
+        let mut waiting = Held { execution: Arc::clone(execution), index: Some(decision.index), since: Instant::now() };
+        let result = self.forward(parts, body, Some((Arc::clone(execution), decision.index))).await;
+        waiting.index = None;
+        let result = result.map(|response| match response.into_parts() {
+            (head, Either::Right(mut streamed)) if self.from == TEST_SERVICE || head.status.is_server_error() => {
+                let (execution, key, status) = (Arc::clone(execution), decision.key, head.status.as_u16());
+                streamed.answer = Some(Tap { execution, key, status, kept: Vec::new() });
+                Response::from_parts(head, Either::Right(streamed))
+            }
+            (head, body) => Response::from_parts(head, body),
+        });
+        let outcome = match &result {
+            Ok(response) => crate::inject::answered(response.status(), response.headers()),
+            Err(kind) => CallOutcome::Transport(*kind),
+        };
+        execution.complete(decision.index, outcome);
+        result.map_err(|_| Reset)
     }
 
     /// How `path`, called by `from`, is named (see [`crate::route`]).
