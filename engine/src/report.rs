@@ -545,7 +545,8 @@ fn vulnerability(index: usize, mut members: Vec<&ExecutionReport>, replay_comman
     let (callees_text, faults_text) = (callees.join(" or "), join(&faults, ", "));
     let title = match failure.class {
         FailureClass::Crash if faults.iter().all(|fault| fault.hold().is_some()) => {
-            format!("{service} crashes when {callees_text} is slow ({faults_text})")
+            let how = if faults == [Fault::Slow] { String::new() } else { format!(" ({faults_text})") };
+            format!("{service} crashes when {callees_text} is slow{how}")
         }
         FailureClass::Crash => format!("{service} crashes when {}", failing(&callees_text, &faults)),
         FailureClass::Rejected if failure.message.ends_with(LONGER_TEST_LIMIT) => {

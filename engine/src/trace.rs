@@ -243,7 +243,9 @@ impl ServiceLog {
     /// nor a web server's access log lines (`"GET /x HTTP/1.1" 500 -`).
     pub fn telling(&self, most: usize) -> Vec<&str> {
         let underline = |line: &str| line.trim().chars().all(|c| c.is_whitespace() || c == '^' || c == '~');
-        let telling = |line: &&String| !underline(line) && !access_log(line);
+        // A line with no word says nothing alone either (`>` closing a repr, a row of dashes).
+        let worded = |line: &str| line.chars().filter(|c| c.is_alphanumeric()).count() >= 2;
+        let telling = |line: &&String| !underline(line) && !access_log(line) && worded(line);
         let mut last: Vec<&str> = self.lines.iter().rev().filter(telling).take(most).map(|l| l.trim()).collect();
         last.reverse();
         last

@@ -712,3 +712,27 @@ async fn a_grpc_call_is_named_by_its_path_even_when_the_caller_received_the_same
     entry.stop().await;
     inventory.stop().await;
 }
+
+#[tokio::test]
+async fn a_service_that_speaks_no_http_1_is_ready_once_it_accepts_a_connection() {
+    // A listener that accepts and never answers HTTP/1.1 (as a gRPC-only server would not).
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free loopback port");
+    let port = listener.local_addr().expect("an address").port();
+    let accepting = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let file: cloture::external::ServicesFile = serde_json::from_value(serde_json::json!({
+        "services": [{ "name": "quiet", "port": port, "ready": "tcp" }],
+    }))
+    .expect("a valid services file");
+    let logs = common::scratch("proxy", "ready-tcp");
+    let started = Instant::now();
+    let mut system = cloture::external::System::start(&file, &logs, Default::default()).await.expect("ready");
+    assert!(started.elapsed() < Duration::from_secs(5), "ready at once, not after the 20 s wait");
+    system.stop().await;
+    accepting.abort();
+    std::fs::remove_dir_all(&logs).ok();
+}

@@ -145,8 +145,10 @@ fn warnings(ran: &Ran, reference: &ReferenceRun) -> Vec<Warning> {
     if ran.report.outcome == Outcome::Pass && !ran.report.faults.is_empty() {
         for answer in ran.trace.answers.iter().filter(|answer| answer.status == 200) {
             let Some(expected) = reference.answers.iter().find(|known| known.key == answer.key) else { continue };
-            if expected.status == 200 && expected.body != answer.body {
-                let call = ran.trace.calls.iter().find(|call| call.key == answer.key);
+            let call = ran.trace.calls.iter().find(|call| call.key == answer.key);
+            // A gRPC error travels as an HTTP 200: the call's outcome says whether it succeeded.
+            let succeeded = call.is_none_or(|call| call.outcome == CallOutcome::Status(200));
+            if expected.status == 200 && expected.body != answer.body && succeeded {
                 let what = call.map(|call| format!("{} {}", call.method, call.path)).unwrap_or_default();
                 let message = format!(
                     "masked failure: the test accepted a 200 to {what} whose body differs from the fault-free answer"
@@ -199,10 +201,17 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
         },
     };
     let answered_by_test = |call: &&CallRecord| call.from == TEST_SERVICE;
-    // A 500 that no fault injected: some service failed without saying where.
-    let unexplained_500 = |call: &&CallRecord| call.fault.is_none() && call.outcome == CallOutcome::Status(500);
-    if let Some(call) = trace.calls.iter().filter(answered_by_test).find(unexplained_500) {
-        let message = format!("{} answered 500{}: {message}", call.to, answer_body(trace, call.key));
+    // A 500 (or a gRPC UNKNOWN or INTERNAL, what a gRPC server answers for an exception its handler let
+    // escape) that no fault injected: some service failed without saying where.
+    let unexplained = |call: &&CallRecord| {
+        call.fault.is_none() && matches!(call.outcome, CallOutcome::Status(500) | CallOutcome::Grpc(2 | 13))
+    };
+    if let Some(call) = trace.calls.iter().filter(answered_by_test).find(unexplained) {
+        let answered = match call.outcome {
+            CallOutcome::Grpc(code) => crate::fault::Fault::Grpc(code).to_string(),
+            _ => "500".to_string(),
+        };
+        let message = format!("{} answered {answered}{}: {message}", call.to, answer_body(trace, call.key));
         return failure(FailureClass::Crash, message, None, Some(call.to.clone()));
     }
     // The test gave up while a slow call was still held: a hang it cut short, or time limits that collide.

@@ -128,10 +128,19 @@ impl System {
         let started = Instant::now();
         let url = format!("http://127.0.0.1:{}{}", service.port, service.ready);
         let client = crate::Client::new().with_timeout(Duration::from_secs(1));
+        // Whether it ever accepted a connection: a service that does but never answers GET over HTTP/1.1
+        // may speak only HTTP/2 or gRPC.
+        let mut accepted = false;
         loop {
-            if let Ok(response) = client.get(url.as_str()).send().await {
-                if response.status().as_u16() < 500 {
+            if TcpStream::connect(("127.0.0.1", service.port)).await.is_ok() {
+                if service.ready == services::READY_TCP {
                     return Ok(());
+                }
+                accepted = true;
+                if let Ok(response) = client.get(url.as_str()).send().await {
+                    if response.status().as_u16() < 500 {
+                        return Ok(());
+                    }
                 }
             }
             if let Some(why) = self.exited(&service.name) {
@@ -145,7 +154,7 @@ impl System {
                 ));
             }
             if started.elapsed() > Duration::from_secs(20) {
-                return Err(format!("service `{}` was not ready at {url} within 20 s", service.name));
+                return Err(not_ready(service, &url, accepted));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -270,21 +279,20 @@ impl System {
     }
 
     /// Runs `test`, and keeps with the current execution what the started services wrote to their logs
-    /// meanwhile (the last lines of each, bounded): why a service answered as it did, in its own words. When
-    /// the test fails, its message ends with the last two of those lines of each service.
+    /// meanwhile (the last lines of each, bounded): why a service answered as it did, in its own words; also
+    /// when the test is dropped at the deadline. When the test fails, its message ends with the last two of
+    /// those lines of each service.
     async fn with_logs(&self, test: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
         let marks: Vec<(String, PathBuf, u64)> = {
             let running = self.running.lock().expect("services poisoned");
             running.iter().map(|r| (r.name.clone(), r.log.clone(), log_length(&r.log))).collect()
         };
+        let mut watch = LogWatch { marks, execution: Context::current().map(|context| context.execution) };
         let result = test.await;
-        let logs = logged_since(&marks);
+        let logs = watch.keep();
         let telling = logs.iter().map(|log| (&log.service, log.telling(2))).filter(|(_, lines)| !lines.is_empty());
         let said = telling.map(|(service, lines)| format!("; log of {service}: {}", lines.join(" / ")));
         let said = bounded(&said.collect::<String>(), MESSAGE_LENGTH);
-        if let Some(context) = Context::current() {
-            context.execution.logged(logs);
-        }
         result.map_err(|message| format!("{message}{said}"))
     }
 
@@ -331,6 +339,32 @@ impl System {
     }
 }
 
+/// The services' logs as they were when an execution's test started; what they grew by is kept with the
+/// execution once, when the test ends or is dropped.
+struct LogWatch {
+    marks: Vec<(String, PathBuf, u64)>,
+    execution: Option<Arc<crate::context::Execution>>,
+}
+
+impl LogWatch {
+    /// What each service wrote since the marks, kept with the execution (the first time).
+    fn keep(&mut self) -> Vec<ServiceLog> {
+        let logs = logged_since(&self.marks);
+        if let Some(execution) = self.execution.take() {
+            execution.logged(logs.clone());
+        }
+        logs
+    }
+}
+
+impl Drop for LogWatch {
+    fn drop(&mut self) {
+        if self.execution.is_some() {
+            self.keep();
+        }
+    }
+}
+
 /// Clears the coordinator's current execution when dropped.
 struct ClearCurrent(crate::coordinator::Current);
 
@@ -340,6 +374,24 @@ impl Drop for ClearCurrent {
             *current = None;
         }
     }
+}
+
+/// Why `service` is not ready after 20 s, with what to do when it accepted connections all the same.
+fn not_ready(service: &ServiceSpec, url: &str, accepted: bool) -> String {
+    let name = &service.name;
+    if service.ready == services::READY_TCP {
+        return format!("service `{name}` did not accept a connection on port {} within 20 s", service.port);
+    }
+    if accepted {
+        return format!(
+            "service `{name}` accepts connections on port {} but did not answer GET {url} over HTTP/1.1 below 500 \
+             within 20 s: give the path of a health check as its \"ready\", or \"{}\" when it speaks only HTTP/2 \
+             or gRPC (ready once it accepts a connection)",
+            service.port,
+            services::READY_TCP
+        );
+    }
+    format!("service `{name}` was not ready at {url} within 20 s (it never accepted a connection)")
 }
 
 fn log_length(log: &Path) -> u64 {

@@ -29,13 +29,17 @@ pub struct ServiceSpec {
     #[serde(default)]
     pub command: Option<String>,
     pub port: u16,
-    /// Path answered once the service is ready (any status below 500).
+    /// Path answered once the service is ready (any status below 500), or [`READY_TCP`]: ready once it
+    /// accepts a connection (a service that speaks only HTTP/2 or gRPC, or no HTTP at all).
     #[serde(default = "default_ready")]
     pub ready: String,
     /// Extra environment for the command.
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
 }
+
+/// The `ready` of a service that is ready once it accepts a connection.
+pub const READY_TCP: &str = "tcp";
 
 fn default_ready() -> String {
     "/".to_string()
@@ -99,9 +103,11 @@ impl ServiceSpec {
             return Err(format!("service `{name}`: port 0 cannot be waited for; give the port it listens on"));
         }
         let plain = |c: char| c.is_ascii_graphic();
-        if !self.ready.starts_with('/') || !self.ready.chars().all(plain) {
+        let path = self.ready.starts_with('/') && self.ready.chars().all(plain);
+        if !path && self.ready != READY_TCP {
             return Err(format!(
-                "service `{name}`: ready path must start with / and hold no spaces or control characters"
+                "service `{name}`: ready must be a path that starts with / and holds no spaces or control \
+                 characters, or \"{READY_TCP}\" (ready once it accepts a connection)"
             ));
         }
         for (key, value) in &self.env {
@@ -167,13 +173,15 @@ mod tests {
 
     #[test]
     fn d15_a_ready_path_with_a_line_break_or_a_space_is_refused_at_once() {
-        for ready in ["/\r\nX: y", "/a b"] {
-            let file =
-                serde_json::json!({ "services": [{ "name": "a", "command": "true", "port": 17124, "ready": ready }] });
-            let error = check(file).expect_err("refused");
-            assert!(error.contains("ready path"), "{error}");
+        let file = |ready: &str| serde_json::json!({ "services": [{ "name": "a", "command": "true", "port": 17124, "ready": ready }] });
+        for ready in ["/\r\nX: y", "/a b", "TCP", "health"] {
+            let error = check(file(ready)).expect_err("refused");
+            assert!(error.contains("ready must be a path"), "{error}");
+            assert!(error.contains("or \"tcp\""), "{error}");
             assert!(!error.contains('\n'), "one line: {error:?}");
         }
+        assert!(check(file("tcp")).is_ok(), "ready once it accepts a connection");
+        assert!(check(file("/health")).is_ok());
     }
 
     #[test]
