@@ -382,3 +382,71 @@ pub(super) async fn settle() {
         tokio::task::yield_now().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::CallKey;
+
+    /// The test's call to `front` (by the entry proxy), with this outcome.
+    fn test_call(outcome: CallOutcome) -> CallRecord {
+        CallRecord {
+            key: CallKey(1),
+            parent: CallKey::ROOT,
+            from: TEST_SERVICE.into(),
+            to: "front".into(),
+            method: "GRPC".into(),
+            path: "/shop.Prices/Quote".into(),
+            site: CallSite::named(TEST_SERVICE, "front", "GRPC", "/shop.Prices/Quote"),
+            fault: None,
+            outcome,
+            limit: TimeLimit::Unknown,
+        }
+    }
+
+    fn failed_with(trace: &Trace) -> Option<Failure> {
+        classify(&Config::default(), Ok(Ok(Err::<(), String>("the test failed".into()))), true, trace)
+    }
+
+    #[test]
+    fn an_unexplained_grpc_unknown_or_internal_to_the_test_is_a_crash_of_the_service_that_answered_it() {
+        for (code, name) in [(2, "grpc:UNKNOWN"), (13, "grpc:INTERNAL")] {
+            let trace = Trace { calls: vec![test_call(CallOutcome::Grpc(code))], ..Trace::default() };
+            let failure = failed_with(&trace).expect("a failure");
+            assert_eq!(failure.class, FailureClass::Crash);
+            assert_eq!(failure.service.as_deref(), Some("front"));
+            assert!(failure.message.starts_with(&format!("front answered {name}: ")), "{}", failure.message);
+        }
+        // UNAVAILABLE is how a service says a dependency failed: a degraded answer, not a crash.
+        let trace = Trace { calls: vec![test_call(CallOutcome::Grpc(14))], ..Trace::default() };
+        assert_eq!(failed_with(&trace).expect("a failure").class, FailureClass::Rejected);
+    }
+
+    #[test]
+    fn a_grpc_error_carried_by_an_http_200_is_no_masked_failure() {
+        let answer =
+            |body: &'static [u8]| Answer { key: CallKey(1), status: 200, body: bytes::Bytes::from_static(body) };
+        let reference = ReferenceRun { answers: Arc::new(vec![answer(b"\0\0\0\0\x02\x08\x07")]), calls: 1 };
+        let ran = |outcome: CallOutcome| {
+            let trace = Trace { calls: vec![test_call(outcome)], answers: vec![answer(b"")], ..Trace::default() };
+            let mut report = crate::report::ExecutionReport {
+                id: "x".into(),
+                reference: false,
+                faults: Vec::new(),
+                outcome: Outcome::Pass,
+                failure: None,
+                duration_ms: 1.0,
+                calls: 1,
+                new_lines: BTreeMap::new(),
+                minimal_subset: None,
+                replay: String::new(),
+                warnings: Vec::new(),
+            };
+            report.faults.push(fault_report(&trace.calls[0], Fault::Connect));
+            Ran { report, trace }
+        };
+        assert!(warnings(&ran(CallOutcome::Grpc(14)), &reference).is_empty(), "UNAVAILABLE is not a success");
+        let masked = warnings(&ran(CallOutcome::Status(200)), &reference);
+        assert_eq!(masked.iter().map(|w| w.kind).collect::<Vec<_>>(), [WarningKind::MaskedFailure]);
+    }
+}
