@@ -730,6 +730,10 @@ impl Report {
             let _ = writeln!(out, "\n{count} vulnerabilit{}:", plural_y(count));
             return;
         }
+        // A replay runs one execution: what it came to is said after the summary.
+        if self.name.contains(" (replay of ") {
+            return;
+        }
         let verdict = if faulted == 0 {
             match self.summary.failed {
                 0 => {
