@@ -211,7 +211,12 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
             CallOutcome::Grpc(code) => crate::fault::Fault::Grpc(code).to_string(),
             _ => "500".to_string(),
         };
-        let message = format!("{} answered {answered}{}: {message}", call.to, answer_body(trace, call.key));
+        let message = format!(
+            "{} answered {answered}{}{}: {message}",
+            call.to,
+            answer_body(trace, call.key),
+            gave_up_on_slow(trace)
+        );
         return failure(FailureClass::Crash, message, None, Some(call.to.clone()));
     }
     // The test gave up while a slow call was still held: a hang it cut short, or time limits that collide.
@@ -346,6 +351,24 @@ fn collided_limits(trace: &Trace) -> Option<String> {
         each.join(" then "),
         crate::report::OVERALL_LIMIT
     ))
+}
+
+/// ` after front gave up on slow back at 500ms (its time limit)`: the time limits that ended the waits on
+/// `slow` calls, as the proxies saw their callers give up (none: empty).
+fn gave_up_on_slow(trace: &Trace) -> String {
+    let gave_up = trace.calls.iter().filter(|call| {
+        call.fault == Some(Fault::Slow) && call.outcome == CallOutcome::Transport(crate::trace::Transport::Timeout)
+    });
+    let said: Vec<String> = gave_up
+        .filter_map(|call| match call.limit {
+            TimeLimit::Within(limit) => Some(format!("{} gave up on slow {} at {limit:?}", call.from, call.to)),
+            _ => None,
+        })
+        .collect();
+    if said.is_empty() {
+        return String::new();
+    }
+    format!(" after {} (its time limit)", said.join(" and "))
 }
 
 /// How much shorter than the test's a service's time limit may be and still end at about the same moment.
