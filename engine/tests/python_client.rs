@@ -109,6 +109,8 @@ async fn a_test_written_for_filibuster_finds_the_unhandled_timeout_as_a_command_
         assert!(failure.message.contains("front answered 500"), "{summary}");
         // Why, in front's own words: the body of its 500 (seen by the entry proxy), and its log meanwhile.
         assert!(failure.message.contains(r#"(body: {"error": "internal server error"})"#), "{}", failure.message);
+        // front's own 0.5 s limit ended its wait, as the proxy saw front give up.
+        assert!(failure.message.contains("after front gave up on slow back at "), "{}", failure.message);
         assert!(failure.message.contains("; log of front: "), "{}", failure.message);
         assert!(failure.message.contains("TimeoutError"), "{}", failure.message);
         assert_eq!(report.vulnerabilities.len(), 1, "{summary}");
