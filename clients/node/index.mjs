@@ -5,8 +5,8 @@
 // are async: each asks cloture's coordinator (docs/coordinator.md).
 //
 // - faultInjected(), faultInjectedOn(service), faultInjectedOnMethod(method): whether a fault was injected so
-//   far in this execution (anywhere, into calls to `service`, into calls of an HTTP method). Ask after the
-//   system answered: services report before they answer.
+//   far in this execution (anywhere, into calls to `service`, into calls of a method: HTTP, or gRPC as
+//   `package.Service/Method`). Ask after the system answered: services report before they answer.
 // - matchesReference(name, value): whether `value` is what the same test saw without faults. In a fault-free
 //   execution (the reference runs) it saves `value` under `name` and is true; under faults it compares with
 //   what was saved. isReferenceRun(), saveReference(), reference() are the parts.
@@ -64,7 +64,7 @@ export function faultInjectedOn(service) {
 
 /** Whether a fault was injected into a call with HTTP method `method` (any case), to `service` when given. */
 export function faultInjectedOnMethod(method, service) {
-  let query = `?method=${encodeURIComponent(method.toUpperCase())}`;
+  let query = `?method=${encodeURIComponent(method)}`;
   if (service !== undefined && service !== null) {
     query += `&service=${encodeURIComponent(service)}`;
   }

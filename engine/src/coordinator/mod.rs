@@ -367,11 +367,25 @@ fn injected(id: &str, query: &HashMap<String, String>) -> Response<Full<Bytes>> 
     let service = query.get("service").map(String::as_str);
     let injected = match query.get("method") {
         None => execution.fault_injected(service),
-        Some(method) => execution.trace().injected().any(|(call, _)| {
-            call.method.eq_ignore_ascii_case(method) && service.is_none_or(|service| call.to == service)
-        }),
+        Some(method) => execution
+            .trace()
+            .injected()
+            .any(|(call, _)| is_method(call, method) && service.is_none_or(|service| call.to == service)),
     };
     reply(StatusCode::OK, json!({ "injected": injected }))
+}
+
+/// Whether `call` is of `method`: an HTTP method in any case, also as a client library names it
+/// (`requests.get`), or a gRPC method, `package.Service/Method` or `Service/Method`.
+fn is_method(call: &crate::trace::CallRecord, method: &str) -> bool {
+    if let Some((service, name)) = method.rsplit_once('/') {
+        let path = call.path.trim_start_matches('/');
+        let full = path == format!("{service}/{name}");
+        let unqualified = path.ends_with(&format!(".{service}/{name}")) && !service.contains('.');
+        return call.method == crate::fault::GRPC_METHOD && (full || unqualified);
+    }
+    let name = method.rsplit('.').next().unwrap_or(method);
+    call.method.eq_ignore_ascii_case(name)
 }
 
 /// A request body of at most `most` bytes, or the answer that refuses it.
@@ -700,6 +714,34 @@ pub(crate) async fn report(id: u64, report: &RemoteReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_method_is_named_as_http_clients_and_grpc_name_it() {
+        let call = |method: &str, path: &str| crate::trace::CallRecord {
+            key: CallKey(1),
+            parent: CallKey::ROOT,
+            from: "users".into(),
+            to: "stock".into(),
+            method: method.into(),
+            path: path.into(),
+            site: crate::call::CallSite::named("users", "stock", method, path),
+            fault: None,
+            outcome: crate::trace::CallOutcome::Pending,
+            limit: crate::trace::TimeLimit::Unknown,
+        };
+        let get = call("GET", "/stock/apple");
+        for name in ["GET", "get", "requests.get"] {
+            assert!(is_method(&get, name), "{name}");
+        }
+        assert!(!is_method(&get, "POST") && !is_method(&get, "requests.post") && !is_method(&get, "stock/apple"));
+        let grpc = call("GRPC", "/shop.Stock/Reserve");
+        for name in ["shop.Stock/Reserve", "Stock/Reserve"] {
+            assert!(is_method(&grpc, name), "{name}");
+        }
+        for name in ["other.Stock/Reserve", "Stock/Quote", "tock/Reserve", "GET"] {
+            assert!(!is_method(&grpc, name), "{name}");
+        }
+    }
 
     #[test]
     fn only_a_loopback_host_and_a_port_name_a_coordinator() {

@@ -76,9 +76,10 @@ def fault_injected_on(service: str) -> bool:
 
 
 def fault_injected_on_method(method: str, service: Optional[str] = None) -> bool:
-    """Whether a fault was injected into a call with HTTP method ``method`` (any case), to ``service`` when
-    given, so far."""
-    query = f"?method={segment(method.upper())}"
+    """Whether a fault was injected into a call of ``method``, to ``service`` when given, so far: an HTTP
+    method in any case (``requests.get`` counts as ``GET``), or a gRPC method (``package.Service/Method`` or
+    ``Service/Method``)."""
+    query = f"?method={segment(method)}"
     if service is not None:
         query += f"&service={segment(service)}"
     return _injected(query)

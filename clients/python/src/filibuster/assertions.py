@@ -36,6 +36,7 @@ def was_fault_injected_on_service(service_name: str) -> bool:
 
 
 def was_fault_injected_on_method(method_name: str) -> bool:
-    """Whether a fault was injected into a call of ``method_name``: for cloture's HTTP calls, the request
-    method (``get``, ``POST``: any case)."""
+    """Whether a fault was injected into a call of ``method_name``: an HTTP method in any case (``get``,
+    ``POST``, or as the client library names it, ``requests.get``), or a gRPC method
+    (``package.Service/Method`` or ``Service/Method``)."""
     return cloture.fault_injected_on_method(method_name)
