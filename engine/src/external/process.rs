@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
 
 use crate::coordinator::COORDINATOR_ENV;
-use crate::text::{bounded, printable};
+use crate::text::bounded;
 
 /// How much of each output stream of a test command is kept per execution: its end.
 pub const KEPT_OUTPUT: usize = 64 * 1024;
@@ -154,8 +154,9 @@ fn failure_message(status: ExitStatus, err: &[u8], out: &[u8]) -> String {
     if text.is_empty() {
         text = tail(out);
     }
-    let last: Vec<String> = text.lines().rev().take(3).map(|line| printable(line.trim())).collect();
-    let last: Vec<String> = last.into_iter().rev().collect();
+    // Its last three lines that say something alone (not the `^^^^` under a line of a Python traceback).
+    let output = crate::trace::ServiceLog::of("test", &text);
+    let last = output.as_ref().map(|output| output.telling(3)).unwrap_or_default();
     let said =
         if last.is_empty() { String::new() } else { format!(": {}", bounded(&last.join(" / "), MESSAGE_LENGTH)) };
     format!("the test command failed ({status}){said}")

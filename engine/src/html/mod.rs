@@ -308,15 +308,22 @@ mod tests {
     #[test]
     fn warnings_are_listed_even_when_every_execution_passed() {
         let mut report = report(None);
-        report.executions[2].warnings.push(crate::report::Warning {
+        let warning = crate::report::Warning {
             kind: crate::report::WarningKind::MaskedFailure,
             message: "masked failure: the test accepted a 200 to GET /x whose body differs".into(),
-        });
+        };
+        report.executions[2].warnings.push(warning.clone());
         let html = render(&report, &sources());
         assert!(html.contains("the services handle every fault tried — but see the warnings below"), "the verdict");
         assert!(html.contains("<h3 id=\"warnings\">Warnings</h3>"), "the list");
         let listed = "<span class=\"badge warn\">masked failure</span> masked failure: the test accepted a 200";
         assert_eq!(html.matches(listed).count(), 2, "in the list and on the execution's row");
+        assert!(html.contains("1 execution:</span> <a class=\"exec-link\""), "the list links the execution");
+        // The same warning of two executions is listed once, with both.
+        report.executions[1].warnings.push(warning);
+        let html = render(&report, &sources());
+        assert_eq!(html.matches(listed).count(), 3, "once in the list, and on each execution's row");
+        assert!(html.contains("2 executions:</span>"), "both linked");
         assert!(!render(&self::report(None), &sources()).contains("id=\"warnings\""), "no list without warnings");
     }
 

@@ -47,8 +47,9 @@ pub(super) struct Vulnerabilities<'a> {
     pub list: Vec<VulnerabilityView<'a>>,
     /// What to do next (see [`Report::advice`]): each sentence in pieces, code or not.
     pub advice: Vec<Vec<Piece>>,
-    /// What executions did that their test's verdict does not show, with a link to each.
-    pub warnings: Vec<(ExecutionLink<'a>, &'a Warning)>,
+    /// What executions did that their test's verdict does not show: each warning once, with links to the
+    /// executions that gave it.
+    pub warnings: Vec<(&'a Warning, Vec<ExecutionLink<'a>>)>,
 }
 
 /// A piece of a sentence: text, or code (shown as such).
@@ -99,11 +100,7 @@ impl<'a> Vulnerabilities<'a> {
             count: plural(report.vulnerabilities.len(), "distinct problem", "distinct problems"),
             list,
             advice: report.advice().iter().map(|sentence| Piece::split(&capitalised(sentence))).collect(),
-            warnings: report
-                .executions
-                .iter()
-                .flat_map(|e| e.warnings.iter().map(|warning| (links.execution_link(&e.id), warning)))
-                .collect(),
+            warnings: warnings(report, links),
         }
     }
 }
@@ -243,6 +240,21 @@ fn execution_row<'a>(e: &'a ExecutionReport, anchor: &'a str, links: &'a Links<'
         faults: e.faults.iter().map(|f| (f, links.location(&f.site))).collect(),
         failure,
     }
+}
+
+/// Each warning of the report once, with the executions that gave it, first given first.
+fn warnings<'a>(report: &'a Report, links: &'a Links<'a>) -> Vec<(&'a Warning, Vec<ExecutionLink<'a>>)> {
+    let mut grouped: Vec<(&Warning, Vec<ExecutionLink>)> = Vec::new();
+    for execution in &report.executions {
+        for warning in &execution.warnings {
+            let link = links.execution_link(&execution.id);
+            match grouped.iter_mut().find(|(known, _)| *known == warning) {
+                Some((_, executions)) => executions.push(link),
+                None => grouped.push((warning, vec![link])),
+            }
+        }
+    }
+    grouped
 }
 
 /// `text` with its first letter in capitals.
