@@ -427,19 +427,8 @@ fn a_test_whose_time_limit_is_not_longer_than_a_service_s_is_told_so_with_both_l
         eprintln!("skipped: python3 is not installed");
         return;
     }
-    let dir = logs("collide");
-    std::fs::create_dir_all(&dir).expect("a folder");
-    let (services, front) = trio_file(&dir);
     // front gives back and other 0.5 s each; the test gives front 0.5 s too.
-    let test = format!("python3 {}/check.py {front} /both 12 0.5", tests_python().display());
-    let report_dir = dir.join("report").display().to_string();
-    let services = services.display().to_string();
-    let args = ["explore", "--functional-test", &test, "--services", &services, "--report-dir", &report_dir];
-    let explored = cloture(&[&args[..], &["--max-faults", "1", "--faults", "slow"]].concat());
-    let summary = String::from_utf8_lossy(&explored.stdout).to_string();
-    assert_eq!(explored.status.code(), Some(0), "{summary}{}", String::from_utf8_lossy(&explored.stderr));
-    let report = Report::read(&Path::new(&report_dir).join("report.json")).expect("a report");
-    std::fs::remove_dir_all(&dir).ok();
+    let (report, summary) = explore_trio_slowly("collide", "/both 12 0.5", &["--max-faults", "1"]);
 
     // Slow back and slow other: one problem, the test's time limit, not a hang and not a crash.
     assert_eq!(report.vulnerabilities.len(), 1, "{summary}");
@@ -456,6 +445,25 @@ fn a_test_whose_time_limit_is_not_longer_than_a_service_s_is_told_so_with_both_l
     let learnt =
         v.message.split(" for ").last().and_then(|rest| rest.split("ms").next()).and_then(|ms| ms.parse().ok());
     assert!(learnt.is_some_and(|ms: f64| (450.0..1500.0).contains(&ms)), "{}", v.message);
+}
+
+/// An exploration of the trio with only `slow` faults and `check.py ENTRY CHECK` as the test (`CHECK`: the
+/// path, the total and the test's time limit), through the command line with `flags`: the report and the
+/// summary.
+fn explore_trio_slowly(name: &str, check: &str, flags: &[&str]) -> (Report, String) {
+    let dir = logs(name);
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let (services, front) = trio_file(&dir);
+    let test = format!("python3 {}/check.py {front} {check}", tests_python().display());
+    let report_dir = dir.join("report").display().to_string();
+    let services = services.display().to_string();
+    let args = ["explore", "--functional-test", &test, "--services", &services, "--report-dir", &report_dir];
+    let explored = cloture(&[&args[..], &["--faults", "slow"], flags].concat());
+    let summary = String::from_utf8_lossy(&explored.stdout).to_string();
+    assert_eq!(explored.status.code(), Some(0), "{summary}{}", String::from_utf8_lossy(&explored.stderr));
+    let report = Report::read(&Path::new(&report_dir).join("report.json")).expect("a report");
+    std::fs::remove_dir_all(&dir).ok();
+    (report, summary)
 }
 
 fn python_available() -> bool {
@@ -476,19 +484,8 @@ fn waits_that_each_keep_their_limit_but_add_up_past_the_test_s_are_told_apart() 
         eprintln!("skipped: python3 is not installed");
         return;
     }
-    let dir = logs("add-up");
-    std::fs::create_dir_all(&dir).expect("a folder");
-    let (services, front) = trio_file(&dir);
     // front waits at most 0.5 s on back, then at most 0.5 s on other; the test waits 0.9 s.
-    let test = format!("python3 {}/check.py {front} /partial 12 0.9", tests_python().display());
-    let report_dir = dir.join("report").display().to_string();
-    let services = services.display().to_string();
-    let args = ["explore", "--functional-test", &test, "--services", &services, "--report-dir", &report_dir];
-    let explored = cloture(&[&args[..], &["--faults", "slow"]].concat());
-    let summary = String::from_utf8_lossy(&explored.stdout).to_string();
-    assert_eq!(explored.status.code(), Some(0), "{summary}{}", String::from_utf8_lossy(&explored.stderr));
-    let report = Report::read(&Path::new(&report_dir).join("report.json")).expect("a report");
-    std::fs::remove_dir_all(&dir).ok();
+    let (report, summary) = explore_trio_slowly("add-up", "/partial 12 0.9", &[]);
 
     // One slow dependency: front answers 503 in time. Both: 1 s of waits, each within its limit.
     assert_eq!(report.vulnerabilities.len(), 1, "{summary}");
