@@ -176,8 +176,22 @@ pub struct Failure {
     /// The service that crashed, for `crash`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
-    /// Why, in the services' own words: what each service in its own process wrote to its log while the
-    /// execution ran (its last lines).
+    /// Why, in the services' own words (fields `logs` and `answers`).
+    #[serde(flatten)]
+    pub said: Said,
+}
+
+impl Failure {
+    /// A failure with nothing the services said attached (yet).
+    pub fn new(class: FailureClass, message: String, location: Option<CallSite>, service: Option<String>) -> Failure {
+        Failure { class, message, location, service, said: Said::default() }
+    }
+}
+
+/// What the services said while an execution ran: why a service failed, in its own words.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Said {
+    /// What each service in its own process wrote to its log while the execution ran (its last lines).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<ServiceLog>,
     /// The error answers (5xx) seen during the execution, with what their bodies said: those proxies passed
@@ -186,10 +200,9 @@ pub struct Failure {
     pub answers: Vec<ErrorAnswer>,
 }
 
-impl Failure {
-    /// A failure with nothing the services said attached (yet).
-    pub fn new(class: FailureClass, message: String, location: Option<CallSite>, service: Option<String>) -> Failure {
-        Failure { class, message, location, service, logs: Vec::new(), answers: Vec::new() }
+impl Said {
+    pub fn is_empty(&self) -> bool {
+        self.logs.is_empty() && self.answers.is_empty()
     }
 }
 
@@ -265,12 +278,9 @@ pub struct Vulnerability {
     /// The service that failed, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
-    /// What the services wrote to their logs in the first execution (see [`Failure::logs`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub logs: Vec<ServiceLog>,
-    /// The error answers seen in the first execution (see [`Failure::answers`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub answers: Vec<ErrorAnswer>,
+    /// What the services said in the first execution (fields `logs` and `answers`, see [`Said`]).
+    #[serde(flatten)]
+    pub said: Said,
     /// Ids of the executions that show it, the first being the smallest.
     pub executions: Vec<String>,
     /// The command that replays the first execution.
@@ -466,7 +476,7 @@ impl Vulnerability {
         if !self.locations.is_empty() {
             return Vec::new();
         }
-        self.logs.iter().filter_map(|log| Some((log.service.as_str(), log.raised_at()?))).collect()
+        self.said.logs.iter().filter_map(|log| Some((log.service.as_str(), log.raised_at()?))).collect()
     }
 }
 
@@ -586,8 +596,7 @@ fn vulnerability(index: usize, mut members: Vec<&ExecutionReport>, replay_comman
         locations,
         message: failure.message,
         service: failure.service,
-        logs: failure.logs,
-        answers: failure.answers,
+        said: failure.said,
         executions: members.iter().map(|e| e.id.clone()).collect(),
         replay: replay_command.replace("{id}", &first.id),
     }
@@ -642,7 +651,7 @@ impl Report {
             if let Some((_, why)) = v.message.rsplit_once(" — ").filter(|_| timing(&v.message)) {
                 let _ = writeln!(out, "     why:        {}", printable(why));
             }
-            for log in &v.logs {
+            for log in &v.said.logs {
                 if let Some(line) = log.telling(1).first() {
                     let _ = writeln!(out, "     {} said: {}", log.service, one_line(line));
                 }

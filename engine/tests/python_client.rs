@@ -377,12 +377,12 @@ fn in_proxy_mode_a_crash_on_each_dependency_is_its_own_vulnerability_in_the_serv
         assert_eq!(v.family, "status", "{summary}");
         assert_eq!(v.executions.len(), 3, "one per status: {summary}");
         // Why, in front's words: its log during the execution, and the 500 the entry proxy passed on.
-        let front_log = v.logs.iter().find(|log| log.service == "front").expect("front's log");
+        let front_log = v.said.logs.iter().find(|log| log.service == "front").expect("front's log");
         assert!(
             front_log.lines.iter().any(|line| line.contains("urllib.error.HTTPError: HTTP Error")),
             "{front_log:?}"
         );
-        let answer = v.answers.iter().find(|a| a.to == "front").expect("front's 500");
+        let answer = v.said.answers.iter().find(|a| a.to == "front").expect("front's 500");
         assert_eq!((answer.status, answer.body.as_str()), (500, r#"{"error": "internal server error"}"#));
         // Named as the wire shows the call.
         assert_eq!(v.call_sites.len(), 1, "{summary}");

@@ -13,7 +13,7 @@ use crate::context::Execution;
 use crate::fault::Fault;
 use crate::panic::{CatchPanic, Panic};
 use crate::plan::{execution_id, FaultSet};
-use crate::report::{ExecutionReport, Failure, FailureClass, FaultReport, Outcome, Warning, WarningKind};
+use crate::report::{ExecutionReport, Failure, FailureClass, FaultReport, Outcome, Said, Warning, WarningKind};
 use crate::trace::{Answer, CallOutcome, CallRecord, TimeLimit, Trace, TEST_SERVICE};
 
 /// One finished execution, before it goes into the report.
@@ -101,8 +101,8 @@ where
             None,
         )),
     };
-    let failure =
-        failure.map(|failure| Failure { logs: trace.logs.clone(), answers: error_answers(&trace), ..failure });
+    let failure = failure
+        .map(|failure| Failure { said: Said { logs: trace.logs.clone(), answers: error_answers(&trace) }, ..failure });
     let report = ExecutionReport {
         id: id.clone(),
         reference: false,

@@ -162,8 +162,7 @@ mod tests {
                 locations: vec![format!("{FILE}:5:20").parse().unwrap()],
                 message: message.into(),
                 service: Some("users".into()),
-                logs: Vec::new(),
-                answers: Vec::new(),
+                said: Default::default(),
                 executions: vec!["bbbbbbbbbbbb".into()],
                 replay: "CLOTURE_REPLAY=bbbbbbbbbbbb cargo test".into(),
             });
