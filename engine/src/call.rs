@@ -54,12 +54,15 @@ impl FromStr for CallSite {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // A name holds a route, which may end in `:N:M` (`/v1/time/10:30:00`): it never has a line.
+        if text.contains(NAMED) {
+            return Ok(CallSite { file: text.to_string(), line: 0, column: 0 });
+        }
         let mut parts = text.rsplitn(3, ':');
         let column = parts.next().and_then(|c| c.parse().ok());
         let line = parts.next().and_then(|l| l.parse().ok());
         match (parts.next().filter(|f| !f.is_empty()), line, column) {
             (Some(file), Some(line), Some(column)) => Ok(CallSite { file: file.to_string(), line, column }),
-            _ if text.contains(NAMED) => Ok(CallSite { file: text.to_string(), line: 0, column: 0 }),
             _ => Err(format!("call site `{text}` is not of the form path:line:column")),
         }
     }
@@ -112,8 +115,7 @@ serde_as_text!(CallKey);
 /// Everything but the parent and the count that identifies a call.
 #[derive(Clone, Copy, Debug)]
 pub struct CallIdentity<'a> {
-    /// Source file of the call site (or, for a call seen only on the wire, its name such as
-    /// `users → bookings GET /bookings/{user}`).
+    /// Source file of the call site (or, for a call seen only on the wire, the proxy's `proxy:from->to`).
     pub file: &'a str,
     pub line: u32,
     pub column: u32,
@@ -191,6 +193,8 @@ mod tests {
         assert_eq!(site.to_string().parse::<CallSite>(), Ok(site));
         let versioned = CallSite::named("a", "b", "GET", "/api/v2");
         assert_eq!(versioned.to_string().parse::<CallSite>(), Ok(versioned));
+        let timed = CallSite::named("a", "b", "GET", "/v1/time/10:30:00");
+        assert_eq!(timed.to_string().parse::<CallSite>(), Ok(timed));
         let located: CallSite = "cinema/src/users.rs:12:5".parse().unwrap();
         assert!(!located.is_named());
         assert_eq!(located.to_string(), "cinema/src/users.rs:12:5");

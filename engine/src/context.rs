@@ -66,7 +66,12 @@ pub struct Execution {
     paused: std::sync::atomic::AtomicBool,
     /// The answers the fault-free reference run's test calls got.
     reference: OnceLock<Arc<Vec<Answer>>>,
+    /// Where what the services in their own processes wrote is read from, once the execution is over.
+    log_readers: Mutex<Vec<LogReader>>,
 }
+
+/// Reads what services wrote to their logs during an execution (see [`Execution::read_logs_when_over`]).
+pub(crate) type LogReader = Box<dyn FnOnce() -> Vec<crate::trace::ServiceLog> + Send>;
 
 thread_local! {
     /// Executions on this thread that hold calls virtually: the clock is paused while there is one.
@@ -142,6 +147,7 @@ impl Execution {
             thread: std::thread::current().id(),
             paused: std::sync::atomic::AtomicBool::new(false),
             reference: OnceLock::new(),
+            log_readers: Mutex::new(Vec::new()),
         })
     }
 
@@ -258,6 +264,14 @@ impl Execution {
         Decision { key, index: trace.calls.len() - 1, fault }
     }
 
+    /// Call `index` is shown as made at `site` (a call seen only on the wire, named by its route); its key
+    /// stays what its identity gave.
+    pub(crate) fn name_site(&self, index: usize, site: CallSite) {
+        if let Some(call) = self.lock().calls.get_mut(index) {
+            call.site = site;
+        }
+    }
+
     pub(crate) fn complete(&self, index: usize, outcome: CallOutcome) {
         if let Some(call) = self.lock().calls.get_mut(index) {
             call.outcome = outcome;
@@ -358,8 +372,18 @@ impl Execution {
         recent.filter(|call| call.to == service).take(RECEIVED_PATHS).map(|call| call.path.clone()).collect()
     }
 
-    /// What services in their own processes wrote to their logs while this execution ran.
-    pub(crate) fn logged(&self, logs: Vec<crate::trace::ServiceLog>) {
+    /// `read` gives what services in their own processes wrote to their logs during this execution; it is
+    /// called once the execution is over and its handlers are done ([`Execution::over`]), so that what they
+    /// write after the test ended (a time limit that ended a held call) is in.
+    pub(crate) fn read_logs_when_over(&self, read: LogReader) {
+        self.log_readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(read);
+    }
+
+    /// The execution is over (its test ended and its handlers are done, or the wait for them did): what
+    /// the services wrote is read into its trace.
+    pub fn over(&self) {
+        let readers = std::mem::take(&mut *self.log_readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let logs: Vec<crate::trace::ServiceLog> = readers.into_iter().flat_map(|read| read()).collect();
         self.lock().logs.extend(logs);
     }
 

@@ -120,6 +120,8 @@ pub struct Proxy {
 struct Route {
     from: String,
     to: String,
+    /// What stands for a source file in the keys of the calls through this proxy: `proxy:from->to`.
+    key_file: String,
     routes: Vec<String>,
     fault_body: FaultBody,
     upstream: String,
@@ -155,8 +157,8 @@ impl Traceparent {
 }
 
 /// How long a held call is held on once its execution's test is over (the explorer waits up to 1 s for
-/// the services' handlers to finish).
-const HELD_AFTER_END: Duration = Duration::from_millis(900);
+/// the services' handlers to finish: this leaves it room).
+const HELD_AFTER_END: Duration = Duration::from_millis(800);
 
 /// A call held by a `slow` or `timeout` fault, or waiting for the upstream's answer. Dropped while still
 /// waiting (`index` is still the call's), the caller gave up on it: its own time limit expired, and the call
@@ -220,6 +222,7 @@ impl Proxy {
         let route = Arc::new(Route {
             from: spec.from.clone(),
             to: spec.to.clone(),
+            key_file: format!("proxy:{}->{}", spec.from, spec.to),
             routes: spec.routes.clone(),
             fault_body: spec.fault_body,
             upstream: spec.upstream.trim_start_matches("http://").trim_end_matches('/').to_string(),
@@ -282,12 +285,11 @@ impl Route {
         let method = if grpc { GRPC_METHOD } else { parts.method.as_str() };
         // A gRPC path names a method (`/package.Service/Method`): it holds no values.
         let route = if grpc { path.clone() } else { self.route_of(&execution, &path) };
-        let site = CallSite::named(&self.from, &self.to, method, &route);
-        let identity = CallIdentity { file: &site.file, line: 0, column: 0, method, target: &self.to, path: &path };
+        // The key hangs on what identifies the call, not on its name: a route can depend on what the caller
+        // received before (see `route_of`).
+        let identity = CallIdentity { file: &self.key_file, line: 0, column: 0, method, target: &self.to, path: &path };
         let decision = execution.decide(&self.from, parent, &identity, TimeLimit::Unknown);
-        if let Some(Fault::Delay(delay)) = decision.fault {
-            tokio::time::sleep(delay).await;
-        }
+        execution.name_site(decision.index, CallSite::named(&self.from, &self.to, method, &route));
         match decision.fault {
             Some(Fault::Connect) => Err(Reset),
             Some(Fault::Timeout | Fault::Slow) => {
@@ -328,7 +330,7 @@ impl Route {
         held.index = None;
     }
 
-    /// Forwards the call `decision` recorded and records its outcome; keeps the answer's start when it is the
+    /// Forwards the call `decision` recorded (after its `delay:D`, if it has one) and records its outcome; keeps the answer's start when it is the
     /// test's (what the fault-free run answered, what a 500 said) or an error (why a service failed, in its
     /// own words).
     async fn pass_on(
@@ -338,14 +340,21 @@ impl Route {
         parts: http::request::Parts,
         body: Body,
     ) -> Result<Answer, Reset> {
-        // A caller that gives up before the answer's head arrives is seen as for a held call.
+        // A caller that gives up before the answer's head arrives is seen as for a held call; the execution
+        // waits for the answer (or the give-up) before it is looked at.
+        let _in_flight = execution.enter();
         let mut waiting = Held { execution: Arc::clone(execution), index: Some(decision.index), since: Instant::now() };
+        if let Some(Fault::Delay(delay)) = decision.fault {
+            tokio::time::sleep(delay).await;
+        }
         let result = self.forward(parts, body, Some((Arc::clone(execution), decision.index))).await;
         waiting.index = None;
         let result = result.map(|response| match response.into_parts() {
             (head, Either::Right(mut streamed)) if self.from == TEST_SERVICE || head.status.is_server_error() => {
                 let (execution, key, status) = (Arc::clone(execution), decision.key, head.status.as_u16());
-                streamed.answer = Some(Tap { execution, key, status, kept: Vec::new() });
+                // The test's answers are compared whole (their start); of an error, its start tells enough.
+                let most = if self.from == TEST_SERVICE { crate::trace::Answer::KEPT } else { ERROR_KEPT };
+                streamed.answer = Some(Tap { execution, key, status, kept: Vec::new(), most });
                 Response::from_parts(head, Either::Right(streamed))
             }
             (head, body) => Response::from_parts(head, body),
@@ -437,11 +446,16 @@ struct Tap {
     key: CallKey,
     status: u16,
     kept: Vec<u8>,
+    /// How much of the body is kept.
+    most: usize,
 }
+
+/// How much of an error answer's body a proxy keeps (that of a test's answer: [`crate::trace::Answer::KEPT`]).
+const ERROR_KEPT: usize = 1024;
 
 impl Tap {
     fn keep(&mut self, data: &[u8]) {
-        let room = crate::trace::Answer::KEPT.saturating_sub(self.kept.len());
+        let room = self.most.saturating_sub(self.kept.len());
         self.kept.extend_from_slice(&data[..data.len().min(room)]);
     }
 

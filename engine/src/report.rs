@@ -512,7 +512,7 @@ impl Cause {
             (FailureClass::Hang, _) => Cause::Hangs(failure.service.clone()),
             (FailureClass::Rejected, _) if failure.message.ends_with(LONGER_TEST_LIMIT) => Cause::TimeLimits,
             (FailureClass::Rejected, _) if failure.message.ends_with(OVERALL_LIMIT) => {
-                Cause::NoOverallLimit(execution.faults.first().map(|f| f.from.clone()))
+                Cause::NoOverallLimit(failure.service.clone())
             }
             // Without a place (a service cloture cannot instrument answered 500): what failed, and on what.
             (FailureClass::Crash, _) if failure.location.is_none() => Cause::Dependency {
@@ -563,7 +563,7 @@ fn vulnerability(index: usize, mut members: Vec<&ExecutionReport>, replay_comman
             format!("the test gives up before the services' own time limits end when {callees_text} is slow")
         }
         FailureClass::Rejected if failure.message.ends_with(OVERALL_LIMIT) => {
-            let caller = first.faults.first().map_or("a service", |f| f.from.as_str());
+            let caller = failure.service.as_deref().unwrap_or("a service");
             format!(
                 "{caller} has no overall time limit: its waits add up past the test's when {} are slow together",
                 callees.join(" and ")
@@ -877,15 +877,20 @@ impl Report {
     }
 
     /// How the test asks whether a fault was injected, in its own language: a Rust test calls the
-    /// library; an external test (replayed with `cloture replay`) in Python calls the `cloture` package,
-    /// any other asks the coordinator.
+    /// library; an external test (replayed with `cloture replay`) in Python calls the `cloture` package, in
+    /// Node.js `clients/node`; any other asks the coordinator.
     fn oracle_names(&self) -> (&'static str, &'static str) {
         let replay = &self.config.replay_command;
         if !replay.starts_with("cloture replay") {
             return ("cloture::fault_injected()", "cloture::fault_injected_on(service)");
         }
-        if replay.contains("python") || replay.contains("pytest") {
+        // The test's own command: what follows --runner or --functional-test, not the services file.
+        let test = replay.split(" --services ").next().unwrap_or(replay);
+        if test.contains("python") || test.contains("pytest") || test.contains(".py") {
             return ("cloture.fault_injected()", "cloture.fault_injected_on(service)");
+        }
+        if test.contains("node ") || test.contains(".mjs") || test.contains(".js") {
+            return ("await faultInjected()", "await faultInjectedOn(service)");
         }
         ("GET $CLOTURE_COORDINATOR/v1/executions/$CLOTURE_EXECUTION/injected", "GET …/injected?service=NAME")
     }

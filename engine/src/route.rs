@@ -18,7 +18,7 @@ pub fn template(path: &str, routes: &[String], received: &[&str]) -> String {
     let named: Vec<String> = segments
         .iter()
         .enumerate()
-        .map(|(index, segment)| match name_of(segment, &segments, received) {
+        .map(|(index, segment)| match name_of(segment, index, &segments, received) {
             Some(name) if index > 0 => format!("{{{name}}}"),
             _ => (*segment).to_string(),
         })
@@ -41,21 +41,38 @@ fn matches(route: &str, segments: &[&str]) -> bool {
 }
 
 /// The name of `segment` (of a path split into `segments`) when it is a value, not a fixed part of a
-/// route. After the segments both paths start with (`/api`), a received path alternates fixed parts and
-/// values (`/users/chris/bookings`): a value there is named after the fixed part before it.
-fn name_of(segment: &str, segments: &[&str], received: &[&str]) -> Option<String> {
+/// route. After the segments both paths start with (`/api`), and after a version (`v1`), a received path
+/// alternates fixed parts and values (`/users/chris/bookings`): a value there is named after the fixed part
+/// before it, a word.
+fn name_of(segment: &str, index: usize, segments: &[&str], received: &[&str]) -> Option<String> {
     if segment.is_empty() {
         return None;
     }
-    for path in received {
+    // The first segment of a path is the API's root or a collection: a fixed part, however it was received.
+    for path in received.iter().filter(|_| index > 1) {
         let parts: Vec<&str> = path.split(['?', '#']).next().unwrap_or("").split('/').collect();
         let shared = parts.iter().zip(segments).take_while(|(a, b)| a == b).count();
-        let value = |at: &usize| *at > shared && (*at - shared) % 2 == 1 && !parts[*at - 1].is_empty();
+        // What names a value is a word (`users`), not a version (`v1`) or another value.
+        let word = |name: &str| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic() || c == '-' || c == '_') && !version(name)
+        };
+        // Fixed parts and values alternate after the shared segments, and after a version (`/api/v1/…`).
+        let base = |at: usize| {
+            let after_version = parts[..at].iter().rposition(|part| version(part)).map_or(0, |v| v + 1);
+            shared.max(after_version)
+        };
+        let value = |at: &usize| *at > base(*at) && (*at - base(*at)) % 2 == 1 && word(parts[*at - 1]);
         if let Some(at) = parts.iter().enumerate().position(|(at, part)| *part == segment && value(&at)) {
             return Some(singular(parts[at - 1]));
         }
     }
     identifier(segment).then(|| "id".to_string())
+}
+
+/// Whether `segment` names an API version: `v1`, `v2beta`.
+fn version(segment: &str) -> bool {
+    let rest = segment.strip_prefix(['v', 'V']).unwrap_or("");
+    rest.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// Whether `segment` looks like an identifier: all digits, a UUID, a hexadecimal token of 8 or more, or a
@@ -90,6 +107,12 @@ mod tests {
         assert_eq!(template("/bookings/dwight", &[], &received), "/bookings/dwight");
         let nested = ["/api/users/chris/bookings"];
         assert_eq!(template("/api/bookings/chris", &[], &nested), "/api/bookings/{user}");
+        // Not a value: a fixed segment received after a version, or first in the path called.
+        assert_eq!(
+            template("/api/v2/users/chris/bookings", &[], &["/api/v1/users/chris"]),
+            "/api/v2/users/{user}/bookings"
+        );
+        assert_eq!(template("/items/42", &[], &["/cart/items"]), "/items/{id}");
     }
 
     #[test]

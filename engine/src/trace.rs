@@ -215,10 +215,13 @@ impl ServiceLog {
                 .iter()
                 .any(|part| file.contains(part))
         };
+        // Python: only the last traceback counts.
+        let last_traceback = self.lines.iter().rposition(|line| line.starts_with("Traceback (")).unwrap_or(0);
         let frames: Vec<(usize, bool, CallSite)> = self
             .lines
             .iter()
             .enumerate()
+            .filter(|(at, line)| !java_library(line) && (*at >= last_traceback || !line.trim().starts_with("File \"")))
             .filter_map(|(at, line)| stack_frame(line).map(|(innermost_last, site)| (at, innermost_last, site)))
             .collect();
         let &(last, innermost_last, _) = frames.last()?;
@@ -250,6 +253,28 @@ impl ServiceLog {
         last.reverse();
         last
     }
+}
+
+/// Whether `line` is a Java stack frame of the platform or of a common library
+/// (`at java.base/java.lang.Integer.parseInt(Integer.java:652)`).
+fn java_library(line: &str) -> bool {
+    let Some(frame) = line.trim().strip_prefix("at ") else { return false };
+    let name = frame.split('(').next().unwrap_or("");
+    let name = name.rsplit('/').next().unwrap_or(name);
+    [
+        "java.",
+        "javax.",
+        "jdk.",
+        "sun.",
+        "com.sun.",
+        "kotlin.",
+        "scala.",
+        "org.springframework.",
+        "org.apache.",
+        "io.netty.",
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
 }
 
 /// The place a line of a stack trace names, in Python's, Node's or Java's words, and whether the trace it
@@ -359,6 +384,14 @@ mod tests {
         assert_eq!(at(node).as_deref(), Some("/srv/front/app.js:42:17"));
         let java = "java.lang.NullPointerException\n\tat shop.Cart.add(Cart.java:75)\n\tat shop.Main.main(Main.java:9)";
         assert_eq!(at(java).as_deref(), Some("Cart.java:75:0"));
+        let parse = "java.lang.NumberFormatException: For input string: \"x\"\n\tat java.base/java.lang.Integer.\
+                     parseInt(Integer.java:652)\n\tat shop.Cart.count(Cart.java:31)";
+        assert_eq!(at(parse).as_deref(), Some("Cart.java:31:0"), "the platform's frames are not the service's");
+        // An earlier traceback does not stand for the last one, all in libraries.
+        let two = "Traceback (most recent call last):\n  File \"/srv/app.py\", line 9, in f\nKeyError: 'a'\n\
+                   Traceback (most recent call last):\n  File \"/v/lib/python3.11/site-packages/x.py\", line 1, in g\n\
+                   ValueError: b";
+        assert_eq!(at(two).as_deref(), None);
         assert_eq!(at("127.0.0.1 - - \"GET / HTTP/1.1\" 500 -\nat noon: 12 eggs").as_deref(), None);
         let here = std::env::current_dir().unwrap().join("app.py");
         let relative = format!("  File \"{}\", line 3, in f\nKeyError: 'x'", here.display());

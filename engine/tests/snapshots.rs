@@ -67,6 +67,9 @@ fn the_closing_advice_names_the_oracle_in_the_language_of_the_test() {
     let page = cloture::html::render(&report, &BTreeMap::new());
     assert!(page.contains("<code>cloture.fault_injected()</code>"), "the page's advice names the Python oracle");
     assert!(!page.contains("cloture::fault_injected"), "no Rust on the page of a Python test");
-    report.config.replay_command = "cloture replay {id} --functional-test 'node test.js' --services s.json".into();
+    report.config.replay_command = "cloture replay {id} --functional-test 'node test.mjs' --services s.json".into();
+    assert!(advice(&report).contains("await faultInjected()"), "{}", advice(&report));
+    // The services file's path says nothing of the test's language.
+    report.config.replay_command = "cloture replay {id} --functional-test ./test.sh --services python/s.json".into();
     assert!(advice(&report).contains("/v1/executions/$CLOTURE_EXECUTION/injected"), "{}", advice(&report));
 }

@@ -378,7 +378,7 @@ fn injected(id: &str, query: &HashMap<String, String>) -> Response<Full<Bytes>> 
 /// Whether `call` is of `method`: an HTTP method in any case, also as a client library names it
 /// (`requests.get`), or a gRPC method, `package.Service/Method` or `Service/Method`.
 fn is_method(call: &crate::trace::CallRecord, method: &str) -> bool {
-    if let Some((service, name)) = method.rsplit_once('/') {
+    if let Some((service, name)) = method.trim_start_matches('/').rsplit_once('/') {
         let path = call.path.trim_start_matches('/');
         let full = path == format!("{service}/{name}");
         let unqualified = path.ends_with(&format!(".{service}/{name}")) && !service.contains('.');
@@ -735,7 +735,7 @@ mod tests {
         }
         assert!(!is_method(&get, "POST") && !is_method(&get, "requests.post") && !is_method(&get, "stock/apple"));
         let grpc = call("GRPC", "/shop.Stock/Reserve");
-        for name in ["shop.Stock/Reserve", "Stock/Reserve"] {
+        for name in ["shop.Stock/Reserve", "Stock/Reserve", "/shop.Stock/Reserve"] {
             assert!(is_method(&grpc, name), "{name}");
         }
         for name in ["other.Stock/Reserve", "Stock/Quote", "tock/Reserve", "GET"] {

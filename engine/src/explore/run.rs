@@ -82,6 +82,7 @@ where
     let quiet = result.is_some() && tokio::time::timeout(Duration::from_secs(1), execution.quiesce()).await.is_ok();
     execution.release_virtual_time();
     let duration = started.elapsed();
+    execution.over();
     let trace = execution.trace();
     let harness_trouble =
         config.harness.as_ref().zip(troubles).map_or(0, |(health, before)| health.troubles() - before);
@@ -224,11 +225,17 @@ fn classify<V: Verdict>(config: &Config, result: TestResult<V>, quiet: bool, tra
         return Some(gave_up(call, message, location));
     }
     // The test gave up on its call while a service still waited, within its own limit, on a slow one.
-    if let Some(hint) = collided_limits(trace) {
-        return failure(FailureClass::Rejected, format!("{message} — {hint}"), location, None);
+    if let Some((hint, service)) = collided_limits(trace) {
+        return failure(FailureClass::Rejected, format!("{message} — {hint}"), location, Some(service));
     }
     // The test could not reach the system at all: the harness failed, not the services.
-    let unreachable = |call: &&CallRecord| matches!(call.outcome, CallOutcome::Transport(_));
+    // Its own time limit ending a slow answer is not the harness failing: only a refused or broken request is.
+    let unreachable = |call: &&CallRecord| {
+        matches!(
+            call.outcome,
+            CallOutcome::Transport(crate::trace::Transport::Connect | crate::trace::Transport::Request)
+        )
+    };
     if let Some(call) = trace.calls.iter().filter(answered_by_test).find(unreachable) {
         let message = format!("the test's request to {} failed: {message}", call.to);
         return failure(FailureClass::Error, message, location, None);
@@ -312,7 +319,7 @@ fn gave_up(call: &CallRecord, message: String, location: Option<CallSite>) -> Fa
 /// When the test's own call timed out after `t` (its time limit, as seen by a proxy or cloture's client)
 /// while a service gave up on calls held by `slow`, each after its own limit: either one limit is about the
 /// test's (they collide), or the service's waits add up to it (it has no overall limit). With the numbers.
-fn collided_limits(trace: &Trace) -> Option<String> {
+fn collided_limits(trace: &Trace) -> Option<(String, String)> {
     let gave_up = |call: &&CallRecord| call.outcome == CallOutcome::Transport(crate::trace::Transport::Timeout);
     let test = trace.calls.iter().filter(|call| call.from == TEST_SERVICE).find(gave_up)?;
     let TimeLimit::Within(test_limit) = test.limit else { return None };
@@ -328,14 +335,15 @@ fn collided_limits(trace: &Trace) -> Option<String> {
     // A service's limit this close to the test's ends at the same time, give or take scheduling.
     let about = |limit: Duration| limit + COLLISION_SLACK >= test_limit;
     if let Some((call, limit)) = held.iter().find(|(_, limit)| about(*limit)) {
-        return Some(format!(
+        let hint = format!(
             "the test gave up on its call to {} after {test_limit:?} while {} waited on slow {} for {limit:?} (its own \
              time limit): {}",
             test.to,
             call.from,
             call.to,
             crate::report::LONGER_TEST_LIMIT
-        ));
+        );
+        return Some((hint, call.from.clone()));
     }
     let service = &held.first()?.0.from;
     let waits: Vec<&(&CallRecord, Duration)> = held.iter().filter(|(call, _)| call.from == *service).collect();
@@ -344,13 +352,14 @@ fn collided_limits(trace: &Trace) -> Option<String> {
         return None;
     }
     let each: Vec<String> = waits.iter().map(|(call, limit)| format!("slow {} for {limit:?}", call.to)).collect();
-    Some(format!(
+    let hint = format!(
         "the test gave up on its call to {} after {test_limit:?} while {service} waited on {}, {total:?} in all: each \
          wait is within its own limit, but together they are not: {}",
         test.to,
         each.join(" then "),
         crate::report::OVERALL_LIMIT
-    ))
+    );
+    Some((hint, service.clone()))
 }
 
 /// ` after front gave up on slow back at 500ms (its time limit)`: the time limits that ended the waits on
@@ -443,6 +452,17 @@ mod tests {
         // UNAVAILABLE is how a service says a dependency failed: a degraded answer, not a crash.
         let trace = Trace { calls: vec![test_call(CallOutcome::Grpc(14))], ..Trace::default() };
         assert_eq!(failed_with(&trace).expect("a failure").class, FailureClass::Rejected);
+    }
+
+    #[test]
+    fn only_a_refused_or_broken_request_of_the_test_is_the_harness_failing_not_its_own_time_limit() {
+        let failing = |transport| {
+            let trace = Trace { calls: vec![test_call(CallOutcome::Transport(transport))], ..Trace::default() };
+            failed_with(&trace).expect("a failure").class
+        };
+        assert_eq!(failing(crate::trace::Transport::Connect), FailureClass::Error);
+        assert_eq!(failing(crate::trace::Transport::Request), FailureClass::Error);
+        assert_eq!(failing(crate::trace::Transport::Timeout), FailureClass::Rejected, "the system was reached");
     }
 
     #[test]

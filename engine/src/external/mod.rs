@@ -278,18 +278,20 @@ impl System {
         }
     }
 
-    /// Runs `test`, and keeps with the current execution what the started services wrote to their logs
-    /// meanwhile (the last lines of each, bounded): why a service answered as it did, in its own words; also
-    /// when the test is dropped at the deadline. When the test fails, its message ends with the last two of
-    /// those lines of each service.
+    /// Runs `test`; what the started services write to their logs from now on is read when the execution is
+    /// over (the last lines of each, bounded): why a service answered as it did, in its own words. When the
+    /// test fails, its message ends with the last two of those lines of each service so far.
     async fn with_logs(&self, test: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
         let marks: Vec<(String, PathBuf, u64)> = {
             let running = self.running.lock().expect("services poisoned");
             running.iter().map(|r| (r.name.clone(), r.log.clone(), log_length(&r.log))).collect()
         };
-        let mut watch = LogWatch { marks, execution: Context::current().map(|context| context.execution) };
+        if let Some(context) = Context::current() {
+            let marks = marks.clone();
+            context.execution.read_logs_when_over(Box::new(move || logged_since(&marks)));
+        }
         let result = test.await;
-        let logs = watch.keep();
+        let logs = logged_since(&marks);
         let telling = logs.iter().map(|log| (&log.service, log.telling(2))).filter(|(_, lines)| !lines.is_empty());
         let said = telling.map(|(service, lines)| format!("; log of {service}: {}", lines.join(" / ")));
         let said = bounded(&said.collect::<String>(), MESSAGE_LENGTH);
@@ -336,32 +338,6 @@ impl System {
             }
         }
         self.coordinator.close();
-    }
-}
-
-/// The services' logs as they were when an execution's test started; what they grew by is kept with the
-/// execution once, when the test ends or is dropped.
-struct LogWatch {
-    marks: Vec<(String, PathBuf, u64)>,
-    execution: Option<Arc<crate::context::Execution>>,
-}
-
-impl LogWatch {
-    /// What each service wrote since the marks, kept with the execution (the first time).
-    fn keep(&mut self) -> Vec<ServiceLog> {
-        let logs = logged_since(&self.marks);
-        if let Some(execution) = self.execution.take() {
-            execution.logged(logs.clone());
-        }
-        logs
-    }
-}
-
-impl Drop for LogWatch {
-    fn drop(&mut self) {
-        if self.execution.is_some() {
-            self.keep();
-        }
     }
 }
 
