@@ -666,24 +666,30 @@ impl Report {
     }
 
     /// Warnings beyond the tests' verdicts, each message once with the executions that show it.
-    fn summary_warnings(&self, out: &mut String) {
-        let mut seen: Vec<(&str, Vec<&str>)> = Vec::new();
+    /// Each warning of the report once, with the ids of the executions that gave it, first given first.
+    pub fn grouped_warnings(&self) -> Vec<(&Warning, Vec<&str>)> {
+        let mut seen: Vec<(&Warning, Vec<&str>)> = Vec::new();
         for execution in &self.executions {
             for warning in &execution.warnings {
-                match seen.iter_mut().find(|(message, _)| *message == warning.message) {
+                match seen.iter_mut().find(|(known, _)| *known == warning) {
                     Some((_, ids)) => ids.push(&execution.id),
-                    None => seen.push((&warning.message, vec![&execution.id])),
+                    None => seen.push((warning, vec![&execution.id])),
                 }
             }
         }
+        seen
+    }
+
+    fn summary_warnings(&self, out: &mut String) {
+        let seen = self.grouped_warnings();
         if seen.is_empty() {
             return;
         }
         let _ = writeln!(out, "\nwarnings (not failures):");
-        for (message, ids) in seen {
+        for (warning, ids) in seen {
             let more = if ids.len() > 5 { format!(" and {} more", ids.len() - 5) } else { String::new() };
             let ids: Vec<&str> = ids.into_iter().take(5).collect();
-            let _ = writeln!(out, "  {}\n     executions: {}{more}", one_line(message), ids.join(" "));
+            let _ = writeln!(out, "  {}\n     executions: {}{more}", one_line(&warning.message), ids.join(" "));
         }
     }
 

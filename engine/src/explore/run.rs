@@ -323,15 +323,7 @@ fn collided_limits(trace: &Trace) -> Option<(String, String)> {
     let gave_up = |call: &&CallRecord| call.outcome == CallOutcome::Transport(crate::trace::Transport::Timeout);
     let test = trace.calls.iter().filter(|call| call.from == TEST_SERVICE).find(gave_up)?;
     let TimeLimit::Within(test_limit) = test.limit else { return None };
-    let held: Vec<(&CallRecord, Duration)> = trace
-        .calls
-        .iter()
-        .filter(|call| call.fault == Some(Fault::Slow) && gave_up(call))
-        .filter_map(|call| match call.limit {
-            TimeLimit::Within(limit) => Some((call, limit)),
-            _ => None,
-        })
-        .collect();
+    let held: Vec<(&CallRecord, Duration)> = slow_waits_given_up(trace).collect();
     // A service's limit this close to the test's ends at the same time, give or take scheduling.
     let about = |limit: Duration| limit + COLLISION_SLACK >= test_limit;
     if let Some((call, limit)) = held.iter().find(|(_, limit)| about(*limit)) {
@@ -362,17 +354,22 @@ fn collided_limits(trace: &Trace) -> Option<(String, String)> {
     Some((hint, service.clone()))
 }
 
+/// The calls held by `slow` whose callers gave up on them, each with the time limit that ended the wait.
+fn slow_waits_given_up(trace: &Trace) -> impl Iterator<Item = (&CallRecord, Duration)> {
+    let given_up = CallOutcome::Transport(crate::trace::Transport::Timeout);
+    trace.calls.iter().filter(move |call| call.fault == Some(Fault::Slow) && call.outcome == given_up).filter_map(
+        |call| match call.limit {
+            TimeLimit::Within(limit) => Some((call, limit)),
+            _ => None,
+        },
+    )
+}
+
 /// ` after front gave up on slow back at 500ms (its time limit)`: the time limits that ended the waits on
 /// `slow` calls, as the proxies saw their callers give up (none: empty).
 fn gave_up_on_slow(trace: &Trace) -> String {
-    let gave_up = trace.calls.iter().filter(|call| {
-        call.fault == Some(Fault::Slow) && call.outcome == CallOutcome::Transport(crate::trace::Transport::Timeout)
-    });
-    let said: Vec<String> = gave_up
-        .filter_map(|call| match call.limit {
-            TimeLimit::Within(limit) => Some(format!("{} gave up on slow {} at {limit:?}", call.from, call.to)),
-            _ => None,
-        })
+    let said: Vec<String> = slow_waits_given_up(trace)
+        .map(|(call, limit)| format!("{} gave up on slow {} at {limit:?}", call.from, call.to))
         .collect();
     if said.is_empty() {
         return String::new();

@@ -290,12 +290,12 @@ impl System {
             let marks = marks.clone();
             context.execution.read_logs_when_over(Box::new(move || logged_since(&marks)));
         }
-        let result = test.await;
-        let logs = logged_since(&marks);
-        let telling = logs.iter().map(|log| (&log.service, log.telling(2))).filter(|(_, lines)| !lines.is_empty());
-        let said = telling.map(|(service, lines)| format!("; log of {service}: {}", lines.join(" / ")));
-        let said = bounded(&said.collect::<String>(), MESSAGE_LENGTH);
-        result.map_err(|message| format!("{message}{said}"))
+        test.await.map_err(|message| {
+            let logs = logged_since(&marks);
+            let telling = logs.iter().map(|log| (&log.service, log.telling(2))).filter(|(_, lines)| !lines.is_empty());
+            let said = telling.map(|(service, lines)| format!("; log of {service}: {}", lines.join(" / ")));
+            format!("{message}{}", bounded(&said.collect::<String>(), MESSAGE_LENGTH))
+        })
     }
 
     /// How many times the runner was started (0 without one; 1 when it never had to be restarted).

@@ -242,19 +242,10 @@ fn execution_row<'a>(e: &'a ExecutionReport, anchor: &'a str, links: &'a Links<'
     }
 }
 
-/// Each warning of the report once, with the executions that gave it, first given first.
+/// Each warning of the report once, with links to the executions that gave it.
 fn warnings<'a>(report: &'a Report, links: &'a Links<'a>) -> Vec<(&'a Warning, Vec<ExecutionLink<'a>>)> {
-    let mut grouped: Vec<(&Warning, Vec<ExecutionLink>)> = Vec::new();
-    for execution in &report.executions {
-        for warning in &execution.warnings {
-            let link = links.execution_link(&execution.id);
-            match grouped.iter_mut().find(|(known, _)| *known == warning) {
-                Some((_, executions)) => executions.push(link),
-                None => grouped.push((warning, vec![link])),
-            }
-        }
-    }
-    grouped
+    let grouped = report.grouped_warnings().into_iter();
+    grouped.map(|(warning, ids)| (warning, ids.into_iter().map(|id| links.execution_link(id)).collect())).collect()
 }
 
 /// `text` with its first letter in capitals.
