@@ -373,18 +373,17 @@ impl Execution {
     }
 
     /// `read` gives what services in their own processes wrote to their logs during this execution; it is
-    /// called once the execution is over and its handlers are done ([`Execution::over`]), so that what they
-    /// write after the test ended (a time limit that ended a held call) is in.
+    /// called by [`Execution::read_logs`], once the execution is over and its handlers are done, so that what
+    /// they write after the test ended (a time limit that ended a held call) is in.
     pub(crate) fn read_logs_when_over(&self, read: LogReader) {
         self.log_readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(read);
     }
 
-    /// The execution is over (its test ended and its handlers are done, or the wait for them did): what
-    /// the services wrote is read into its trace.
-    pub fn over(&self) {
+    /// What the services wrote to their logs during this execution, read now (once; call it when the
+    /// execution is over, and only when what they said is needed: it reads files).
+    pub fn read_logs(&self) -> Vec<crate::trace::ServiceLog> {
         let readers = std::mem::take(&mut *self.log_readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
-        let logs: Vec<crate::trace::ServiceLog> = readers.into_iter().flat_map(|read| read()).collect();
-        self.lock().logs.extend(logs);
+        readers.into_iter().flat_map(|read| read()).collect()
     }
 
     /// The call `key` got this answer: every answer to the functional test's own calls (at the entry

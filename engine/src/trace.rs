@@ -145,8 +145,6 @@ pub struct Trace {
     /// The answers the functional test's own calls got (in this process), by call key: what the reference
     /// run's answers are compared with; and the error answers (5xx) proxies passed on to services.
     pub answers: Vec<Answer>,
-    /// What services in their own processes wrote to their logs while the execution ran (external systems).
-    pub logs: Vec<ServiceLog>,
     /// The coordinator refused reports or lookups of this execution once it reached its bounds (calls or
     /// reports taken in from other processes, see docs/coordinator.md): what they carried is missing.
     pub truncated: bool,

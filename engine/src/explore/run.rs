@@ -82,7 +82,6 @@ where
     let quiet = result.is_some() && tokio::time::timeout(Duration::from_secs(1), execution.quiesce()).await.is_ok();
     execution.release_virtual_time();
     let duration = started.elapsed();
-    execution.over();
     let trace = execution.trace();
     let harness_trouble =
         config.harness.as_ref().zip(troubles).map_or(0, |(health, before)| health.troubles() - before);
@@ -102,8 +101,10 @@ where
             None,
         )),
     };
-    let failure = failure
-        .map(|failure| Failure { said: Said { logs: trace.logs.clone(), answers: error_answers(&trace) }, ..failure });
+    let failure = failure.map(|failure| Failure {
+        said: Said { logs: execution.read_logs(), answers: error_answers(&trace) },
+        ..failure
+    });
     let report = ExecutionReport {
         id: id.clone(),
         reference: false,
